@@ -1,0 +1,267 @@
+"""Typed configs: one pydantic model per YAML file under ``configs/``.
+
+Every field has a default that works on one CPU machine; unknown keys are errors.
+``load_config`` names the file and the dotted key path of whatever is wrong, and
+``--set a.b=c`` overrides go through the same validation as the file.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not validate; the message says where."""
+
+
+# --------------------------------------------------------------------------- parts
+class ModelConfig(Strict):
+    name: str = Field("default", description="base model: 'default' (SmolLM2-135M-Instruct, offline), "
+                      "'tiny-qwen3' (random weights, tests), a Hugging Face id or a local directory")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights dtype; auto = bfloat16 on GPU, float32 on CPU")
+    attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None = transformers' choice")
+
+
+class LoraConfig(Strict):
+    r: int = Field(16, ge=1, le=512, description="LoRA rank")
+    alpha: float = Field(32, gt=0, description="LoRA alpha; usually 2 x r")
+    dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
+    target_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGET_MODULES),
+                                      description="module names that get adapters")
+
+
+class DataConfig(Strict):
+    source: str | None = Field(None, description="JSONL/Parquet file or folder of train/val files; "
+                               "None = the task's own builder")
+    num_examples: int = Field(2000, ge=1, description="examples asked of the task's builder")
+    max_train: int | None = Field(None, ge=1, description="cap on training rows after the split")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="val share when the data has no split column")
+    val_samples: int = Field(16, ge=0, description="val rows generated on at each epoch for the task metric; 0 = off")
+    seed: int = Field(42, description="shuffle/split seed")
+    options: dict[str, Any] = Field(default_factory=dict, description="task-specific builder options")
+
+
+class SFTConfig(Strict):
+    epochs: float = Field(3, gt=0, description="passes over the training set")
+    lr: float = Field(2e-4, gt=0, lt=1, description="peak learning rate")
+    batch_size: int = Field(8, ge=1, description="micro-batch per worker")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    weight_decay: float = Field(0.0, ge=0)
+    max_length: int = Field(512, ge=16, description="tokens per example; longer ones are truncated")
+    packing: bool = Field(False, description="pack examples into padding-free batches (best with flash attention)")
+    gradient_checkpointing: bool = Field(False, description="trade compute for memory")
+    logging_steps: int = Field(5, ge=1)
+    max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = epochs decide")
+    max_new_tokens: int = Field(64, ge=1, description="generation budget for the per-epoch val metric")
+
+
+class GRPOConfig(Strict):
+    parent: str = Field("", description="SFT adapter (registry name or path) to start from; required")
+    steps: int = Field(20, ge=1, description="optimizer steps")
+    lr: float = Field(5e-6, gt=0, lt=1)
+    beta: float = Field(0.04, ge=0, description="KL weight; 0 drifts (see README)")
+    num_generations: int = Field(4, ge=2, description="completions per prompt")
+    batch_size: int = Field(4, ge=1, description="prompts x generations per device step; divisible by num_generations")
+    grad_accum: int = Field(1, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    max_completion_length: int = Field(64, ge=8)
+    format_reward_weight: float = Field(0.0, ge=0, description="weight of the parse-or-not reward beside the task reward")
+    eval_every: int = Field(10, ge=1, description="val task score every N steps; best checkpoint kept")
+    use_vllm: bool = Field(False, description="rollouts through vLLM (GPU only)")
+    lora: LoraConfig = Field(default_factory=lambda: LoraConfig(r=8, alpha=16), description="the new adapter on top")
+
+    @model_validator(mode="after")
+    def _divisible(self) -> "GRPOConfig":
+        if (self.batch_size * self.grad_accum) % self.num_generations:
+            raise ValueError(f"batch_size*grad_accum={self.batch_size * self.grad_accum} must be divisible by "
+                             f"num_generations={self.num_generations} (try batch_size={self.num_generations})")
+        return self
+
+
+class ScalingConfig(Strict):
+    num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks)")
+    use_gpu: bool = Field(False, description="one GPU per worker (or gpus_per_worker)")
+    cpus_per_worker: float = Field(1, gt=0)
+    gpus_per_worker: float | None = Field(None, gt=0, le=1, description="fractional GPU share, e.g. 0.25 for sweeps")
+
+    @model_validator(mode="after")
+    def _gpu_share_needs_gpu(self) -> "ScalingConfig":
+        if self.gpus_per_worker is not None and not self.use_gpu:
+            raise ValueError("gpus_per_worker is set but use_gpu is false (set scaling.use_gpu=true)")
+        return self
+
+
+class RunConfig(Strict):
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name; reruns resume it")
+    storage_path: str = Field("runs", description="local folder or pyarrow URI (s3://, gs://) for runs and adapters")
+    seed: int = 0
+    max_failures: int = Field(2, ge=0, description="worker crashes survived by restarting from the last checkpoint")
+    register_as: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                    description="registry name for the finished adapter; default = run name")
+
+
+# --------------------------------------------------------------------------- files
+class TrainConfig(Strict):
+    """`querytune train CONFIG`: one SFT or GRPO run."""
+
+    recipe: Literal["sft", "grpo"] = "sft"
+    task: str = Field(..., description="registered task name (querytune tasks)")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    @model_validator(mode="after")
+    def _grpo_needs_parent(self) -> "TrainConfig":
+        if self.recipe == "grpo" and not self.grpo.parent:
+            raise ValueError("recipe=grpo needs grpo.parent (an SFT adapter name or path)")
+        return self
+
+
+class SearchDim(Strict):
+    """One search dimension: exactly one of choice / loguniform / uniform / mult."""
+
+    choice: list[Any] | None = None
+    loguniform: tuple[float, float] | None = None
+    uniform: tuple[float, float] | None = None
+    mult: tuple[str, list[float]] | None = Field(None, description="(other key, factors): value = other x factor")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "SearchDim":
+        kinds = [k for k in ("choice", "loguniform", "uniform", "mult") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of choice/loguniform/uniform/mult, got {kinds or 'none'}")
+        return self
+
+
+class SweepSettings(Strict):
+    num_samples: int = Field(8, ge=1, description="trials")
+    max_concurrent_trials: int = Field(2, ge=1)
+    grace_period: int = Field(1, ge=1, description="ASHA: reports before a trial may be stopped")
+    reduction_factor: int = Field(2, ge=2, description="ASHA: keep 1/reduction_factor per rung")
+    metric: str = Field("val_score", description="what ASHA and the leaderboard rank by")
+    mode: Literal["max", "min"] = "max"
+    max_failures: int = Field(1, ge=0, description="retries of a crashed trial")
+    seed: int = 0
+
+
+class SweepConfig(Strict):
+    """`querytune sweep CONFIG`: Ray Tune over the fields of a TrainConfig."""
+
+    train: TrainConfig
+    space: dict[str, SearchDim] = Field(default_factory=dict, description="dotted TrainConfig key -> dimension")
+    sweep: SweepSettings = Field(default_factory=SweepSettings)
+
+    @model_validator(mode="after")
+    def _space_keys_exist(self) -> "SweepConfig":
+        for key in self.space:
+            check_key_path(TrainConfig, key)
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+M = TypeVar("M", bound=BaseModel)
+
+
+def check_key_path(model: type[BaseModel], dotted: str) -> None:
+    """Raise if ``dotted`` (e.g. ``lora.r``) is not a field path of ``model``."""
+    current: Any = model
+    for part in dotted.split("."):
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            known = ", ".join(sorted(fields)) if fields else "(no sub-keys)"
+            raise ValueError(f"unknown key {dotted!r}: {part!r} is not one of {known}")
+        current = fields[part].annotation
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``a.b=3`` -> (["a", "b"], 3); the value is read as YAML so types come out right."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. lora.r=8")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise ConfigError(f"override {text!r}: empty key")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {part!r} is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key (not allowed here)" if e["type"] == "extra_forbidden" else e["msg"]
+        got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e.get("input"), dict) else ""
+        lines.append(f"  {where}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML: {getattr(err, 'problem', err)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def validate(model: type[M], data: dict, source: str = "config") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path, model: type[M], overrides: list[str] | None = None) -> M:
+    """Read YAML, apply ``key=value`` overrides, validate; errors name file and key."""
+    data = apply_overrides(read_yaml(path), overrides or [])
+    return validate(model, data, str(path))
+
+
+def save_config(cfg: BaseModel, path: str | Path) -> None:
+    """Write the resolved config next to an artifact (every default spelled out)."""
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+def set_path(cfg: M, dotted: str, value: Any) -> M:
+    """A validated copy of ``cfg`` with ``dotted`` set (used by sweeps)."""
+    data = cfg.model_dump(mode="json")
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+    return validate(type(cfg), data, f"override {dotted}={value!r}")

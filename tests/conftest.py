@@ -1,0 +1,30 @@
+"""Shared fixtures: a toy task, tiny models, one local Ray cluster per test session."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+TOY_TASK = "tests.toy:ToyTask"
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> str:
+    """A random-weight 2-layer Qwen3 with the default tokenizer (built once, cached)."""
+    from querytune.platform import models
+
+    models.resolve("tiny-qwen3")
+    return "tiny-qwen3"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray cluster for the session; 4 logical CPUs so a trial and its worker fit."""
+    import ray
+
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=False, configure_logging=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
+    yield ray
+    ray.shutdown()
