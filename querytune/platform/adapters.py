@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, Field
 
 from querytune import __version__
@@ -99,6 +100,7 @@ def write_adapter(folder: Path, peft_model, manifest: Manifest, parents: list[tu
     for ref, src in parents:
         shutil.copytree(src, folder / ref.dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("parents"))
     manifest.parents = [ref for ref, _ in parents]
+    (folder / "config.yaml").write_text(yaml.safe_dump(manifest.config, sort_keys=False))
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return folder
 
