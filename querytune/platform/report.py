@@ -1,0 +1,100 @@
+"""Self-contained HTML reports: tables and matplotlib figures embedded as PNG.
+
+One file a person can open anywhere (no server, no external assets). Each figure is
+also written beside the HTML as a PNG so tests and other tools can check it.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d232a;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}td,th{border:1px solid #dde;padding:.3rem .6rem;text-align:left}
+th{background:#f3f5f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0}code,pre{background:#f6f8fa;padding:.1rem .3rem;border-radius:3px}
+pre{padding:.6rem;overflow-x:auto;white-space:pre-wrap}.muted{color:#6a737d;font-size:.85rem}
+"""
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table_html(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="num">{fmt(c)}</td>' if isinstance(c, (int, float)) else
+                        f"<td>{html.escape(fmt(c))}</td>" for c in row)
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def figure_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+@dataclass
+class Report:
+    """Collects sections, then writes ``<folder>/report.html`` plus one PNG per figure."""
+
+    title: str
+    sections: list[str] = field(default_factory=list)
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+    def heading(self, text: str) -> None:
+        self.sections.append(f"<h2>{html.escape(text)}</h2>")
+
+    def text(self, text: str, muted: bool = False) -> None:
+        cls = ' class="muted"' if muted else ""
+        self.sections.append(f"<p{cls}>{html.escape(text)}</p>")
+
+    def code(self, text: str) -> None:
+        self.sections.append(f"<pre>{html.escape(text)}</pre>")
+
+    def table(self, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        self.sections.append(table_html(header, rows))
+
+    def figure(self, name: str, fig, caption: str = "") -> None:
+        """Embed a matplotlib figure; ``name`` becomes ``<name>.png`` beside the report."""
+        png = figure_png(fig)
+        self.figures[f"{name}.png"] = png
+        data = base64.b64encode(png).decode()
+        self.sections.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}" '
+                             f'data-file="{html.escape(name)}.png"><figcaption class="muted">'
+                             f"{html.escape(caption)}</figcaption></figure>")
+
+    def write(self, folder: str | Path, filename: str = "report.html") -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, png in self.figures.items():
+            (folder / name).write_bytes(png)
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>"
+                f"{''.join(self.sections)}</body></html>")
+        path = folder / filename
+        path.write_text(page, encoding="utf-8")
+        return path
+
+
+def new_figure(width: float = 6.5, height: float = 3.6):
+    """A (fig, ax) pair on the non-interactive backend (reports are written headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
