@@ -98,3 +98,45 @@ def new_figure(width: float = 6.5, height: float = 3.6):
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=(width, height))
+
+
+def ci_bars_figure(labels: Sequence[str], series: dict[str, Sequence[tuple[float, float, float]]], *,
+                   xlabel: str = "", zero_line: bool = False):
+    """Horizontal bars of (mean, low, high) per label, one colour per series, CI as error bars.
+
+    One series draws a metric table; several draw runs side by side; ``zero_line`` marks
+    "no difference" for paired differences.
+    """
+    import numpy as np
+
+    fig, ax = new_figure(6.5, max(2.0, 0.45 * len(labels) * max(1, len(series)) ** 0.5 + 1.0))
+    height = 0.8 / len(series)
+    positions = np.arange(len(labels))
+    for i, (name, points) in enumerate(series.items()):
+        means = np.array([p[0] for p in points], dtype=float)
+        errors = np.abs(np.array([[m - p[1] for m, p in zip(means, points)],
+                                  [p[2] - m for m, p in zip(means, points)]], dtype=float))
+        ax.barh(positions + (i - (len(series) - 1) / 2) * height, means, height=height, xerr=errors,
+                capsize=3, label=name)
+    ax.set_yticks(positions, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    if zero_line:
+        ax.axvline(0, color="#444", linewidth=1)
+    if len(series) > 1:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def histogram_figure(values: Sequence[float], marks: dict[str, float] | None = None, *, xlabel: str = "",
+                     bins: int = 30):
+    """A histogram with labelled vertical lines (e.g. latency p50/p95/p99)."""
+    fig, ax = new_figure()
+    ax.hist(values, bins=bins, color="#6a8cc7")
+    for i, (name, value) in enumerate((marks or {}).items()):
+        ax.axvline(value, color=f"C{i + 1}", linestyle="--", label=f"{name} {value:.3g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    if marks:
+        ax.legend(fontsize="small")
+    return fig

@@ -1,0 +1,170 @@
+"""The eval harness: a real tiny model end to end, bootstrap CIs on known data, scoring
+completions made elsewhere, and paired comparison of runs."""
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from querytune.cli import app
+from querytune.platform.evaluate import (EvalError, EvalSpec, bootstrap_ci, paired_rows, run_eval, run_score,
+                                         verdict)
+from tests.conftest import TOY_TASK
+
+PNG_MAGIC = b"\x89PNG"
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+# ---- bootstrap --------------------------------------------------------------------------
+
+def test_constant_data_has_a_zero_width_interval():
+    low, high = bootstrap_ci([0.7] * 50)
+    assert low == high == pytest.approx(0.7)
+
+
+def test_interval_of_binary_data_matches_the_normal_approximation():
+    values = [1.0] * 120 + [0.0] * 280  # p = 0.3, n = 400: 95% band ~ 0.3 +- 0.045
+    low, high = bootstrap_ci(values, seed=1)
+    assert 0.24 < low < 0.27 and 0.33 < high < 0.36
+
+
+def test_bootstrap_is_deterministic_for_a_seed():
+    values = [0.1, 0.9, 0.4, 0.4, 1.0, 0.0, 0.3]
+    assert bootstrap_ci(values, seed=3) == bootstrap_ci(values, seed=3)
+    assert bootstrap_ci(values, seed=3) != bootstrap_ci(values, seed=4)
+
+
+def test_nan_is_skipped_and_no_data_gives_nan():
+    assert bootstrap_ci([1.0, math.nan, 1.0]) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([math.nan]))
+
+
+def test_verdict_follows_the_metric_direction():
+    better = {"ci_low": 0.1, "ci_high": 0.3, "higher_is_better": True}
+    assert verdict(better) == "better"
+    assert verdict({**better, "higher_is_better": False}) == "worse"
+    assert verdict({**better, "ci_low": -0.1}) == "no clear difference"
+
+
+# ---- eval end to end --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory, tiny_model):
+    out = tmp_path_factory.mktemp("runs") / "toy-tiny"
+    spec = EvalSpec(task=TOY_TASK, model=tiny_model, max_new_tokens=6, out=str(out))
+    return run_eval(spec)
+
+
+def test_eval_of_a_tiny_model_writes_rows_summary_and_report(toy_run):
+    rows = [json.loads(line) for line in (toy_run / "examples.jsonl").read_text().splitlines()]
+    assert [r["example"] for r in rows] == [{"word": w} for w in ("kalo", "mirute", "zopa", "neka")]
+    first = rows[0]
+    assert first["messages"] == [{"role": "user", "content": "Repeat: kalo"}]
+    assert set(first["metrics"]) == {"score", "nonempty"} and first["latency_s"] > 0
+    assert isinstance(first["output"], str) and "ok" in first["parse"]
+
+    summary = json.loads((toy_run / "summary.json").read_text())
+    assert summary["count"] == 4 and summary["task"] == "toy"
+    score = summary["metrics"]["score"]
+    assert score["ci_low"] <= score["mean"] <= score["ci_high"] and score["n"] == 4
+    assert score["higher_is_better"] is True
+    latency = summary["latency"]
+    assert latency["first_request_s"] > 0 and latency["p50_s"] <= latency["p95_s"] <= latency["p99_s"]
+    cost = summary["cost"]
+    assert cost["usd_per_million_queries"] == pytest.approx(
+        cost["device_seconds_per_query"] * 1e6 / 3600 * 2.5)
+
+
+def test_report_embeds_its_plots(toy_run):
+    page = (toy_run / "report.html").read_text()
+    for name in ("metrics", "latency"):
+        assert f'data-file="{name}.png"' in page
+        png = (toy_run / f"{name}.png").read_bytes()
+        assert png.startswith(PNG_MAGIC) and len(png) > 1000
+    assert "data:image/png;base64," in page and "p95" in page
+
+
+def test_eval_against_a_baseline_pairs_every_example(toy_run, tiny_model, tmp_path):
+    spec = EvalSpec(task=TOY_TASK, model=tiny_model, max_new_tokens=6, out=str(tmp_path / "again"),
+                    baseline=str(toy_run))
+    summary = json.loads((run_eval(spec) / "summary.json").read_text())
+    diff = summary["baseline"]["differences"]["score"]
+    # greedy decoding of the same model: every pair is identical
+    assert diff["n"] == 4 and diff["mean_diff"] == 0 and diff["wins"] == diff["losses"] == 0
+    assert 'data-file="baseline_diff.png"' in (tmp_path / "again" / "report.html").read_text()
+
+
+def test_eval_reads_examples_from_a_file_and_names_a_bad_row(tiny_model, tmp_path):
+    data = write_jsonl(tmp_path / "rows.jsonl", [{"word": "kalo"}, {"wrd": "x"}])
+    with pytest.raises(EvalError, match=r"rows.jsonl: row 2: not a toy example \(KeyError"):
+        run_eval(EvalSpec(task=TOY_TASK, model=tiny_model, data=str(data), out=str(tmp_path / "r")))
+
+
+@pytest.mark.parametrize("task", ["qmd", "sourcegraph"])
+def test_real_task_dev_set_evaluates_end_to_end(task, tiny_model, tmp_path):
+    from querytune.experiments import get_task
+
+    try:
+        get_task(task)
+    except KeyError as err:
+        pytest.skip(f"task {task} does not import yet: {err}")
+    result = CliRunner().invoke(app, ["eval", "--task", task, "--model", tiny_model, "--data", "dev",
+                                      "--limit", "4", "--max-new-tokens", "16", "--out", str(tmp_path / task)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / task / "summary.json").read_text())
+    assert summary["count"] == 4 and 0 <= summary["metrics"]["score"]["mean"] <= 1
+    assert summary["scorer_version"] == getattr(get_task(task), "SCORER_VERSION", None)
+
+
+# ---- score and compare ------------------------------------------------------------------
+
+COMPLETIONS = [{"word": "kalo", "completion": "kalo"}, {"word": "zopa", "completion": "zopa"},
+               {"word": "neka", "completion": "nope"}, {"word": "miru", "completion": ""}]
+
+
+def test_score_of_hand_written_completions(tmp_path):
+    file = write_jsonl(tmp_path / "done.jsonl", COMPLETIONS)
+    result = CliRunner().invoke(app, ["score", str(file), "--task", TOY_TASK, "--out", str(tmp_path / "scored")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "scored" / "summary.json").read_text())
+    assert summary["metrics"]["score"]["mean"] == 0.5 and summary["metrics"]["nonempty"]["mean"] == 0.75
+    assert summary["parse"]["failures"] == {"empty": 1} and "latency" not in summary
+    page = (tmp_path / "scored" / "report.html").read_text()
+    assert "empty answer" in page and 'data-file="metrics.png"' in page
+
+
+def test_score_names_a_row_without_completion(tmp_path):
+    file = write_jsonl(tmp_path / "bad.jsonl", [{"word": "kalo", "completion": "kalo"}, {"word": "zopa"}])
+    with pytest.raises(EvalError, match="row 2: needs a string 'completion'"):
+        run_score(TOY_TASK, file, tmp_path / "out")
+
+
+def test_compare_two_runs_gives_paired_differences(tmp_path):
+    before = run_score(TOY_TASK, write_jsonl(tmp_path / "a.jsonl", COMPLETIONS), tmp_path / "before")
+    fixed = [{**row, "completion": row["word"]} for row in COMPLETIONS]
+    after = run_score(TOY_TASK, write_jsonl(tmp_path / "b.jsonl", fixed[::-1]), tmp_path / "after")
+    result = CliRunner().invoke(app, ["compare", str(before), str(after), "--out", str(tmp_path / "cmp")],
+                                terminal_width=200)
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    diff = comparison["differences"]["after"]["score"]
+    # rows are matched by input although 'after' lists them in reverse order
+    assert diff["n"] == 4 and diff["mean_diff"] == 0.5 and (diff["wins"], diff["losses"]) == (2, 0)
+    assert "+0.500" in result.output
+    png = (tmp_path / "cmp" / "compare.png").read_bytes()
+    assert png.startswith(PNG_MAGIC) and 'data-file="diff_1.png"' in (tmp_path / "cmp" / "report.html").read_text()
+
+
+def test_compare_needs_two_runs(tmp_path):
+    result = CliRunner().invoke(app, ["compare", str(tmp_path)])
+    assert result.exit_code == 2 and "at least two" in result.output
+
+
+def test_duplicate_inputs_pair_in_order():
+    rows_a = [{"example": {"q": "x"}, "tag": 1}, {"example": {"q": "x"}, "tag": 2}, {"example": {"q": "y"}, "tag": 3}]
+    rows_b = [{"example": {"q": "y"}, "tag": 6}, {"example": {"q": "x"}, "tag": 4}, {"example": {"q": "x"}, "tag": 5}]
+    assert [(a["tag"], b["tag"]) for a, b in paired_rows(rows_a, rows_b)] == [(1, 4), (2, 5), (3, 6)]
