@@ -162,6 +162,137 @@ def export(adapter: str = typer.Argument(..., help="Registry name or adapter fol
     console.print(f"merged model -> {out}")
 
 
+def eval_errors():
+    from querytune.platform.backends import BackendError
+    from querytune.platform.evaluate import EvalError
+
+    return (*user_errors(), BackendError, EvalError)
+
+
+def print_summary(folder: Path) -> None:
+    """The run's metric table (mean, CI, direction), latency and where the files are."""
+    summary = json.loads((folder / "summary.json").read_text())
+    table = Table(title=f"{summary['task']}: {summary['count']} examples (scorer v{summary['scorer_version']})")
+    for col, justify in (("metric", "left"), ("", "left"), ("mean", "right"), ("95% CI", "right")):
+        table.add_column(col, justify=justify)
+    for name, m in summary["metrics"].items():
+        table.add_row(name, "↑" if m["higher_is_better"] else "↓", f"{m['mean']:.4g}",
+                      f"[{m['ci_low']:.3g}, {m['ci_high']:.3g}]")
+    console.print(table)
+    console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}")
+    if "latency" in summary:
+        lat, cost = summary["latency"], summary["cost"]
+        console.print(f"latency: first {lat['first_request_s']:.3f}s, p50 {lat['p50_s']:.3f}s, "
+                      f"p95 {lat['p95_s']:.3f}s, p99 {lat['p99_s']:.3f}s; {lat['queries_per_s']:.2f} q/s; "
+                      f"${cost['usd_per_million_queries']:,.2f} per 1M queries at ${cost['price_per_hour']}/h")
+    console.print(f"run -> {folder} (examples.jsonl, summary.json, report.html)")
+
+
+@app.command("eval")
+def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or module:Class."),
+          model: str = typer.Option("default", help="Base model (querytune models), folder or HF id."),
+          adapter: Optional[str] = typer.Option(None, help="Registry adapter name or folder (rebuilt chain)."),
+          data: str = typer.Option("dev", help="dev | val | test | a JSONL/Parquet file of examples."),
+          backend: str = typer.Option("hf", help="hf | vllm (GPU) | http (our server) | openai."),
+          url: Optional[str] = typer.Option(None, help="Server URL: http://host:port (http) or base URL "
+                                                       "ending in /v1 (openai)."),
+          api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable with the openai key."),
+          limit: Optional[int] = typer.Option(None, help="Only the first N examples."),
+          concurrency: int = typer.Option(4, help="Requests in flight (http/openai)."),
+          grammar: bool = typer.Option(False, help="Constrain decoding with the task's grammar (vllm)."),
+          max_new_tokens: int = typer.Option(256, help="Generation budget per answer."),
+          baseline: Optional[str] = typer.Option(None, help="Run folder to compare with, example by example."),
+          out: Optional[Path] = typer.Option(None, help="Run folder (default runs/eval/<task>-<model>-<time>)."),
+          storage: str = typer.Option("runs", help=STORAGE_HELP),
+          gpu_price: float = typer.Option(2.5, help="$ per device-hour for the cost lines.")) -> None:
+    """Evaluate a model or adapter on a task: per-example JSONL, summary with 95% CIs, HTML report.
+
+    Example: `querytune eval --task qmd --model default --data dev --limit 8`
+    """
+    from querytune.platform.evaluate import EvalSpec, run_eval
+
+    try:
+        spec = EvalSpec(task=task, model=model, adapter=adapter, data=data, backend=backend, url=url,
+                        api_key_env=api_key_env, limit=limit, concurrency=concurrency, grammar=grammar,
+                        max_new_tokens=max_new_tokens, baseline=baseline, out=str(out) if out else None,
+                        storage=storage, gpu_price=gpu_price)
+        folder = run_eval(spec)
+    except eval_errors() as err:
+        fail(str(err))
+    print_summary(folder)
+
+
+@app.command()
+def score(file: Path = typer.Argument(..., help="JSONL/Parquet rows: example fields plus 'completion'."),
+          task: str = typer.Option(..., help="Task name (querytune tasks) or module:Class."),
+          out: Optional[Path] = typer.Option(None, help="Run folder (default runs/eval/<task>-<file>-scored-<time>)."),
+          storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
+    """Score completions produced elsewhere with the task's metrics; same summary and report as eval."""
+    from querytune.platform.evaluate import run_score
+
+    try:
+        folder = run_score(task, file, out, storage)
+    except eval_errors() as err:
+        fail(str(err))
+    print_summary(folder)
+
+
+@app.command()
+def compare(runs: list[str] = typer.Argument(..., help="Two or more eval run folders; the first is the reference."),
+            out: Optional[Path] = typer.Option(None, help="Report folder (default runs/compare/<time>)."),
+            storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
+    """Side-by-side metrics of eval runs, and paired differences (with 95% CI) against the first."""
+    from querytune.platform.evaluate import compare_runs, verdict
+
+    try:
+        loaded, diffs, folder = compare_runs(runs, out, storage)
+    except eval_errors() as err:
+        fail(str(err))
+    reference = loaded[0][2]["metrics"]
+    table = Table(title="mean [95% CI]; Δ = run − first run, paired by input")
+    table.add_column("metric")
+    for name, _, _ in loaded:
+        table.add_column(name, justify="right")
+    for metric, info in reference.items():
+        cells = [f"{info['mean']:.3f} [{info['ci_low']:.3f}, {info['ci_high']:.3f}]"]
+        for name, _, summary in loaded[1:]:
+            mine, d = summary["metrics"].get(metric), diffs[name][metric]
+            cells.append("—" if not mine else f"{mine['mean']:.3f} Δ {d['mean_diff']:+.3f} "
+                         f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] {verdict(d)}")
+        table.add_row(f"{metric} {'↑' if info['higher_is_better'] else '↓'}", *cells)
+    console.print(table)
+    console.print(f"report -> {folder / 'report.html'}")
+
+
+@app.command()
+def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, search space, sweep settings."),
+          set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+          resume: bool = typer.Option(False, "--resume", help="Continue the interrupted sweep of the same "
+                                      "train.run.name (Tuner.restore); finished trials are kept, not rerun.")) -> None:
+    """Ray Tune sweep over LoRA rank, learning rate, epochs (any config field), ranked by the val task metric.
+
+    Optuna TPE picks values, ASHA stops trailing trials at epoch ends. Prints the leaderboard, registers the
+    best finished trial's adapter as <task>-best and writes report.html under <storage>/sweeps/<run name>/.
+
+    Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
+    """
+    from querytune.platform.config import SweepConfig, load_config
+
+    try:
+        cfg = load_config(config, SweepConfig, set_)
+        from querytune.platform.sweep import leaderboard_table, run as run_sweep
+
+        outcome = run_sweep(cfg, resume=resume)
+    except user_errors() as err:
+        fail(str(err))
+    console.print(leaderboard_table(outcome))
+    if outcome.registered:
+        console.print(f"best: {outcome.best.trial} -> registered [bold]{outcome.registered}[/]")
+    else:
+        console.print("[yellow]no trial finished: nothing registered[/]")
+    console.print(f"report -> {outcome.report}")
+
+
 # Commands of later modules are added above this line.
 
 
