@@ -61,6 +61,8 @@ class Manifest(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     data_fingerprint: str = ""
     metrics: dict[str, Any] = Field(default_factory=dict)
+    probe: dict[str, Any] = Field(default_factory=dict, description="logits the trained in-memory model gave "
+                                  "for a fixed prompt; load(verify=True) checks a reload reproduces them")
     code_version: str = Field(default_factory=lambda: code_version())
     created: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -177,6 +179,28 @@ def resolve(name_or_path: str, storage_path: str = "runs") -> Path:
     return folder
 
 
+PROBE_TEXT = "Find Python files with async functions"
+
+
+def probe_logits(model, tokenizer) -> list[float]:
+    """Last-position logits (first 16) for a fixed prompt: a fingerprint of the model's behaviour."""
+    import torch
+
+    ids = tokenizer(PROBE_TEXT, return_tensors="pt").to(model.device)
+    with torch.inference_mode():
+        return model(**ids).logits[0, -1, :16].float().tolist()
+
+
+def verify_probe(model, tokenizer, manifest: Manifest, atol: float = 1e-3) -> None:
+    if not manifest.probe:
+        return
+    got = probe_logits(model, tokenizer)
+    worst = max(abs(a - b) for a, b in zip(got, manifest.probe["logits"]))
+    if worst > atol:
+        raise AdapterError(f"adapter {manifest.name or '?'} reloaded with logits {worst:.2e} away from what "
+                           f"training produced (tolerance {atol}): wrong base or corrupted files")
+
+
 def check_base(manifest: Manifest, base_dir: Path) -> None:
     actual = models.content_hash(base_dir)
     if actual != manifest.base.hash:
@@ -187,11 +211,12 @@ def check_base(manifest: Manifest, base_dir: Path) -> None:
 
 
 def load(name_or_path: str, storage_path: str = "runs", *, base: str | None = None, dtype: str = "auto",
-         device: str | None = None, merge: bool = False):
+         device: str | None = None, merge: bool = False, verify: bool = False):
     """(model, tokenizer, manifest): base -> merged ancestors -> this adapter, hash-checked.
 
     ``base`` may name another copy of the same base (same hash); a different one is refused.
     ``merge=True`` folds this adapter in too (a plain model, fastest to run).
+    ``verify=True`` checks the reload against the logits recorded at training time.
     """
     from peft import PeftModel
 
@@ -206,6 +231,8 @@ def load(name_or_path: str, storage_path: str = "runs", *, base: str | None = No
     if merge:
         model = model.merge_and_unload()
     model.eval()
+    if verify:
+        verify_probe(model, tokenizer, manifest)
     return model, tokenizer, manifest
 
 

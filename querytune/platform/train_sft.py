@@ -48,9 +48,12 @@ def report_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig):
         def __init__(self) -> None:
             self.started = time.time()
             self.last_logs: dict[str, float] = {}
+            self.first_loss: float | None = None
 
         def on_log(self, args, state, control, logs=None, **kw):
             self.last_logs.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
+            if self.first_loss is None and "loss" in self.last_logs:
+                self.first_loss = self.last_logs["loss"]
 
         def on_save(self, args, state, control, model=None, **kw):
             metrics: dict[str, Any] = {"epoch": state.epoch, "step": state.global_step,
@@ -109,14 +112,34 @@ def save_final(trainer, cfg: TrainConfig, base_dir: Path, fingerprint: str, metr
 
     with tempfile.TemporaryDirectory() as tmp:
         if ray.train.get_context().get_world_rank() == 0:
+            model = trainer.model.eval()
             manifest = adapters.Manifest(
                 task=cfg.task, recipe="sft", config=cfg.model_dump(mode="json"), data_fingerprint=fingerprint,
-                base=adapters.BaseRef(model=cfg.model.name, hash=models.content_hash(base_dir)), metrics=metrics)
+                base=adapters.BaseRef(model=cfg.model.name, hash=models.content_hash(base_dir)), metrics=metrics,
+                probe={"text": adapters.PROBE_TEXT, "logits": adapters.probe_logits(model, trainer.processing_class)})
             adapters.write_adapter(Path(tmp) / ADAPTER_SUBDIR, trainer.model, manifest)
             checkpoint = ray.train.Checkpoint.from_directory(tmp)
         else:
             checkpoint = None
         ray.train.report({**metrics, "done": 1}, checkpoint=checkpoint)  # [ray] final adapter
+
+
+def hf_state(checkpoint) -> str | None:
+    """A local copy of the HF Trainer state inside a Ray checkpoint, to resume from."""
+    if checkpoint is None:
+        return None
+    resume_dir = Path(tempfile.mkdtemp(prefix="querytune-resume-"))
+    with checkpoint.as_directory() as folder:
+        shutil.copytree(Path(folder) / HF_STATE_SUBDIR, resume_dir, dirs_exist_ok=True)
+    return str(resume_dir)
+
+
+def _step_of(resume_dir: str | None) -> int:
+    if resume_dir is None:
+        return 0
+    import json
+
+    return json.loads((Path(resume_dir) / "trainer_state.json").read_text())["global_step"]
 
 
 def train_loop(config: dict) -> None:
@@ -148,21 +171,18 @@ def train_loop(config: dict) -> None:
     val_rows = list(splits["val"].select(range(min(cfg.data.val_samples, len(splits["val"])))))
 
     output_dir = tempfile.mkdtemp(prefix="querytune-sft-")
+    reporter = report_callback(task, tokenizer, val_rows, cfg)
     trainer = SFTTrainer(model=model, args=sft_args(cfg, output_dir, use_gpu), train_dataset=train_ds,
-                         processing_class=tokenizer, peft_config=peft_config(cfg),
-                         callbacks=[report_callback(task, tokenizer, val_rows, cfg)])
+                         processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[reporter])
 
-    resume_from = None
-    if previous is not None:
-        resume_dir = Path(tempfile.mkdtemp())
-        with previous.as_directory() as folder:
-            shutil.copytree(Path(folder) / HF_STATE_SUBDIR, resume_dir, dirs_exist_ok=True)
-        resume_from = str(resume_dir)
+    resume_from = hf_state(previous)
     began = time.time()
     result = trainer.train(resume_from_checkpoint=resume_from)
 
     metrics = {"train_loss": result.training_loss, "train_runtime_s": time.time() - began,
-               "train_examples": len(train_ds), "epochs": cfg.sft.epochs}
+               "train_examples": len(train_ds), "epochs": cfg.sft.epochs, "world_size": trainer.args.world_size,
+               "resumed_from_step": _step_of(resume_from), "first_loss": reporter.first_loss,
+               "last_loss": reporter.last_logs.get("loss")}
     if ray.train.get_context().get_world_rank() == 0:
         metrics.update(val_metrics(task, trainer.model, tokenizer, val_rows, cfg.sft.max_new_tokens))
     save_final(trainer, cfg, base_dir, fingerprint, metrics)
