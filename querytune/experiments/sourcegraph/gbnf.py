@@ -100,8 +100,8 @@ def _languages() -> Alt:
 @lru_cache(maxsize=1)
 def rules() -> dict[str, object]:
     """The grammar: rule name -> expression (``root`` first)."""
-    word_rest = ALNUM + "_"
-    short_words = [_avoiding(RESERVED, n, LETTERS + "_", word_rest) for n in (1, 2, 3)]
+    word_first, word_rest = LETTERS + "_@#$!|", ALNUM + "_.$#@!&*+=<>?,;/|-"
+    short_words = [_avoiding(RESERVED, n, word_first, word_rest) for n in (1, 2, 3)]
     ident = seq(Chars(LETTERS + "_"), Rep(Chars(word_rest), 0, 24))
     select_code = sorted(s for s in SELECTS if not s.startswith("commit"))
     return {
@@ -116,17 +116,20 @@ def rules() -> dict[str, object]:
                        opt(seq("count:", alt("all", seq(Chars("123456789"), Rep(Chars(string.digits), 0, 4))), " ")),
                        opt(seq("timeout:", Chars("123456789"), Rep(Chars(string.digits), 0, 1),
                                alt("s", "m"), " ")),
-                       opt(seq("patterntype:", alt("standard", "literal", "regexp"), " "))),
+                       opt(seq("patterntype:", alt("standard", "literal"), " "))),
         "filters": seq(Ref("filter"), Rep(seq(" ", Ref("filter")), 0, 3)),
         "filter": alt(Ref("repo-filter"), Ref("file-filter"), Ref("lang-filter")),
         "repo-filter": alt(seq("repo:", Ref("repo-value"), opt(seq("@", Ref("rev")))),
-                           seq("-repo:", Ref("repo-value"))),
+                           seq("-repo:", Ref("repo-value")),
+                           seq(opt("-"), "repo:has.path(", Ref("path-regex"), ")")),
         "repo-value": seq(opt("^"), opt("github\\.com/"), Ref("repo-segment"),
                           opt(seq("/", Ref("repo-segment"))), opt("$")),
         "repo-segment": seq(Chars(ALNUM), Rep(Chars(ALNUM + "_-"), 0, 30),
                             opt(seq("\\.", Chars(ALNUM), Rep(Chars(ALNUM + "_-"), 0, 10)))),
         "rev": seq(Chars(ALNUM + "_"), Rep(Chars(ALNUM + "_./-"), 0, 30)),
-        "file-filter": seq(opt("-"), "file:", opt("^"), Rep(alt(Chars(ALNUM + "_/-"), "\\."), 1, 40), opt("$")),
+        "file-filter": seq(opt("-"), "file:", Ref("path-regex")),
+        "path-regex": seq(opt("^"), Rep(alt(Chars(ALNUM + "_/-"), "\\.", ".", ".*", seq(Chars(ALNUM), Chars("?*"))),
+                                        1, 40), opt("$")),
         "lang-filter": seq(opt("-"), "lang:", Ref("language")),
         "language": _languages(),
         "pattern-expr": seq(Ref("and-expr"), Rep(seq(" OR ", Ref("and-expr")), 0, 2)),
@@ -137,11 +140,19 @@ def rules() -> dict[str, object]:
         "group-and": seq(Ref("group-unary"), Rep(seq(alt(" ", " AND "), Ref("group-unary")), 0, 3)),
         "group-unary": seq(opt("NOT "), Ref("pattern")),
         "pattern": alt(Ref("word"), Ref("quoted"), Ref("regex")),
-        "word": seq(alt(*short_words, seq(Chars(LETTERS + "_"), Rep(Chars(word_rest), 3, 30))),
-                    Rep(seq(".", ident), 0, 2), opt("()")),
+        "word": seq(alt(*short_words, seq(Chars(word_first), Rep(Chars(word_rest), 3, 40))), opt("()")),
         "quoted": seq('"', Chars(PRINTABLE.replace(" ", "")), Rep(Chars(PRINTABLE), 0, 40), '"'),
-        "regex": seq("/", Rep(seq(alt(Chars(ALNUM + "_."), "\\.", "\\s", "\\d", "\\w", "\\(", "\\)"),
-                                  opt(Chars("*+?"))), 1, 16), "/"),
+        "regex": seq("/", Rep(seq(Ref("regex-atom"), opt(Ref("regex-quantifier"))), 1, 16), "/"),
+        "regex-atom": alt(Ref("regex-char"), Ref("regex-class"),
+                          seq("(", Ref("regex-branch"), Rep(seq("|", Ref("regex-branch")), 0, 3), ")")),
+        # '-' only last in a class, so no range can run backwards
+        "regex-class": seq("[", opt("^"), Rep(alt(Ref("regex-char"), "0-9", "a-z", "A-Z", "a-f", "A-F"), 1, 8),
+                           opt("-"), "]"),
+        "regex-branch": Rep(seq(Ref("regex-char"), opt(Chars("*+?"))), 1, 12),
+        "regex-char": alt(Chars(ALNUM + "_.:#@,'<>=-"), *(f"\\{c}" for c in ".sdw()[]{}$^+*?|/")),
+        "regex-quantifier": alt(Chars("*+?"), seq("{", Chars("123456789"), opt(Chars(string.digits)), opt(","), "}"),
+                                seq("{", Chars("01"), ",", Chars("123456789"), "}"),
+                                seq("{2,", Chars("23456789"), "}")),
         "commit-query": seq(alt("type:commit", seq("type:diff", opt(seq(" select:commit.diff.",
                                                                         alt("added", "removed"))))),
                             Rep(seq(" ", Ref("commit-filter")), 0, 4), opt(seq(" ", Ref("pattern-expr")))),
@@ -153,14 +164,17 @@ def rules() -> dict[str, object]:
         "message-filter": seq(opt("-"), "message:",
                               alt(ident, seq('"', Chars(ALNUM), Rep(Chars(ALNUM + " _,-"), 0, 40), '"'))),
         "date-filter": seq(alt("after:", "before:"), Ref("date")),
-        "date": alt(seq(alt("19", "20"), Chars(string.digits), Chars(string.digits), "-",
-                        alt(seq("0", Chars("123456789")), seq("1", Chars("012"))), "-",
-                        alt(seq("0", Chars("123456789")), seq("1", Chars(string.digits)),
-                            seq("2", Chars("012345678")))),
+        "date": alt(seq(alt("19", "20"), Chars(string.digits), Chars(string.digits), "-", Ref("month-day")),
                     "yesterday", "today",
                     seq('"', Chars("123456789"), opt(Chars(string.digits)), " ",
                         alt("day", "week", "month", "year", "hour"), opt("s"), ' ago"'),
                     seq('"last ', alt("week", "month", "year", "monday", "friday"), '"')),
+        # every day that exists in every year (no Feb 29)
+        "month-day": alt(seq(alt(seq("0", Chars("13578")), "10", "12"), "-", Ref("day-31")),
+                         seq(alt(seq("0", Chars("469")), "11"), "-", Ref("day-30")), seq("02-", Ref("day-28"))),
+        "day-28": alt(seq("0", Chars("123456789")), seq("1", Chars(string.digits)), seq("2", Chars("012345678"))),
+        "day-30": alt(Ref("day-28"), "29", "30"),
+        "day-31": alt(Ref("day-30"), "31"),
         "symbol-query": seq("type:symbol", opt(seq(" select:symbol.", alt(*SYMBOL_KINDS))),
                             Rep(seq(" ", Ref("filter")), 0, 2), opt(seq(" ", Ref("pattern-expr")))),
     }

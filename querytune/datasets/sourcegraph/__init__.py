@@ -1,0 +1,1 @@
+"""Recipe data for the sourcegraph task: generator vocabularies, request templates, dev set."""
