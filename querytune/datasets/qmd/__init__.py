@@ -1,0 +1,1 @@
+"""QMD training rows (MIT, see LICENSE) and our dev queries: data files, no code."""
