@@ -398,8 +398,10 @@ def eval_report(name: str, summary: dict, rows: list[dict], baseline: str | None
                 comparison: dict[str, dict] | None) -> Report:
     report = Report(f"{summary['task']} eval — {name}")
     spec = summary.get("spec", {})
-    report.text(f"{summary['count']} examples; scorer version {summary['scorer_version']}; "
-                + ", ".join(f"{k}={v}" for k, v in spec.items() if v not in (None, "")), muted=True)
+    shown = ("task", "model", "adapter", "data", "backend", "url", "limit", "max_new_tokens", "scored_file")
+    report.text(f"{summary['count']} examples; scorer version {summary['scorer_version']}; created "
+                f"{summary['created']}; " + ", ".join(f"{k}={spec[k]}" for k in shown if spec.get(k) is not None),
+                muted=True)
     add_metric_section(report, summary["metrics"])
     if comparison:
         add_comparison_section(report, f"Against baseline {baseline} (paired, this − baseline)", comparison,
@@ -418,7 +420,7 @@ def add_metric_section(report: Report, metrics: dict[str, dict]) -> None:
     shown = {k: v for k, v in metrics.items() if v["n"] and rate_like(v)}
     if shown:
         report.figure("metrics", ci_bars_figure(list(shown), {"mean": [
-            (v["mean"], v["ci_low"], v["ci_high"]) for v in shown.values()]}, xlabel="mean (0..1)"),
+            (v["mean"], v["ci_low"], v["ci_high"]) for v in shown.values()]}, xlabel="mean (0..1)", xlim=(0, 1)),
             "Means of the 0..1 metrics with bootstrap 95% intervals.")
 
 
@@ -488,7 +490,7 @@ def compare_report(runs: list[tuple[str, list[dict], dict]], diffs: dict[str, di
     if shown:
         report.figure("compare", ci_bars_figure(shown, {name: [
             (s["metrics"][m]["mean"], s["metrics"][m]["ci_low"], s["metrics"][m]["ci_high"]) for m in shown]
-            for name, _, s in runs}, xlabel="mean (0..1)"), "Means with bootstrap 95% intervals, per run.")
+            for name, _, s in runs}, xlabel="mean (0..1)", xlim=(0, 1)), "Means with bootstrap 95% intervals, per run.")
     for i, (name, comparison) in enumerate(diffs.items(), 1):
         add_comparison_section(report, f"{name} − {reference[0]} (paired by input)", comparison, f"diff_{i}")
     return report

@@ -101,7 +101,7 @@ def new_figure(width: float = 6.5, height: float = 3.6):
 
 
 def ci_bars_figure(labels: Sequence[str], series: dict[str, Sequence[tuple[float, float, float]]], *,
-                   xlabel: str = "", zero_line: bool = False):
+                   xlabel: str = "", zero_line: bool = False, xlim: tuple[float, float] | None = None):
     """Horizontal bars of (mean, low, high) per label, one colour per series, CI as error bars.
 
     One series draws a metric table; several draw runs side by side; ``zero_line`` marks
@@ -123,6 +123,8 @@ def ci_bars_figure(labels: Sequence[str], series: dict[str, Sequence[tuple[float
     ax.set_xlabel(xlabel)
     if zero_line:
         ax.axvline(0, color="#444", linewidth=1)
+    if xlim:
+        ax.set_xlim(*xlim)
     if len(series) > 1:
         ax.legend(fontsize="small")
     return fig
