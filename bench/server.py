@@ -1,0 +1,87 @@
+"""A `querytune serve` process for the serving benchmarks: start, time the first answer, stop.
+
+The clock starts when the process is launched and stops at the first 200 answer of a
+real task request, so "cold start" counts everything a new replica pays: Python and
+Ray start-up, Serve, weight loading, vLLM compilation (or its cache) and CUDA graphs.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from bench.common import REPO, querytune_command
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+START_TIMEOUT_S = 420
+
+
+@dataclass
+class Server:
+    url: str
+    first_answer_s: float
+    log: Path
+    marks: dict[str, float] = field(default_factory=dict)  # log phrase -> seconds after launch
+
+
+def _pump(proc: subprocess.Popen, log: Path, began: float, marks: dict[str, float], phrases: dict[str, str]) -> None:
+    with open(log, "w") as handle:
+        for line in proc.stdout:
+            now = time.perf_counter() - began
+            handle.write(f"{now:8.2f} {line}")
+            handle.flush()
+            for name, phrase in phrases.items():
+                if name not in marks and phrase in line:
+                    marks[name] = now
+
+
+def _first_answer(url: str, path: str, body: dict[str, Any], proc: subprocess.Popen, log: Path) -> None:
+    import httpx
+
+    deadline = time.perf_counter() + START_TIMEOUT_S
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while time.perf_counter() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"querytune serve exited with {proc.returncode}; see {log}")
+            with contextlib.suppress(httpx.HTTPError):
+                if client.post(path, json=body).status_code == 200:
+                    return
+            time.sleep(0.05)
+    raise TimeoutError(f"no answer from {url}{path} within {START_TIMEOUT_S} s; see {log}")
+
+
+# Log lines that mark the phases of a start (first occurrence).
+PHASES = {"ray_started": "Started a local Ray instance", "serve_started": "Started Serve",
+          "engine_args": "Initializing a V1 LLM engine", "weights_loaded": "Model loading took",
+          "compiled": "torch.compile takes", "graphs_captured": "Graph capturing finished",
+          "engine_ready": "init engine", "serving": "querytune is serving"}
+
+
+@contextlib.contextmanager
+def serving(config: str, overrides: list[str], log: Path, probe: tuple[str, dict[str, Any]],
+            env: dict[str, str] | None = None, url: str = DEFAULT_URL) -> Iterator[Server]:
+    """Run `querytune serve CONFIG --set ...` until the block ends; yields once it has answered ``probe``."""
+    command = querytune_command("serve", config, *[arg for o in overrides for arg in ("--set", o)])
+    began = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                            cwd=REPO, env=env)
+    marks: dict[str, float] = {}
+    pump = threading.Thread(target=_pump, args=(proc, log, began, marks, PHASES), daemon=True)
+    pump.start()
+    try:
+        _first_answer(url, *probe, proc, log)
+        yield Server(url=url, first_answer_s=time.perf_counter() - began, log=log, marks=marks)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        pump.join(10)

@@ -1,0 +1,82 @@
+"""Benchmark 2: throughput and latency over HTTP, both adapters mixed, concurrency 1 -> 256.
+
+Requests alternate between the sourcegraph and qmd routes of one vLLM replica (two
+LoRA adapters on one base). Each level is a closed loop: ``c`` clients, each sending
+its next request when the last one is answered. Writes ``throughput.json`` and
+``throughput.png`` (latency against throughput).
+
+    python -m bench.throughput [--levels 1 2 4 ... 256] [--duration 8] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bench import fixtures
+from bench.common import default_storage, results_dir, table, write
+from bench.load import client_pool, closed_loop
+from bench.server import serving
+
+GOAL_RPS, GOAL_P95_MS = 1000.0, 250.0
+LEVELS = [1, 2, 4, 8, 16, 32, 64, 128, 192, 256]
+
+
+def plot(levels: list[dict[str, Any]], path: Path) -> None:
+    """Latency percentiles against achieved throughput, one point per concurrency level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rps = [lvl["throughput_rps"] for lvl in levels]
+    for key, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^--")):
+        ax.plot(rps, [lvl["latency_ms"][key] for lvl in levels], style, label=key)
+    for lvl in levels:
+        ax.annotate(str(lvl["concurrency"]), (lvl["throughput_rps"], lvl["latency_ms"]["p95"]), fontsize=7,
+                    textcoords="offset points", xytext=(3, 3))
+    ax.axhline(GOAL_P95_MS, color="grey", lw=0.8, ls=":")
+    ax.axvline(GOAL_RPS, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("answers per second")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("sourcegraph + qmd adapters, one vLLM replica (labels: concurrency)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", type=int, nargs="+", default=LEVELS, help="concurrency levels")
+    parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per level")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each level")
+    parser.add_argument("--processes", type=int, default=8, help="client processes")
+    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
+    args = parser.parse_args()
+    out, storage = results_dir(args.out), Path(args.storage)
+
+    result: dict[str, Any] = {"adapters_trained_s": fixtures.ensure_adapters(storage, out),
+                              "goal": {"rps": GOAL_RPS, "p95_ms": GOAL_P95_MS}, "levels": []}
+    requests = fixtures.requests(["sourcegraph", "qmd"], 128)
+    with client_pool(args.processes) as pool, serving(fixtures.SERVE_CONFIG, [f"storage_path={storage}"],
+                                                      out / "throughput-serve.log", requests[0]) as server:
+        closed_loop(pool, server.url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
+        for level in args.levels:
+            result["levels"].append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup,
+                                                args.processes))
+            print(f"concurrency {level}: {result['levels'][-1]['throughput_rps']:.0f} req/s", flush=True)
+    write(out, "throughput", result)
+    plot(result["levels"], out / "throughput.png")
+
+    rows = [[lvl["concurrency"], lvl["throughput_rps"], lvl["latency_ms"].get("p50", "-"),
+             lvl["latency_ms"].get("p95", "-"), lvl["latency_ms"].get("p99", "-"), lvl["errors"]]
+            for lvl in result["levels"]]
+    rows.append(["goal", GOAL_RPS, "-", GOAL_P95_MS, "-", 0])
+    print(table("Closed loop over HTTP, sourcegraph + qmd mixed", ["concurrency", "req/s", "p50 ms", "p95 ms",
+                                                                   "p99 ms", "errors"], rows))
+
+
+if __name__ == "__main__":
+    main()
