@@ -172,7 +172,8 @@ def eval_errors():
 def print_summary(folder: Path) -> None:
     """The run's metric table (mean, CI, direction), latency and where the files are."""
     summary = json.loads((folder / "summary.json").read_text())
-    table = Table(title=f"{summary['task']}: {summary['count']} examples (scorer v{summary['scorer_version']})")
+    version = summary["scorer_version"] or "-"
+    table = Table(title=f"{summary['task']}: {summary['count']} examples (scorer version {version})")
     for col, justify in (("metric", "left"), ("", "left"), ("mean", "right"), ("95% CI", "right")):
         table.add_column(col, justify=justify)
     for name, m in summary["metrics"].items():
