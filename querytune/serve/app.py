@@ -1,0 +1,166 @@
+"""Application builders: the Ray Serve application, and the same app without Ray.
+
+``build_app(cfg)`` binds plain classes into deployments (Ray lines marked ``[ray]``):
+
+* ``Ingress``: the FastAPI app of ``api.create_app``, one replica set, autoscaled;
+  its routes reach the models through deployment handles (``HandleEngine``).
+* ``LLMServer``: one deployment per base model holding that base's task adapters
+  (``engines.load_engine``), autoscaled on ongoing requests. A transformers replica
+  batches concurrent requests with ``@serve.batch``; a vLLM replica hands them to
+  vLLM, which batches continuously.
+
+``local_app(cfg)`` is the same FastAPI app with the engines in-process: it runs under
+uvicorn without Ray (``querytune serve --local``, tests, the eval harness).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from querytune.serve.api import create_app
+from querytune.serve.catalog import ServedModel, resolve_catalog
+from querytune.serve.config import LLMDeployment, ServeConfig, ServeFile
+from querytune.serve.engines import GenRequest, Info, Messages, TransformersEngine, load_engine
+from querytune.serve.service import Service
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from ray.serve import Application
+
+log = logging.getLogger(__name__)
+INGRESS_NAME = "Ingress"
+
+
+class LLMServer:
+    """One base model with its adapters (a deployment once ``build_app`` binds it)."""
+
+    async def __init__(self, deployment: LLMDeployment, served: list[ServedModel]):
+        from ray import serve
+
+        self.engine = await load_engine(deployment, served)
+        batching = deployment.batching
+        # [ray] concurrent requests to a transformers replica ride one generate call
+        self._batched = serve.batch(max_batch_size=batching.max_batch_size,
+                                    batch_wait_timeout_s=batching.batch_wait_timeout_s)(self._run_batch)
+
+    async def generate(self, messages: Messages, adapter: str, max_tokens: int, grammar: str | None = None,
+                       temperature: float = 0.0) -> tuple[str, Info]:
+        request = GenRequest(messages, adapter, max_tokens, grammar, temperature)
+        if isinstance(self.engine, TransformersEngine):
+            return await self._batched(request)
+        return await self.engine.generate(messages, adapter, max_tokens, grammar, temperature)
+
+    async def _run_batch(self, requests: list[GenRequest]) -> list[tuple[str, Info]]:
+        return await self.engine.generate_batch(requests)
+
+
+class HandleEngine:
+    """An ``Engine`` living in another deployment, reached through its handle."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    async def generate(self, messages: Messages, adapter: str, max_tokens: int, grammar: str | None = None,
+                       temperature: float = 0.0) -> tuple[str, Info]:
+        return await self.handle.generate.remote(messages, adapter, max_tokens, grammar, temperature)  # [ray]
+
+
+class Ingress:
+    """The FastAPI front door; built on the replica by ``__serve_build_asgi_app__``."""
+
+    def __init__(self, cfg: ServeConfig, catalog: dict[str, ServedModel], llms: dict[str, Any]):
+        self.service = Service(cfg, catalog, {name: HandleEngine(handle) for name, handle in llms.items()})
+
+    def __serve_build_asgi_app__(self) -> "FastAPI":
+        return create_app(self.service)
+
+
+def build_app(cfg: ServeConfig) -> "Application":
+    """Ingress + one LLM deployment per base model, each with its autoscaling config."""
+    from ray import serve
+
+    catalog = resolve_catalog(cfg)
+    llms = {}
+    for deployment in cfg.deployments:
+        served = [entry for entry in catalog.values() if entry.deployment == deployment.name]
+        options = deployment.replica.ray()
+        log.info("deployment %s: engine=%s models=%s %s", deployment.name, deployment.engine,
+                 [e.name for e in served], options)
+        llms[deployment.name] = serve.deployment(LLMServer, name=deployment.name, **options).bind(  # [ray]
+            deployment, served)
+    log.info("deployment %s: routes=%s %s", INGRESS_NAME, {k: v.model for k, v in cfg.routes.items()},
+             cfg.ingress.ray())
+    ingress = serve.deployment(serve.ingress()(Ingress), name=INGRESS_NAME, **cfg.ingress.ray())  # [ray]
+    return ingress.bind(cfg, catalog, llms)
+
+
+def build_from_args(args: dict) -> "Application":
+    """The ``import_path`` of configs/serve.yaml: Ray passes ``applications[0].args``."""
+    from querytune.platform.config import validate
+
+    return build_app(validate(ServeConfig, args, "serve application args"))
+
+
+def local_app(cfg: ServeConfig) -> "FastAPI":
+    """The app with in-process engines, loaded before the first request (no Ray)."""
+    catalog = resolve_catalog(cfg)
+    service = Service(cfg, catalog, engines={})
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        for deployment in cfg.deployments:
+            served = [entry for entry in catalog.values() if entry.deployment == deployment.name]
+            service.engines[deployment.name] = await load_engine(deployment, served)
+        yield
+        for engine in service.engines.values():
+            getattr(engine, "shutdown", lambda: None)()
+
+    return create_app(service, lifespan=lifespan)
+
+
+# --------------------------------------------------------------------------- `querytune serve`
+def url_of(file: ServeFile) -> str:
+    return f"http://{file.http_options.host}:{file.http_options.port}{file.app.route_prefix}"
+
+
+def serve_until_interrupted(file: ServeFile) -> None:
+    """Start Ray (or join RAY_ADDRESS), deploy, print the URL, block until Ctrl-C, then tear down."""
+    import ray
+    from ray import serve
+
+    from querytune.platform.launch import ensure_ray
+
+    joined = bool(os.environ.get("RAY_ADDRESS")) or ray.is_initialized()
+    ensure_ray()
+    serve.start(http_options=file.http_options.model_dump())
+    serve.run(build_app(file.app.args), name=file.app.name, route_prefix=file.app.route_prefix, blocking=False)
+    print(f"querytune is serving at {url_of(file)} (Ctrl-C stops it)", flush=True)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("shutting down", flush=True)
+    finally:
+        if joined:  # a shared cluster keeps running; only our application goes
+            serve.delete(file.app.name)
+        else:
+            serve.shutdown()
+            ray.shutdown()
+
+
+def _raise_interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_local(file: ServeFile) -> None:
+    """The app under uvicorn, engines in this process (no Ray)."""
+    import uvicorn
+
+    print(f"querytune is serving at {url_of(file)} without Ray (Ctrl-C stops it)", flush=True)
+    uvicorn.run(local_app(file.app.args), host=file.http_options.host, port=file.http_options.port,
+                log_level="info")

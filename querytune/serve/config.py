@@ -1,0 +1,224 @@
+"""Serving configs: ``configs/serve.yaml`` is a Ray Serve config file.
+
+The same file runs three ways, so there is one place to change a replica count:
+
+* ``querytune serve configs/serve.yaml`` (starts or joins Ray, deploys, blocks),
+* ``serve run configs/serve.yaml`` and ``serve deploy configs/serve.yaml`` (Ray's own CLI).
+
+Ray reads ``http_options`` and ``applications[0].import_path``, then calls
+``querytune.serve.app:build_from_args`` with ``applications[0].args``; those args are a
+``ServeConfig``. ``ServeFile`` mirrors the part of Ray's schema we use, so our CLI
+validates the file the same way before anything starts.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from querytune.platform.config import ConfigError, Strict, apply_overrides, read_yaml, validate
+
+DEFAULT_HOST = "127.0.0.1"  # loopback only; a public bind is a deliberate edit
+DEFAULT_PORT = 8000
+DEFAULT_API_KEY_ENV = "QUERYTUNE_API_KEY"
+DEFAULT_LLM_MAX_ONGOING_REQUESTS = 32  # Serve's own default (5) starves a batching LLM replica
+DEFAULT_INGRESS_MAX_ONGOING_REQUESTS = 256  # the ingress only waits on LLM replicas
+IMPORT_PATH = "querytune.serve.app:build_from_args"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+ROUTES = ("sourcegraph", "qmd")
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM 0.26 MaxLoRARanks
+
+
+# --------------------------------------------------------------------------- replicas
+class Autoscaling(Strict):
+    """Ray Serve ``autoscaling_config`` (replicas follow ongoing requests per replica)."""
+
+    min_replicas: int = Field(1, ge=0, description="replicas kept when idle (0 = scale to zero)")
+    max_replicas: int = Field(2, ge=1, description="upper bound on replicas")
+    target_ongoing_requests: float = Field(4, gt=0, description="ongoing requests per replica the autoscaler aims for")
+    upscale_delay_s: float = Field(10, ge=0, description="load must stay high this long before adding replicas")
+    downscale_delay_s: float = Field(60, ge=0, description="load must stay low this long before removing replicas")
+    look_back_period_s: float = Field(10, gt=0, description="window over which ongoing requests are averaged")
+    metrics_interval_s: float = Field(2, gt=0, description="how often replicas report their load")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Autoscaling":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas={self.min_replicas} > max_replicas={self.max_replicas} "
+                             f"(set max_replicas >= {self.min_replicas})")
+        return self
+
+    def ray(self) -> dict:
+        return self.model_dump()
+
+
+class Replica(Strict):
+    """How Ray Serve places and scales one deployment's replicas."""
+
+    max_ongoing_requests: int = Field(DEFAULT_LLM_MAX_ONGOING_REQUESTS, ge=1,
+                                      description="requests one replica holds at once; more wait in the caller")
+    autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="replica count policy")
+    num_cpus: float = Field(1, ge=0, description="logical CPUs reserved per replica")
+    num_gpus: float = Field(0, ge=0, description="GPUs per replica (1 for a vLLM replica; fractions share one)")
+
+    def ray(self) -> dict:
+        """Keyword arguments of ``serve.deployment``."""
+        return {"max_ongoing_requests": self.max_ongoing_requests, "autoscaling_config": self.autoscaling.ray(),
+                "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}}
+
+
+# --------------------------------------------------------------------------- engines
+class Batching(Strict):
+    """``@serve.batch`` settings of a transformers replica (vLLM batches continuously by itself)."""
+
+    max_batch_size: int = Field(8, ge=1, description="requests generated together (grouped by adapter)")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
+
+
+class TransformersSettings(Strict):
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="weights dtype; auto = bfloat16 on GPU, float32 on CPU")
+    device: str | None = Field(None, description="cpu, cuda, cuda:1...; None = GPU if present")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; None = torch's choice")
+
+
+class Ngram(Strict):
+    """vLLM n-gram speculative decoding: cheap drafts copied from the prompt (queries echo it)."""
+
+    num_speculative_tokens: int = Field(4, ge=1, description="tokens drafted per step")
+    prompt_lookup_max: int = Field(4, ge=1, description="longest n-gram matched in the prompt")
+    prompt_lookup_min: int = Field(2, ge=1, description="shortest n-gram matched in the prompt")
+
+
+class VLLMSettings(Strict):
+    max_lora_rank: int = Field(16, description=f"largest adapter rank; one of {VLLM_LORA_RANKS}")
+    max_loras: int | None = Field(None, ge=1, description="adapters in one batch; None = all of the deployment's")
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="share of GPU memory vLLM may take")
+    max_model_len: int = Field(2048, ge=64, description="prompt + answer tokens")
+    max_num_seqs: int | None = Field(None, ge=1, description="sequences per step; None = vLLM's default")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="weights dtype")
+    enforce_eager: bool = Field(False, description="skip torch.compile and CUDA graphs (fast start, slower decode)")
+    cache_root: str | None = Field(None, description="VLLM_CACHE_ROOT: compile and CUDA-graph caches; a shared "
+                                   "folder lets later replicas skip compilation")
+    cudagraph_capture_sizes: list[int] | None = Field(
+        None, description="batch sizes captured as CUDA graphs; fewer = faster start")
+    structured_outputs_backend: Literal["auto", "xgrammar", "guidance", "outlines"] = Field(
+        "auto", description="grammar engine; 'guidance' reads Lark grammars, xgrammar wants GBNF")
+    ngram: Ngram | None = Field(None, description="n-gram speculative decoding; None = off")
+    seed: int = Field(0, description="sampling seed of the engine")
+
+    @model_validator(mode="after")
+    def _rank_allowed(self) -> "VLLMSettings":
+        if self.max_lora_rank not in VLLM_LORA_RANKS:
+            allowed = ", ".join(map(str, VLLM_LORA_RANKS))
+            raise ValueError(f"max_lora_rank={self.max_lora_rank}: vLLM accepts {allowed}")
+        return self
+
+
+# --------------------------------------------------------------------------- models
+class AdapterSpec(Strict):
+    adapter: str = Field(..., description="registry name (querytune adapters list) or adapter folder")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="model name clients use (/v1/models, routes); "
+                             "default = the adapter's registry name")
+    task: str | None = Field(None, description="task that writes prompts and parses answers; default = the "
+                             "adapter's own task")
+    constrained: bool = Field(True, description="pass the task's grammar to engines that enforce it (vLLM)")
+
+
+class LLMDeployment(Strict):
+    """One base model and its task adapters: one Ray Serve deployment, scaled as a unit."""
+
+    name: str = Field(..., pattern=NAME_PATTERN, description="deployment name (Ray dashboard, serve status)")
+    engine: Literal["transformers", "vllm"] = Field("transformers", description="transformers (CPU) or vllm (GPU)")
+    base: str | None = Field(None, description="base model; default = the one the adapters were trained on "
+                             "(another copy must have the same hash)")
+    adapters: list[AdapterSpec] = Field(..., min_length=1, description="task adapters served on this base")
+    replica: Replica = Field(default_factory=Replica, description="placement and autoscaling")
+    batching: Batching = Field(default_factory=Batching, description="transformers engine only")
+    transformers: TransformersSettings = Field(default_factory=TransformersSettings)
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
+
+
+# --------------------------------------------------------------------------- routes
+class Route(Strict):
+    model: str = Field(..., description="served model name (an adapter's name) answering this route")
+    max_tokens: int = Field(128, ge=1, description="generation budget of one answer")
+    retries: int = Field(2, ge=0, description="resamples of an answer that does not parse, when the engine "
+                         "cannot enforce the grammar (transformers)")
+    retry_temperature: float = Field(0.7, gt=0, description="sampling temperature of a resample")
+
+
+class Limits(Strict):
+    """Bounds on what one request may ask; beyond them the answer is a 4xx naming the field."""
+
+    max_body_bytes: int = Field(16_384, ge=256, description="request body size")
+    max_query_chars: int = Field(1_000, ge=1, description="length of 'query'")
+    max_candidate_repos: int = Field(20, ge=0, description="entries of 'candidate_repos'")
+    max_repo_chars: int = Field(200, ge=1, description="length of one candidate repository name")
+    max_tokens: int = Field(512, ge=1, description="largest max_tokens a chat completion may ask for")
+    max_messages: int = Field(32, ge=1, description="messages in one chat completion")
+    max_message_chars: int = Field(8_000, ge=1, description="length of one chat message")
+    timeout_s: float = Field(60, gt=0, description="generation time before the request fails with 504")
+
+
+class ServeConfig(Strict):
+    """The application's arguments: what is served, by which deployments, within which limits."""
+
+    storage_path: str = Field("runs", description="registry root holding the adapters (folder or s3://...)")
+    api_key_env: str | None = Field(DEFAULT_API_KEY_ENV, description="environment variable holding the API key; "
+                                    "when it is set, every route but /healthz (and the static page) needs "
+                                    "'Authorization: Bearer <key>'")
+    routes: dict[Literal["sourcegraph", "qmd"], Route] = Field(
+        default_factory=dict, description="task routes: sourcegraph -> POST /sourcegraph/query and /query, "
+                                          "qmd -> POST /qmd/expand")
+    limits: Limits = Field(default_factory=Limits)
+    ingress: Replica = Field(
+        default_factory=lambda: Replica(max_ongoing_requests=DEFAULT_INGRESS_MAX_ONGOING_REQUESTS, num_cpus=0.25),
+        description="the FastAPI ingress deployment")
+    deployments: list[LLMDeployment] = Field(..., min_length=1, description="one per base model")
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> "ServeConfig":
+        deployment_names = [d.name for d in self.deployments]
+        if len(set(deployment_names)) != len(deployment_names):
+            raise ValueError(f"deployment names must be unique, got {deployment_names}")
+        served = [s.name for d in self.deployments for s in d.adapters if s.name]
+        if len(set(served)) != len(served):
+            raise ValueError(f"adapter 'name's must be unique across deployments, got {served}")
+        return self
+
+
+# --------------------------------------------------------------------------- the file
+class HttpOptions(Strict):
+    host: str = Field(DEFAULT_HOST, description="bind address of Serve's HTTP proxy (127.0.0.1 = this machine)")
+    port: int = Field(DEFAULT_PORT, ge=1, le=65535, description="port of Serve's HTTP proxy")
+
+
+class ServeApplication(Strict):
+    name: str = Field("querytune", pattern=NAME_PATTERN, description="Serve application name")
+    route_prefix: str = Field("/", pattern=r"^/", description="URL prefix of every route")
+    import_path: Literal["querytune.serve.app:build_from_args"] = Field(
+        IMPORT_PATH, description="application builder Ray calls with 'args'")
+    args: ServeConfig = Field(..., description="what is served (ServeConfig)")
+
+
+class ServeFile(Strict):
+    """A Ray Serve config file holding exactly one querytune application."""
+
+    http_options: HttpOptions = Field(default_factory=HttpOptions)
+    applications: list[ServeApplication] = Field(..., min_length=1, max_length=1)
+
+    @property
+    def app(self) -> ServeApplication:
+        return self.applications[0]
+
+
+def load_serve_file(path: str | Path, overrides: list[str] | None = None) -> ServeFile:
+    """Read a serve YAML; ``key=value`` overrides address the application's args (``routes.qmd.model=x``)."""
+    data = read_yaml(path)
+    apps = data.get("applications")
+    if not isinstance(apps, list) or len(apps) != 1 or not isinstance(apps[0], dict):
+        raise ConfigError(f"{path}: expected 'applications:' with exactly one application (see configs/serve.yaml)")
+    apps[0]["args"] = apply_overrides(apps[0].get("args") or {}, overrides or [])
+    return validate(ServeFile, data, str(path))
