@@ -277,7 +277,7 @@ def _syntax_error(body: str, error: UnexpectedInput, offset: int) -> ParseError:
     if _paren_depths(body) != (0, 0):
         return ParseError(f"unbalanced parentheses{where}: close every '(' or quote the text",
                           position=position + offset, reason="unbalanced")
-    if char in "\"'" and not _QUOTED.match(body, position):
+    if char and char in "\"'" and not _QUOTED.match(body, position):
         return ParseError(f"unterminated quote{where}: close the {char} or drop it",
                           position=position + offset, reason="unterminated_quote")
     if re.search(r"(?i)(^|\s)not$", before) and char == "(":

@@ -58,7 +58,8 @@ NEGATABLE = frozenset({"repo", "file", "content", "lang", "author", "committer",
 COMMIT_FIELDS = frozenset({"author", "committer", "message", "before", "after"})
 REGEX_FIELDS = frozenset({"repo", "file", "author", "committer", "message", "repohasfile"})
 DATE_FIELDS = frozenset({"before", "after", "repohascommitafter"})
-UNNEGATABLE_PREDICATES = frozenset({"has.description", "has.content", "contains.content"})
+UNNEGATABLE_PREDICATES = frozenset({("repo", "has.description"), ("file", "has.content"),
+                                    ("file", "contains.content")})
 _FIRST_REASONS = ("escape_artifact", "hallucinated_filter")
 
 
@@ -112,7 +113,7 @@ def _check_param(param: Param, query: Query) -> list[ParseError]:
                       f"itself (\"{name}\") or use a real filter such as lang:, file:, "
                       "repo:, type:")]
     found = []
-    if param.negated and (param.field not in NEGATABLE or param.predicate in UNNEGATABLE_PREDICATES):
+    if param.negated and (param.field not in NEGATABLE or (param.field, param.predicate) in UNNEGATABLE_PREDICATES):
         found.append(error("not_negatable", f"{param.field}:{param.predicate or ''} cannot be "
                            "negated; drop the - or NOT"))
     if not param.value and param.predicate is None and not (param.field == "repo" and param.rev):
