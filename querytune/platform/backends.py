@@ -102,7 +102,7 @@ class VLLMBackend:
     one LoRA to the weights it loaded and the ancestors must already be folded in."""
 
     def __init__(self, model: str, adapter: str | None = None, storage: str = "runs",
-                 grammar: str | None = None, gpu_memory_utilization: float = 0.5):
+                 grammar: str | None = None, gpu_memory_utilization: float = 0.5, enforce_eager: bool = False):
         vllm = _require_vllm()
         from querytune.platform import adapters, models
 
@@ -124,7 +124,9 @@ class VLLMBackend:
         if grammar:
             # Lark grammars need the guidance backend; GBNF ('::=') goes to xgrammar (stack notes §6).
             engine["structured_outputs_config"] = {"backend": "xgrammar" if "::=" in grammar else "guidance"}
-        self.llm = vllm.LLM(model=base, gpu_memory_utilization=gpu_memory_utilization, **engine)
+        # enforce_eager skips compilation and CUDA graphs: starts in seconds, decodes slower (tests)
+        self.llm = vllm.LLM(model=base, gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
+                            **engine)
         self.grammar = grammar
         self.name = f"vllm:{adapter or model}"
 

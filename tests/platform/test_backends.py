@@ -3,10 +3,11 @@ HTTP client keeps order under concurrency, and every failure names its cause."""
 import contextlib
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from querytune.platform.backends import BackendError, ChatHTTPBackend, HFBackend, make_backend
+from querytune.platform.backends import BackendError, ChatHTTPBackend, HFBackend, VLLMBackend, make_backend
 
 QUESTIONS = [[{"role": "user", "content": q}] for q in ("What is the capital of France?", "Say hello.")]
 NEW_TOKENS = 10  # enough to tell two models apart, short enough for 2 CPU cores
@@ -127,28 +128,32 @@ def test_vllm_backend_off_gpu_names_what_is_missing(tiny_model):
 
 # ---- the same adapter in-process and behind a real server --------------------------------
 
-@pytest.fixture(scope="module")
-def smol_adapter(tmp_path_factory):
-    """A registered LoRA on the default model whose B weights are small random numbers:
-    it changes the model a little, so a backend that dropped it would answer differently."""
+def make_adapter(storage, base: str, name: str, task: str = "qmd") -> str:
+    """Register a LoRA on ``base`` whose B weights are small random numbers: it changes the
+    model a little, so a backend that dropped it would answer differently."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     from querytune.platform import adapters, models
 
-    storage = tmp_path_factory.mktemp("storage")
-    model, _, path = models.load_model("default", device="cpu", dtype="float32")
+    model, _, path = models.load_model(base, device="cpu", dtype="float32")
     peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
     torch.manual_seed(0)
     with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
+        for param_name, param in peft_model.named_parameters():
+            if "lora_B" in param_name:
                 param.normal_(0, 0.02)
-    manifest = adapters.Manifest(task="qmd", recipe="sft", base=adapters.BaseRef(
-        model="default", hash=models.content_hash(path)))
-    folder = adapters.write_adapter(tmp_path_factory.mktemp("made") / "smol", peft_model, manifest)
-    adapters.register(folder, "smol-test", str(storage))
-    return str(storage), "smol-test"
+    manifest = adapters.Manifest(task=task, recipe="sft", base=adapters.BaseRef(
+        model=base, hash=models.content_hash(path)))
+    folder = adapters.write_adapter(Path(storage) / "made" / name, peft_model, manifest)
+    adapters.register(folder, name, str(storage))
+    return name
+
+
+@pytest.fixture(scope="module")
+def smol_adapter(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("storage")
+    return str(storage), make_adapter(storage, "default", "smol-test")
 
 
 def test_hf_backend_applies_the_adapter_and_is_greedy(smol_adapter):
@@ -187,3 +192,27 @@ def test_http_backend_matches_hf_for_greedy_decoding(smol_adapter):
         finally:
             backend.close()
     assert [a.text for a in answers] == expected and all(expected)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="vLLM needs a CUDA GPU (run on the GPU machine)")
+def test_vllm_backend_serves_the_adapter_under_the_task_grammar(tiny_model, tmp_path):
+    """A random tiny model writes nonsense, yet every line it writes must follow the qmd
+    grammar; and the LoRA request must reach the engine (its answers differ from none)."""
+    pytest.importorskip("vllm", reason="vllm is not installed (pip install 'querytune[gpu]')")
+    from querytune.experiments import get_task
+
+    task = get_task("qmd")
+    name = make_adapter(tmp_path, tiny_model, "tiny-qmd")
+    conversations = [task.messages(example) for example in task.dev()[:8]]
+    backend = VLLMBackend(tiny_model, adapter=name, storage=str(tmp_path), grammar=task.grammar(),
+                          enforce_eager=True, gpu_memory_utilization=0.3)
+    try:
+        answers = backend.complete(conversations, max_new_tokens=48)
+        backend.lora = None  # the same engine, the base weights alone
+        plain = backend.complete(conversations, max_new_tokens=48)
+    finally:
+        backend.close()
+    lines = [line for answer in answers for line in answer.text.splitlines()]
+    assert lines and all(line.startswith(("lex: ", "vec: ", "hyde: ")) for line in lines)
+    assert [a.text for a in answers] != [p.text for p in plain] and answers[0].latency_s > 0
