@@ -102,7 +102,7 @@ def rules() -> dict[str, object]:
     """The grammar: rule name -> expression (``root`` first)."""
     word_first, word_rest = LETTERS + "_@#$!|", ALNUM + "_.$#@!&*+=<>?,;/|-"
     short_words = [_avoiding(RESERVED, n, word_first, word_rest) for n in (1, 2, 3)]
-    ident = seq(Chars(LETTERS + "_"), Rep(Chars(word_rest), 0, 24))
+    ident = seq(Chars(LETTERS + "_"), Rep(Chars(ALNUM + "_"), 0, 24))
     select_code = sorted(s for s in SELECTS if not s.startswith("commit"))
     return {
         "root": alt(Ref("code-query"), Ref("commit-query"), Ref("symbol-query")),
@@ -146,17 +146,19 @@ def rules() -> dict[str, object]:
         "regex-atom": alt(Ref("regex-char"), Ref("regex-class"),
                           seq("(", Ref("regex-branch"), Rep(seq("|", Ref("regex-branch")), 0, 3), ")")),
         # '-' only last in a class, so no range can run backwards
-        "regex-class": seq("[", opt("^"), Rep(alt(Ref("regex-char"), "0-9", "a-z", "A-Z", "a-f", "A-F"), 1, 8),
+        "regex-class": seq("[", opt("^"), Rep(alt(Ref("regex-class-char"), "0-9", "a-z", "A-Z", "a-f", "A-F"), 1, 8),
                            opt("-"), "]"),
         "regex-branch": Rep(seq(Ref("regex-char"), opt(Chars("*+?"))), 1, 12),
-        "regex-char": alt(Chars(ALNUM + "_.:#@,'<>=-"), *(f"\\{c}" for c in ".sdw()[]{}$^+*?|/")),
+        "regex-char": alt(Chars(ALNUM + "_.:#@,'<>=-"), Ref("regex-escape")),
+        "regex-class-char": alt(Chars(ALNUM + "_.:#@,'<>="), Ref("regex-escape")),
+        "regex-escape": alt(*(f"\\{c}" for c in ".sdw()[]{}$^+*?|/")),
         "regex-quantifier": alt(Chars("*+?"), seq("{", Chars("123456789"), opt(Chars(string.digits)), opt(","), "}"),
                                 seq("{", Chars("01"), ",", Chars("123456789"), "}"),
                                 seq("{2,", Chars("23456789"), "}")),
         "commit-query": seq(alt("type:commit", seq("type:diff", opt(seq(" select:commit.diff.",
                                                                         alt("added", "removed"))))),
                             Rep(seq(" ", Ref("commit-filter")), 0, 4), opt(seq(" ", Ref("pattern-expr")))),
-        "commit-filter": alt(Ref("person-filter"), Ref("message-filter"), Ref("date-filter"),
+        "commit-filter": alt(Ref("person-filter"), Ref("message-filter"), Ref("date-filter"), Ref("lang-filter"),
                              Ref("repo-filter"), Ref("file-filter")),
         "person-filter": seq(opt("-"), alt("author:", "committer:"),
                              alt(seq(Chars(ALNUM + "_"), Rep(Chars(ALNUM + "_.@-"), 0, 30)),

@@ -37,8 +37,7 @@ _REF = r"[^\s:~?\[\\^*]+"
 _REV_ITEM = re.compile(rf"\*!?[^\s:~?\[\\^]+|\^{_REF}|{_REF}")
 _CONTEXT = re.compile(r"global|@?[A-Za-z0-9][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*")
 # RE2 has no lookaround, backreferences, atomic groups or possessive quantifiers (a++).
-_NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?>|\(\?P=|(?<!\\)(?:\\\\)*\\[1-9]"
-                      r"|(?<!\\)(?:\\\\)*(?:[*+?]|\{\d+(?:,\d*)?\})\+")
+_NOT_RE2 = re.compile(r"(?<!\\)(?:\\\\)*(?:\(\?<?[=!]|\(\?>|\(\?P=|\\[1-9]|(?:[*+?]|\{\d+(?:,\d*)?\})\+)")
 
 
 def check_regex(pattern: str) -> str | None:

@@ -1,0 +1,102 @@
+"""Canonical form: which rewrites keep a search's meaning (equal) and which change it."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from querytune.experiments.sourcegraph.canonical import canonicalize, semantic_match
+
+TODAY = date(2026, 11, 25)  # a Wednesday
+
+EQUIVALENT = [
+    ("l:Python def async", "lang:python async def"),  # alias, value case, keyword-mode term order
+    ("language:golang foo", "lang:go foo"),
+    ("lang:ts foo", "lang:TypeScript foo"),
+    ("lang:cpp x", "lang:c++ x"),
+    ("r:foo f:bar x", "repo:foo file:bar x"),
+    ("path:src/ x", "file:src/ x"),
+    ("NOT file:test x", "-file:test x"),
+    ("x repo:a lang:go", "lang:go repo:a x"),  # parameter order
+    ("repo:a repo:a x", "repo:a x"),  # duplicate parameter
+    ('repo:"foo" x', "repo:foo x"),  # redundant quotes
+    ('"foo" bar', "foo bar"),  # quoting a single keyword term
+    ("/foo/ bar", "foo bar"),  # a regex that is a plain word
+    ("case:no fork:no archived:no visibility:any x", "x"),  # defaults
+    ("patterntype:keyword context:global index:yes x", "x"),
+    ("case:Y x", "case:yes x"),
+    ("fork:TRUE x", "fork:yes x"),
+    ("archived:o x", "archived:only x"),
+    ("count:all x", "count:99999999 x"),
+    ("count:007 x", "count:7 x"),
+    ("timeout:1m x", "timeout:60s x"),
+    ("repo:x@main foo", "repo:x rev:main foo"),
+    ("revision:main repo:x foo", "repo:x rev:main foo"),
+    ("repo:contains.file(path:go\\.mod)", "repo:has.path(go\\.mod)"),
+    ("repohasfile:go\\.mod", "repo:has.path(go\\.mod)"),
+    ("repo:has.file(content:b path:a)", "repo:has.file(path:a content:b)"),
+    ("select:file.path x", "select:file x"),
+    ("patterntype:regex a.*b", "patterntype:regexp a.*b"),
+    ("repo:^github\\.com/kubernetes/kubernetes$ x", "repo:kubernetes/kubernetes x"),
+    ("repo:github.com/Org/App x", "repo:org/app x"),
+    ("a AND b", "a b"),
+    ("a OR b", "b or a"),
+    ("(a)", "a"),
+    ("repo:foo a or b file:x", "repo:foo file:x (a or b)"),  # hoisting
+    ('content:"a b"', '"a b"'),
+    ('type:commit after:"1 week ago"', "type:commit after:2026-11-18"),  # relative dates resolve
+    ("type:commit since:yesterday", "type:commit after:2026-11-24"),
+    ('type:commit after:"last week"', 'type:commit after:"7 days ago"'),
+    ('type:commit after:"last monday"', "type:commit after:2026-11-23"),
+    ('type:commit until:"Jan 2, 2020"', "type:commit before:2020-01-02"),
+    ("type:commit m:fix", "type:commit message:fix"),
+    ("type:commit (author:a OR author:b) fix", "type:commit fix (author:b or author:a)"),
+]
+
+DIFFERENT = [
+    ('"a b"', "a b"),  # phrase vs two terms
+    ("/a.b/", "a.b"),  # regex vs literal
+    ("patterntype:standard a b", "patterntype:standard b a"),  # term order outside keyword mode
+    ("patterntype:regexp a b", "a b"),  # pattern type
+    ("type:file x", "x"),  # no type means files, paths and repos
+    ("case:yes x", "x"),
+    ("lang:go x", "-lang:go x"),  # negation
+    ("fork:yes x", "fork:only x"),
+    ("select:repo x", "x"),
+    ("count:10 x", "x"),
+    ("repo:sourcegraph x", "repo:sourcegraph/sourcegraph x"),
+    ("file:\\.go$ x", "file:go x"),
+    ('type:commit after:"1 week ago"', 'type:commit after:"2 weeks ago"'),
+    ("type:commit after:2026-01-01", "type:commit before:2026-01-01"),
+    ("repo:x@main foo", "repo:x@dev foo"),
+    ("a or b", "a b"),
+    ("(a or b) c", "a or (b c)"),
+    ("(repo:a x) or y", "repo:a (x or y)"),  # explicit grouping is not hoisted
+    ("foo NOT bar", "foo bar"),
+]
+
+
+@pytest.mark.parametrize("a,b", EQUIVALENT)
+def test_equivalent_queries_have_one_canonical_form(a, b):
+    assert canonicalize(a, TODAY).text == canonicalize(b, TODAY).text
+
+
+@pytest.mark.parametrize("a,b", DIFFERENT)
+def test_meaning_changes_keep_canonical_forms_apart(a, b):
+    assert not semantic_match(a, b, TODAY)
+
+
+def test_canonical_text_is_itself_a_fixed_point():
+    for a, _ in EQUIVALENT:
+        once = canonicalize(a, TODAY).text
+        assert canonicalize(once, TODAY).text == once
+
+
+def test_relative_dates_stay_symbolic_without_a_request_date():
+    assert canonicalize('type:commit since:"last week"').text == 'type:commit after:"1 week ago"'
+
+
+def test_filters_and_patterns_are_split_for_partial_credit():
+    form = canonicalize("L:Go -file:test fmt.Errorf", TODAY)
+    assert form.filters == {("lang", "go", False), ("file", "test", True)}
+    assert form.patterns == "fmt.Errorf"
