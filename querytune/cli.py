@@ -171,14 +171,15 @@ def eval_errors():
 
 def print_summary(folder: Path) -> None:
     """The run's metric table (mean, CI, direction), latency and where the files are."""
+    from querytune.platform.evaluate import cell
+
     summary = json.loads((folder / "summary.json").read_text())
     version = summary["scorer_version"] or "-"
     table = Table(title=f"{summary['task']}: {summary['count']} examples (scorer version {version})")
-    for col, justify in (("metric", "left"), ("", "left"), ("mean", "right"), ("95% CI", "right")):
+    for col, justify in (("metric", "left"), ("", "left"), ("mean [95% CI]", "right"), ("n", "right")):
         table.add_column(col, justify=justify)
     for name, m in summary["metrics"].items():
-        table.add_row(name, "↑" if m["higher_is_better"] else "↓", f"{m['mean']:.4g}",
-                      f"[{m['ci_low']:.3g}, {m['ci_high']:.3g}]")
+        table.add_row(name, "↑" if m["higher_is_better"] else "↓", cell(m), str(m["n"]))
     console.print(table)
     console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}")
     if "latency" in summary:
@@ -243,7 +244,7 @@ def compare(runs: list[str] = typer.Argument(..., help="Two or more eval run fol
             out: Optional[Path] = typer.Option(None, help="Report folder (default runs/compare/<time>)."),
             storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
     """Side-by-side metrics of eval runs, and paired differences (with 95% CI) against the first."""
-    from querytune.platform.evaluate import compare_runs, verdict
+    from querytune.platform.evaluate import cell, compare_runs, verdict
 
     try:
         loaded, diffs, folder = compare_runs(runs, out, storage)
@@ -255,7 +256,7 @@ def compare(runs: list[str] = typer.Argument(..., help="Two or more eval run fol
     for name, _, _ in loaded:
         table.add_column(name, justify="right")
     for metric, info in reference.items():
-        cells = [f"{info['mean']:.3f} [{info['ci_low']:.3f}, {info['ci_high']:.3f}]"]
+        cells = [cell(info)]
         for name, _, summary in loaded[1:]:
             mine, d = summary["metrics"].get(metric), diffs[name][metric]
             cells.append("—" if not mine else f"{mine['mean']:.3f} Δ {d['mean_diff']:+.3f} "
