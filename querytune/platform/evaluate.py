@@ -79,6 +79,7 @@ def run_eval(spec: EvalSpec) -> Path:
     task = get_task(spec.task)
     examples = load_examples(task, spec.data, spec.limit)
     conversations = [task.messages(ex) for ex in examples]
+    baseline = read_run(resolve_run(spec.baseline, spec.storage)) if spec.baseline else None  # fail before generating
     backend = make_backend(spec.backend, model=spec.model, adapter=spec.adapter, storage=spec.storage,
                            url=spec.url, api_key_env=spec.api_key_env, concurrency=spec.concurrency,
                            grammar=task.grammar() if spec.grammar else None)
@@ -93,7 +94,6 @@ def run_eval(spec: EvalSpec) -> Path:
     summary["cost"] = cost_summary(timing.wall_s, len(rows), spec.gpu_price, training_seconds(spec))
     summary["spec"] = spec.model_dump()
     out = Path(spec.out or default_folder(spec.storage, task.name, spec.adapter or spec.model))
-    baseline = read_run(resolve_run(spec.baseline, spec.storage)) if spec.baseline else None
     write_run(out, rows, summary, baseline)
     return out
 
@@ -112,7 +112,7 @@ def run_score(task_name: str, file: str | Path, out: str | Path | None = None, s
             raise EvalError(f"{file}: row {i + 1}: needs a string 'completion' field next to the example fields")
         example = {k: v for k, v in raw.items() if k not in ("completion", "latency_s")}
         rows.append(judge(task, i, example, prompt_of(task, example, f"{file}: row {i + 1}"), raw["completion"],
-                          raw.get("latency_s", math.nan)))
+                          number(raw.get("latency_s"))))
     summary = summarize(task, rows, seed)
     summary["spec"] = {"task": task_name, "scored_file": str(file)}
     out = Path(out or default_folder(storage, task.name, f"{Path(file).stem}-scored"))
@@ -168,6 +168,9 @@ def complete_all(backend, conversations: Sequence[list], max_new_tokens: int,
             completions += backend.complete(conversations[start:start + chunk], max_new_tokens)
             progress.update(bar, advance=len(conversations[start:start + chunk]))
     wall = time.perf_counter() - began
+    if len(completions) != len(conversations):
+        raise EvalError(f"backend {backend.name} returned {len(completions)} answers for {len(conversations)} "
+                        "conversations")
     return [c.text for c in completions], Timing(first, wall, [c.latency_s for c in completions])
 
 
@@ -223,8 +226,13 @@ def metric_names(task_metrics: dict[str, bool], rows: list[dict]) -> list[str]:
     return names + sorted({k for r in rows for k in r["metrics"]} - set(names))
 
 
+def number(value: float | None) -> float:
+    """NaN for a value a file stores as null (JSON has no NaN)."""
+    return math.nan if value is None else float(value)
+
+
 def metric_values(rows: list[dict], name: str) -> list[float]:
-    return [r["metrics"].get(name, math.nan) for r in rows]
+    return [number(r["metrics"].get(name)) for r in rows]
 
 
 def summarize(task, rows: list[dict], seed: int = 0) -> dict[str, Any]:
@@ -291,6 +299,17 @@ def resolve_run(name: str, storage: str = "runs") -> Path:
                     "give the folder an eval wrote")
 
 
+def json_safe(value: Any) -> Any:
+    """NaN becomes null, so the files are standard JSON that any tool reads."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def read_run(folder: Path) -> tuple[str, list[dict], dict]:
     rows = [json.loads(line) for line in (folder / EXAMPLES_FILE).read_text(encoding="utf-8").splitlines() if line]
     return folder.name, rows, json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
@@ -300,13 +319,13 @@ def write_run(out: Path, rows: list[dict], summary: dict, baseline: tuple[str, l
     out.mkdir(parents=True, exist_ok=True)
     with open(out / EXAMPLES_FILE, "w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            handle.write(json.dumps(json_safe(row), ensure_ascii=False, default=str) + "\n")
     comparison = None
     if baseline:
         comparison = paired_differences(rows, baseline[1], summary["metrics"], seed=summary.get("spec", {})
                                         .get("seed", 0))
         summary["baseline"] = {"run": baseline[0], "differences": comparison}
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    (out / SUMMARY_FILE).write_text(json.dumps(json_safe(summary), indent=2, default=str), encoding="utf-8")
     eval_report(out.name, summary, rows, baseline[0] if baseline else None, comparison).write(out)
 
 
@@ -338,7 +357,7 @@ def paired_differences(rows: list[dict], base_rows: list[dict], metrics: dict[st
     pairs = paired_rows(rows, base_rows)
     result = {}
     for name, info in metrics.items():
-        diffs = [a["metrics"].get(name, math.nan) - b["metrics"].get(name, math.nan) for a, b in pairs]
+        diffs = [number(a["metrics"].get(name)) - number(b["metrics"].get(name)) for a, b in pairs]
         sign = 1 if info.get("higher_is_better", True) else -1
         low, high = bootstrap_ci(diffs, seed=seed)
         kept = [d for d in diffs if not math.isnan(d)]
@@ -369,8 +388,8 @@ def compare_runs(runs: Sequence[str], out: str | Path | None = None, storage: st
              for name, rows, _ in loaded[1:]}
     folder = Path(out or Path(storage) / "compare" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     compare_report(loaded, diffs).write(folder)
-    (folder / "comparison.json").write_text(json.dumps(
-        {"runs": [name for name, _, _ in loaded], "reference": reference[0], "differences": diffs},
+    (folder / "comparison.json").write_text(json.dumps(json_safe(
+        {"runs": [name for name, _, _ in loaded], "reference": reference[0], "differences": diffs}),
         indent=2, default=str), encoding="utf-8")
     return loaded, diffs, folder
 
@@ -446,9 +465,9 @@ def add_failure_section(report: Report, summary: dict, rows: list[dict]) -> None
     headline = "score" if "score" in summary["metrics"] else next(iter(summary["metrics"]), None)
     if headline is None:
         return
-    order = sorted(rows, key=lambda r: sort_value(r["metrics"].get(headline, math.nan)))
+    order = sorted(rows, key=lambda r: sort_value(number(r["metrics"].get(headline))))
     report.table(["#", headline, "input", "output", "failure"],
-                 [(r["index"], r["metrics"].get(headline, math.nan), shorten(pair_key(r["example"])),
+                 [(r["index"], number(r["metrics"].get(headline)), shorten(pair_key(r["example"])),
                    shorten(r["output"]), r["parse"].get("message") or r["parse"].get("score_error") or "")
                   for r in order[:WORST_SHOWN]])
 
@@ -470,7 +489,7 @@ def add_latency_section(report: Report, summary: dict, rows: list[dict]) -> None
         lines.append(f"Training took {cost['training_s']:.0f} s: ${cost['training_usd']:.2f} at the same price.")
     for line in lines:
         report.text(line)
-    values = [r["latency_s"] for r in rows if not math.isnan(r["latency_s"])]
+    values = [number(r["latency_s"]) for r in rows if not math.isnan(number(r["latency_s"]))]
     if values:
         report.figure("latency", histogram_figure(values, {"p50": latency["p50_s"], "p95": latency["p95_s"],
                                                            "p99": latency["p99_s"]}, xlabel="latency (s)"),
@@ -497,6 +516,7 @@ def compare_report(runs: list[tuple[str, list[dict], dict]], diffs: dict[str, di
 
 
 def cell(info: dict | None) -> str:
+    """``mean [low, high]`` of a summary metric, or a dash where nothing was scored."""
     if not info or not info["n"]:
         return "—"
     return f"{info['mean']:.3f} {ci_text(info['ci_low'], info['ci_high'])}"
