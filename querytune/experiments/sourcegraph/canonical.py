@@ -13,7 +13,7 @@ keyword mode, negation and every value that narrows results are kept.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 from querytune.experiments.sourcegraph import values as v
@@ -148,7 +148,7 @@ def _param(param: Param, mode: str, today: date | None) -> tuple[Node, ...]:
         return (_predicate(param, today),)
     if field == "repo":
         repo = Param("repo", _repo_regex(value), negated)
-        return (repo, Param("rev", param.rev)) if param.rev else (repo,) if value else (Param("rev", ""),)
+        return (repo, Param("rev", param.rev)) if param.rev else (repo,)  # "x@" = default branch
     value = _VALUE_RULES.get(field, lambda s, t: s)(value, today)
     if (field, value) in _DEFAULTS:
         return ()
@@ -164,7 +164,7 @@ def _predicate(param: Param, today: date | None) -> Param:
         args = " ".join(sorted(args.split()))
     elif name == "has.file":
         name = "has.path"
-    if name in ("has.commit.after",):
+    if name == "has.commit.after":
         args = _date(args, today)
     if name == "at.time":
         when, _, rev = args.partition(",")

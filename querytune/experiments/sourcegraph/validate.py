@@ -141,7 +141,8 @@ def _check_predicate(param: Param) -> tuple[str, str] | None:
         date_text, _, rev = args.partition(",")
         if v.resolve_date(date_text.strip().strip("\"'")) is None:
             return "bad_date", f"at.time needs a date first, got {date_text.strip()!r}"
-        return ("bad_rev", v.check_revisions(rev.strip())) if rev.strip() and v.check_revisions(rev.strip()) else None
+        problem = v.check_revisions(rev.strip()) if rev.strip() else None
+        return ("bad_rev", problem) if problem else None
     if not args and name != "has.owner":
         return "bad_predicate", f"{param.predicate}() needs an argument"
     if name in ("has.file", "has") and ":" in args:
