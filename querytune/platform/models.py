@@ -131,9 +131,12 @@ def _build_random(name: str, out: Path) -> None:
     config = Qwen3Config(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, **arch)
     torch.manual_seed(0)
-    # The real architectures are saved in bf16, as Qwen3's own checkpoints are: half the bytes to load.
+    # The real architectures are saved in bf16, as Qwen3's own checkpoints are: half the bytes to load,
+    # and drawn on the GPU where there is one (1.7B random numbers take over a minute on a CPU).
     dtype = torch.float32 if name == "tiny-qwen3" else torch.bfloat16
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    device = "cuda" if name != "tiny-qwen3" and torch.cuda.is_available() else "cpu"
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
