@@ -102,9 +102,22 @@ def write_adapter(folder: Path, peft_model, manifest: Manifest, parents: list[tu
     for ref, src in parents:
         shutil.copytree(src, folder / ref.dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("parents"))
     manifest.parents = [ref for ref, _ in parents]
+    if manifest.parents:
+        _block_plain_peft_load(folder, manifest.parents)
     (folder / "config.yaml").write_text(yaml.safe_dump(manifest.config, sort_keys=False))
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return folder
+
+
+def _block_plain_peft_load(folder: Path, parents: list[ParentRef]) -> None:
+    """A chained adapter put straight on the base is silently wrong (the 0% failure), and PEFT's
+    auto loader would do exactly that: point its base at a name that cannot load and says why."""
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    chain = "+".join(ref.name for ref in parents)
+    config["base_model_name_or_path"] = (f"querytune-chain:base+merged({chain}) - not the raw base: "
+                                         "load with querytune.platform.adapters.load or export --merge")
+    config_path.write_text(json.dumps(config, indent=2))
 
 
 def lineage_for_child(parent_dir: Path, parent: Manifest) -> list[tuple[ParentRef, Path]]:

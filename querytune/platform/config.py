@@ -79,7 +79,11 @@ class GRPOConfig(Strict):
     max_completion_length: int = Field(64, ge=8)
     format_reward_weight: float = Field(0.0, ge=0, description="weight of the parse-or-not reward beside the task reward")
     eval_every: int = Field(10, ge=1, description="val task score every N steps; best checkpoint kept")
-    use_vllm: bool = Field(False, description="rollouts through vLLM (GPU only)")
+    use_vllm: bool = Field(False, description="rollouts through vLLM in colocate mode (GPU only)")
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="GPU memory share of the colocated "
+                                               "vLLM engine; training uses the rest")
+    vllm_max_model_length: int = Field(2048, ge=64, description="vLLM context: longest prompt + max_completion_length")
+    gradient_checkpointing: bool = Field(False, description="trade compute for memory")
     lora: LoraConfig = Field(default_factory=lambda: LoraConfig(r=8, alpha=16), description="the new adapter on top")
 
     @model_validator(mode="after")
@@ -128,8 +132,16 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _grpo_needs_parent(self) -> "TrainConfig":
-        if self.recipe == "grpo" and not self.grpo.parent:
+        if self.recipe != "grpo":
+            return self
+        if not self.grpo.parent:
             raise ValueError("recipe=grpo needs grpo.parent (an SFT adapter name or path)")
+        if self.data.val_samples < 1:
+            raise ValueError("recipe=grpo keeps the step with the best validation score: data.val_samples=0 "
+                             "leaves nothing to score (try data.val_samples=16)")
+        if self.grpo.use_vllm and not self.scaling.use_gpu:
+            raise ValueError("grpo.use_vllm=true needs scaling.use_gpu=true: vLLM rollouts run on GPU only "
+                             "(on CPU set grpo.use_vllm=false)")
         return self
 
 

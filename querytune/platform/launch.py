@@ -94,5 +94,7 @@ def train(cfg: TrainConfig) -> Outcome:
     if cfg.recipe == "sft":
         from querytune.platform.train_sft import train_loop
     else:
-        from querytune.platform.train_grpo import train_loop
+        from querytune.platform.train_grpo import open_parent, train_loop
+
+        open_parent(cfg)  # a parent of another task or base fails here, not in every retried worker
     return register_result(fit(cfg, train_loop), cfg)
