@@ -295,6 +295,75 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     console.print(f"report -> {outcome.report}")
 
 
+@app.command("serve")
+def serve_(config: Path = typer.Argument(Path("configs/serve.yaml"), help="Serve YAML (a Ray Serve config file)."),
+           set_: list[str] = typer.Option([], "--set", help="Override an application arg, e.g. "
+                                          "--set routes.qmd.model=qmd-grpo (repeatable; values read as YAML)."),
+           host: Optional[str] = typer.Option(None, help="Bind address (default: the file's http_options.host)."),
+           port: Optional[int] = typer.Option(None, help="Port (default: the file's http_options.port)."),
+           local: bool = typer.Option(False, "--local", help="Run the app under uvicorn in this process, no Ray "
+                                      "(no replicas, no autoscaling).")) -> None:
+    """Serve both tasks from one autoscaled Ray Serve application; blocks until Ctrl-C.
+
+    Starts a local Ray cluster, or joins the one in RAY_ADDRESS, deploys, prints the URL.
+    The same file works with Ray's CLI: `serve run configs/serve.yaml`.
+
+    Example: `querytune serve configs/serve.yaml --set routes.qmd.model=qmd-grpo`
+    """
+    from querytune.serve.catalog import CatalogError
+    from querytune.serve.config import load_serve_file
+
+    try:
+        file = load_serve_file(config, set_)
+        file.http_options = file.http_options.model_copy(
+            update={k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+        from querytune.serve import app as serve_app
+
+        (serve_app.serve_local if local else serve_app.serve_until_interrupted)(file)
+    except (*user_errors(), CatalogError) as err:
+        fail(str(err))
+
+
+@app.command()
+def loadtest(url: str = typer.Argument(..., help="Server base URL, e.g. http://127.0.0.1:8000."),
+             route: str = typer.Option("/sourcegraph/query", help="Route to load."),
+             concurrency: int = typer.Option(8, help="Closed loop: clients sending back to back."),
+             requests: int = typer.Option(200, help="Stop after this many requests."),
+             duration: float = typer.Option(30.0, help="Stop after this many seconds."),
+             open_loop_rps: Optional[float] = typer.Option(None, help="Open loop: start requests at this rate "
+                                                           "whatever the answers (replaces --concurrency)."),
+             body: Optional[str] = typer.Option(None, help="JSON body to send (default: sample requests)."),
+             api_key_env: str = typer.Option("QUERYTUNE_API_KEY", help="Env var with the API key, if any."),
+             allow_remote: bool = typer.Option(False, "--allow-remote", help="Allow a non-loopback target."),
+             out: Optional[Path] = typer.Option(None, help="Folder for summary.json, samples.jsonl, loadtest.png.")
+             ) -> None:
+    """Load a running server; print throughput, p50/p95/p99 and errors.
+
+    Example: `querytune loadtest http://127.0.0.1:8000 --route /qmd/expand --concurrency 16 --out runs/load`
+    """
+    import os
+
+    from querytune.serve.loadtest import LoadSpec, LoadTestError, run
+
+    try:
+        spec = LoadSpec(url=url, route=route, concurrency=concurrency, requests=requests, duration_s=duration,
+                        open_loop_rps=open_loop_rps, body=json.loads(body) if body else None,
+                        api_key=os.environ.get(api_key_env) or None, allow_remote=allow_remote)
+        summary = run(spec, out)
+    except (LoadTestError, json.JSONDecodeError) as err:
+        fail(str(err))
+    table = Table(title=f"{summary['mode']} loop on {summary['route']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("requests", "ok", "errors", "duration_s", "throughput_rps", "valid_rate"):
+        table.add_row(key, str(summary[key]))
+    for key, value in summary["latency_ms"].items():
+        table.add_row(f"latency {key} (ms)", str(value))
+    console.print(table)
+    if out:
+        console.print(f"results -> {out}")
+
+
 # Commands of later modules are added above this line.
 
 

@@ -134,22 +134,21 @@ def serve_until_interrupted(file: ServeFile) -> None:
 
     from querytune.platform.launch import ensure_ray
 
+    application = build_app(file.app.args)  # config and registry errors surface before Ray starts
     joined = bool(os.environ.get("RAY_ADDRESS")) or ray.is_initialized()
     ensure_ray()
-    serve.start(http_options=file.http_options.model_dump())
-    serve.run(build_app(file.app.args), name=file.app.name, route_prefix=file.app.route_prefix, blocking=False)
-    print(f"querytune is serving at {url_of(file)} (Ctrl-C stops it)", flush=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # after ray.init, which installs its own handler
     try:
+        serve.start(http_options=file.http_options.model_dump())
+        serve.run(application, name=file.app.name, route_prefix=file.app.route_prefix, blocking=False)
+        print(f"querytune is serving at {url_of(file)} (Ctrl-C stops it)", flush=True)
         while True:
             time.sleep(1)
     except KeyboardInterrupt:
         print("shutting down", flush=True)
     finally:
-        if joined:  # a shared cluster keeps running; only our application goes
-            serve.delete(file.app.name)
-        else:
-            serve.shutdown()
+        serve.delete(file.app.name)  # drains in-flight requests, then stops the replicas
+        if not joined:  # a cluster we started goes with us; a joined one keeps running
             ray.shutdown()
 
 
@@ -161,6 +160,7 @@ def serve_local(file: ServeFile) -> None:
     """The app under uvicorn, engines in this process (no Ray)."""
     import uvicorn
 
-    print(f"querytune is serving at {url_of(file)} without Ray (Ctrl-C stops it)", flush=True)
+    where = f"http://{file.http_options.host}:{file.http_options.port}/"
+    print(f"querytune is serving at {where} without Ray (Ctrl-C stops it)", flush=True)
     uvicorn.run(local_app(file.app.args), host=file.http_options.host, port=file.http_options.port,
                 log_level="info")

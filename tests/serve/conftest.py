@@ -35,7 +35,7 @@ def registry(ray_local, tiny_model, tmp_path_factory) -> str:
             "task": task, "model": {"name": tiny_model},
             "lora": {"r": 8, "alpha": 16},
             "data": {"num_examples": 16, "val_samples": 0},  # 16 rows: serving needs weights, not skill
-            "sft": {"epochs": 1, "batch_size": 8, "max_length": 128},
+            "sft": {"epochs": 1, "batch_size": 8, "max_length": 512},  # the sourcegraph prompt is ~300 tokens
             "run": {"name": name, "storage_path": storage, "max_failures": 0},
         }))
     return storage
