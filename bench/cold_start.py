@@ -28,10 +28,10 @@ def cache_env(cache: Path) -> dict[str, str]:
             "TRITON_CACHE_DIR": str(cache / "triton")}
 
 
-def start_once(label: str, storage: Path, cache: Path, out: Path) -> dict[str, Any]:
+def start_once(label: str, config: str, storage: Path, cache: Path, out: Path) -> dict[str, Any]:
     was_empty = not cache.exists() or not any(cache.iterdir())
     probe = fixtures.requests(["sourcegraph"], 1)[0]
-    with serving(fixtures.SERVE_CONFIG, [f"storage_path={storage}"], out / f"cold-start-{label}.log", probe,
+    with serving(config, [f"storage_path={storage}"], out / f"cold-start-{label}.log", probe,
                  env=cache_env(cache)) as server:
         return {"first_answer_s": server.first_answer_s, "cache_was_empty": was_empty, "phases_s": server.marks}
 
@@ -40,15 +40,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
+    parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
     parser.add_argument("--cache", default=os.environ.get("VLLM_CACHE_ROOT") or tempfile.mkdtemp(),
                         help="compile cache folder (default $VLLM_CACHE_ROOT)")
     args = parser.parse_args()
     out, storage, cache = results_dir(args.out), Path(args.storage), Path(args.cache)
 
-    result: dict[str, Any] = {"adapters_trained_s": fixtures.ensure_adapters(storage, out), "goal_s": GOAL_S,
+    result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage), "goal_s": GOAL_S,
                               "cache": str(cache)}
     for label in ("cold-cache", "warm-cache"):
-        result[label] = start_once(label, storage, cache, out)
+        result[label] = start_once(label, args.serve_config, storage, cache, out)
     write(out, "cold_start", result)
 
     runs = [result["cold-cache"], result["warm-cache"]]

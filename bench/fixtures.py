@@ -1,36 +1,55 @@
 """What the serving benchmarks serve and send: two task adapters on one base, and real requests.
 
-The adapters come out of `querytune train` like any other (the SFT benchmark registers
-``sourcegraph`` in the same storage; a short run makes whichever is missing). Request
-bodies are built from the tasks' own generated rows, the shape each route takes.
+The ``sourcegraph`` adapter is the one the SFT benchmark trained, when it ran earlier in
+the same session (same storage). Whatever is missing is made here in seconds: a LoRA of
+the task's GPU config (rank, alpha, modules, base), with random weights, written and
+registered through the adapter registry. Serving cost depends on an adapter's shape, not
+on its values, and a `querytune train` per adapter would cost a minute of device time.
+Request bodies are built from the tasks' own generated rows, the shape each route takes.
 """
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import querytune_command, run_timed
 from bench.load import Request
 
 SERVE_CONFIG = "configs/bench/serve-gpu.yaml"
 TRAIN_CONFIGS = {"sourcegraph": "configs/sourcegraph/sft-gpu.yaml", "qmd": "configs/qmd/sft-gpu.yaml"}
-# An adapter of the right shape (rank, modules, base) in seconds: serving speed does not
-# depend on how well it was trained.
-QUICK_TRAIN = ["sft.max_steps=4", "data.num_examples=200", "data.val_samples=0"]
 ROUTES = {"sourcegraph": "/sourcegraph/query", "qmd": "/qmd/expand"}
 
 
-def ensure_adapters(storage: Path, logs: Path) -> dict[str, float]:
+def ensure_adapters(storage: Path) -> dict[str, float]:
     """Register the ``sourcegraph`` and ``qmd`` adapters under ``storage`` if missing; seconds spent."""
     spent = {}
     for task, config in TRAIN_CONFIGS.items():
-        if (storage / "adapters" / task / "querytune.json").is_file():
-            continue
-        sets = [f"run.storage_path={storage}", f"run.name=bench-{task}-quick", f"run.register_as={task}",
-                *QUICK_TRAIN]
-        command = querytune_command("train", config, *[arg for s in sets for arg in ("--set", s)])
-        spent[task] = run_timed(command, logs / f"adapter-{task}.log")["wall_s"]
+        if not (storage / "adapters" / task / "querytune.json").is_file():
+            began = time.perf_counter()
+            make_adapter(task, config, storage)
+            spent[task] = time.perf_counter() - began
     return spent
+
+
+def make_adapter(task: str, config: str, storage: Path) -> None:
+    """An untrained LoRA (A and B random) of the config's shape, registered as ``task``."""
+    from peft import get_peft_model
+
+    from querytune.platform import adapters, models
+    from querytune.platform.config import TrainConfig, load_config
+    from querytune.platform.train_sft import peft_config
+
+    cfg = load_config(config, TrainConfig)
+    model, _, base_dir = models.load_model(cfg.model.name, cfg.model.dtype, "cpu")
+    lora = peft_config(cfg)
+    lora.init_lora_weights = False  # B = 0 would make the adapter a no-op; its cost is the same
+    manifest = adapters.Manifest(task=task, recipe="sft", config=cfg.model_dump(mode="json"),
+                                 data_fingerprint="untrained benchmark fixture",
+                                 base=adapters.BaseRef(model=cfg.model.name, hash=models.content_hash(base_dir)))
+    with tempfile.TemporaryDirectory() as tmp:
+        adapters.write_adapter(Path(tmp) / task, get_peft_model(model, lora), manifest)
+        adapters.register(Path(tmp) / task, task, str(storage))
 
 
 def examples(task_name: str, n: int, seed: int = 7) -> list[dict[str, Any]]:

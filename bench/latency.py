@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import time
 from pathlib import Path
@@ -32,10 +33,10 @@ def serve_overrides(storage: Path) -> list[str]:
     return [f"storage_path={storage}"]
 
 
-def route_budget(storage: Path) -> int:
+def route_budget(config: str, storage: Path) -> int:
     from querytune.serve.config import load_serve_file
 
-    return load_serve_file(fixtures.SERVE_CONFIG, serve_overrides(storage)).app.args.routes[TASK].max_tokens
+    return load_serve_file(config, serve_overrides(storage)).app.args.routes[TASK].max_tokens
 
 
 def conversations(rows: list[dict[str, Any]]) -> list[list[dict[str, str]]]:
@@ -89,19 +90,20 @@ def transformers_baseline(storage: Path, messages: list, new_tokens: int, count:
             prompt_tokens.append(ids.input_ids.shape[1])
         assert out.shape[1] - ids.input_ids.shape[1] == new_tokens
     del model
+    gc.collect()  # PEFT wrappers hold reference cycles; vLLM sizes itself from the memory left free
     torch.cuda.empty_cache()
     return {"latency_ms": percentiles(latencies), "prompt_tokens": percentiles(prompt_tokens),
             "completion_tokens": new_tokens, "weight_bytes": weight_bytes}
 
 
-async def raw_engine(storage: Path, messages: list, count: int) -> dict[str, Any]:
+async def raw_engine(config: str, storage: Path, messages: list, count: int) -> dict[str, Any]:
     """The deployment's engine in this process: no Ray, no HTTP."""
     from querytune.experiments import get_task
     from querytune.serve.catalog import resolve_catalog
     from querytune.serve.config import load_serve_file
     from querytune.serve.engines import load_engine
 
-    cfg = load_serve_file(fixtures.SERVE_CONFIG, serve_overrides(storage)).app.args
+    cfg = load_serve_file(config, serve_overrides(storage)).app.args
     catalog = resolve_catalog(cfg)
     deployment = cfg.deployments[0]
     began = time.perf_counter()
@@ -130,24 +132,25 @@ def main() -> None:
     parser.add_argument("--baseline-count", type=int, default=10, help="requests of the transformers baseline")
     parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
+    parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
 
-    adapters_s = fixtures.ensure_adapters(storage, out)
+    adapters_s = fixtures.ensure_adapters(storage)
     rows = fixtures.examples(TASK, 64)
     messages = conversations(rows)
-    budget = route_budget(storage)
-    result: dict[str, Any] = {"adapters_trained_s": adapters_s, "max_tokens": budget,
+    budget = route_budget(args.serve_config, storage)
+    result: dict[str, Any] = {"adapters_made_s": adapters_s, "max_tokens": budget,
                               "goal_ms": {"p50": GOAL_P50_MS, "p99": GOAL_P99_MS}}
     result["bandwidth_gbps"] = read_bandwidth_gbps()
     result["transformers"] = transformers_baseline(storage, messages, budget, args.baseline_count)
     floor_ms = result["transformers"]["weight_bytes"] / (result["bandwidth_gbps"] * 1e9) * 1e3
     result["floor_ms_per_token"] = floor_ms
     write(out, "latency", result)  # after each phase: a later failure keeps what was measured
-    result["engine"] = asyncio.run(raw_engine(storage, messages, args.count))
+    result["engine"] = asyncio.run(raw_engine(args.serve_config, storage, messages, args.count))
     write(out, "latency", result)
     requests = [(fixtures.ROUTES[TASK], fixtures.body(TASK, r)) for r in rows]
-    with serving(fixtures.SERVE_CONFIG, serve_overrides(storage), out / "latency-serve.log", requests[0]) as server:
+    with serving(args.serve_config, serve_overrides(storage), out / "latency-serve.log", requests[0]) as server:
         sequential(server.url, requests, 10)
         result["http"] = sequential(server.url, requests, args.count)
     write(out, "latency", result)

@@ -55,11 +55,26 @@ def _first_answer(url: str, path: str, body: dict[str, Any], proc: subprocess.Po
     raise TimeoutError(f"no answer from {url}{path} within {START_TIMEOUT_S} s; see {log}")
 
 
-# Log lines that mark the phases of a start (first occurrence).
-PHASES = {"ray_started": "Started a local Ray instance", "serve_started": "Started Serve",
-          "engine_args": "Initializing a V1 LLM engine", "weights_loaded": "Model loading took",
+# Log lines that mark the phases of a start (first occurrence), in order.
+PHASES = {"ray_up": "Proxy starting on node", "serve_started": "Started Serve",
+          "engine_config": "Initializing a V1 LLM engine", "weights_loaded": "Model loading took",
           "compiled": "torch.compile takes", "graphs_captured": "Graph capturing finished",
           "engine_ready": "init engine", "serving": "querytune is serving"}
+
+
+def wait_for_free_gpu(limit_mib: int = 4096, timeout_s: float = 60) -> None:
+    """Wait until the GPU holds less than ``limit_mib`` (a stopped engine frees its memory late);
+    a new vLLM engine sizes its KV cache from what is free."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        try:
+            used = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                                  capture_output=True, text=True, timeout=10).stdout.split()
+        except (OSError, subprocess.TimeoutExpired):
+            return  # no GPU here: nothing to wait for
+        if not used or max(int(u) for u in used) < limit_mib:
+            return
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager
@@ -67,6 +82,7 @@ def serving(config: str, overrides: list[str], log: Path, probe: tuple[str, dict
             env: dict[str, str] | None = None, url: str = DEFAULT_URL) -> Iterator[Server]:
     """Run `querytune serve CONFIG --set ...` until the block ends; yields once it has answered ``probe``."""
     command = querytune_command("serve", config, *[arg for o in overrides for arg in ("--set", o)])
+    wait_for_free_gpu()
     began = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                             cwd=REPO, env=env)

@@ -54,13 +54,14 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=8, help="client processes")
     parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
+    parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
 
-    result: dict[str, Any] = {"adapters_trained_s": fixtures.ensure_adapters(storage, out),
+    result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage),
                               "goal": {"rps": GOAL_RPS, "p95_ms": GOAL_P95_MS}, "levels": []}
     requests = fixtures.requests(["sourcegraph", "qmd"], 128)
-    with client_pool(args.processes) as pool, serving(fixtures.SERVE_CONFIG, [f"storage_path={storage}"],
+    with client_pool(args.processes) as pool, serving(args.serve_config, [f"storage_path={storage}"],
                                                       out / "throughput-serve.log", requests[0]) as server:
         closed_loop(pool, server.url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
         for level in args.levels:
