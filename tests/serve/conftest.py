@@ -36,7 +36,7 @@ def registry(ray_local, tiny_model, tmp_path_factory) -> str:
             "lora": {"r": 8, "alpha": 16},
             "data": {"num_examples": 16, "val_samples": 0},  # 16 rows: serving needs weights, not skill
             "sft": {"epochs": 1, "batch_size": 8, "max_length": 512},  # the sourcegraph prompt is ~300 tokens
-            "run": {"name": name, "storage_path": storage, "max_failures": 0},
+            "run": {"name": name, "storage_path": storage, "max_failures": 1},
         }))
     return storage
 

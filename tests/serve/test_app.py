@@ -1,0 +1,89 @@
+"""The Ray Serve application on a local cluster: every route over HTTP, and autoscaling 1 -> 2+ -> 1."""
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from querytune.serve.app import INGRESS_NAME, build_from_args
+from tests.serve.conftest import free_port, tiny_serve_config
+from tests.serve.routes import check_every_route
+
+APP = "querytune-test"
+LLM = "tiny"
+FAST_AUTOSCALING = {  # seconds instead of minutes, so a test sees both directions
+    "min_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 1,
+    "upscale_delay_s": 0.5, "downscale_delay_s": 3, "look_back_period_s": 1, "metrics_interval_s": 0.5}
+
+
+@pytest.fixture(scope="module")
+def client(registry):
+    from ray import serve
+
+    cfg = tiny_serve_config(registry, deployments=[{
+        "name": LLM, "adapters": [{"adapter": "sg-tiny"}, {"adapter": "qmd-tiny"}],
+        "replica": {"num_cpus": 0.1, "max_ongoing_requests": 2, "autoscaling": FAST_AUTOSCALING},
+        "batching": {"max_batch_size": 2}, "transformers": {"threads": 1}}])
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_from_args(cfg.model_dump(mode="json")), name=APP, route_prefix="/")  # as `serve run` builds it
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
+            yield c
+    finally:
+        serve.shutdown()
+
+
+def running_replicas(deployment: str) -> int:
+    from ray import serve
+
+    return serve.status().applications[APP].deployments[deployment].replica_states.get("RUNNING", 0)
+
+
+def wait_for(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.time() + timeout_s
+    while not predicate():
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def test_every_route_answers_through_the_serve_proxy(client):
+    check_every_route(client)
+    assert running_replicas(INGRESS_NAME) == 1 and running_replicas(LLM) == 1
+
+
+def test_bad_input_through_the_proxy_is_a_4xx_naming_the_field(client):
+    for path, body, field in (("/sourcegraph/query", {"query": ""}, "query"),
+                              ("/qmd/expand", {"query": "x", "extra": 1}, "extra"),
+                              ("/v1/chat/completions", {"model": "ghost", "messages": [{"role": "user", "content": "x"}]},
+                               "model")):
+        response = client.post(path, json=body)
+        assert 400 <= response.status_code < 500 and response.json()["error"]["field"] == field
+    big = client.post("/qmd/expand", content=iter([b'{"query": "' + b"x" * 20_000 + b'"}']),
+                      headers={"content-type": "application/json"})
+    assert big.status_code == 413
+
+
+def test_llm_deployment_scales_out_under_load_and_back_in_when_idle(client):
+    assert running_replicas(LLM) == 1
+    stop, statuses = threading.Event(), []
+
+    def user() -> None:
+        while not stop.is_set():
+            statuses.append(client.post("/qmd/expand", json={"query": "kubernetes pod restarts"}).status_code)
+
+    users = [threading.Thread(target=user) for _ in range(8)]  # 8 in flight vs target 1 per replica
+    for thread in users:
+        thread.start()
+    try:
+        wait_for(lambda: running_replicas(LLM) >= 2, 180, "a second replica under load")
+    finally:
+        stop.set()
+        for thread in users:
+            thread.join()
+    assert statuses and set(statuses) == {200}  # nothing dropped while replicas were added
+    wait_for(lambda: running_replicas(LLM) == 1, 180, "scale-in to one replica when idle")
+    assert client.post("/qmd/expand", json={"query": "auth config"}).status_code == 200

@@ -1,0 +1,109 @@
+"""The route logic's policy: resample unparsable answers, trust a grammar, fail as values.
+
+An engine cannot be made to answer badly on cue, so these tests drive the service with
+a scripted engine (the ``Engine`` protocol, answers given in advance) and check what
+the service asked for and what it answered.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from querytune.serve.api import ApiError, ExpandRequest, QueryRequest
+from querytune.serve.catalog import ServedModel
+from querytune.serve.config import ServeConfig
+from querytune.serve.service import Service
+
+STANDIN = "tests.serve.standins:SourcegraphStandIn"  # parses one non-empty line
+
+
+class ScriptedEngine:
+    """Answers from a script and records every call."""
+
+    def __init__(self, answers: list, constrained: bool = False):
+        self.answers, self.constrained, self.calls = list(answers), constrained, []
+
+    async def generate(self, messages, adapter, max_tokens, grammar=None, temperature=0.0):
+        self.calls.append({"messages": messages, "adapter": adapter, "grammar": grammar, "temperature": temperature})
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is None:
+            await asyncio.sleep(5)
+        return answer, {"constrained": self.constrained and grammar is not None}
+
+
+def service(engine: ScriptedEngine, *, constrained: bool = True, retries: int = 2, **limits) -> Service:
+    cfg = ServeConfig.model_validate({
+        "routes": {"sourcegraph": {"model": "sg", "retries": retries, "retry_temperature": 0.9},
+                   "qmd": {"model": "qmd", "retries": retries}},
+        "limits": limits,
+        "deployments": [{"name": "d", "adapters": [{"adapter": "sg"}, {"adapter": "qmd"}]}]})
+    common = dict(deployment="d", storage_path="/nowhere", base="b", base_hash="h", recipe="sft", has_parents=False,
+                  constrained=constrained)
+    catalog = {"sg": ServedModel(name="sg", adapter="sg", task=STANDIN, **common),
+               "qmd": ServedModel(name="qmd", adapter="qmd", task="qmd", **common)}
+    return Service(cfg, catalog, {"d": engine})
+
+
+def ask(svc: Service, query: str = "find async python", **fields):
+    return asyncio.run(svc.query(QueryRequest(query=query, **fields)))
+
+
+def test_an_unparsable_answer_is_resampled_warmer_until_it_parses():
+    engine = ScriptedEngine(["two\nlines", "lang:python async"])
+    answer = ask(service(engine))
+    assert answer.valid and answer.query == "lang:python async" and answer.retries == 1 and answer.error is None
+    assert [c["temperature"] for c in engine.calls] == [0.0, 0.9]
+
+
+def test_retries_are_bounded_and_the_last_answer_says_why_it_fails():
+    engine = ScriptedEngine(["", "", ""])
+    svc = service(engine, retries=2)
+    answer = ask(svc)
+    assert not answer.valid and answer.retries == 2 and "empty" in answer.error and len(engine.calls) == 3
+    assert 'querytune_generation_retries_total{route="sourcegraph"} 2.0' in svc.metrics.render()[0].decode()
+
+
+def test_a_grammar_enforcing_engine_is_trusted_and_not_resampled():
+    engine = ScriptedEngine([""], constrained=True)
+    answer = ask(service(engine))
+    assert answer.constrained and answer.retries == 0 and not answer.valid
+    assert engine.calls[0]["grammar"] == 'root ::= [a-z:. ]+'
+
+
+def test_an_adapter_marked_unconstrained_gets_no_grammar():
+    engine = ScriptedEngine(["lang:go"], constrained=True)
+    assert not ask(service(engine, constrained=False)).constrained
+    assert engine.calls[0]["grammar"] is None
+
+
+def test_the_route_builds_the_task_example_with_today_as_default_date():
+    engine = ScriptedEngine(["lang:go", "lang:go"])
+    svc = service(engine)
+    ask(svc, candidate_repos=["github.com/acme/web"])
+    ask(svc, date="2024-01-31")
+    system = [call["messages"][0]["content"] for call in engine.calls]
+    assert dt.date.today().isoformat() in system[0] and "github.com/acme/web" in system[0]
+    assert "2024-01-31" in system[1]
+
+
+def test_qmd_expansion_comes_from_the_task_parser():
+    engine = ScriptedEngine(["hyde: Set AUTH_SECRET first.\nlex: auth config\nvec: how do I configure auth"])
+    answer = asyncio.run(service(engine).expand(ExpandRequest(query="auth config")))
+    assert answer.valid and answer.lex == ["auth config"] and answer.vec == ["how do I configure auth"]
+    assert answer.hyde == "Set AUTH_SECRET first." and answer.raw.startswith("hyde:")
+
+
+def test_a_failing_engine_is_a_503_and_a_slow_one_a_504():
+    failed = ask(service(ScriptedEngine([RuntimeError("replica died")])))
+    assert isinstance(failed, ApiError) and failed.status == 503 and "replica died" in failed.message
+    slow = ask(service(ScriptedEngine([None]), timeout_s=0.05))
+    assert isinstance(slow, ApiError) and slow.status == 504 and "limits.timeout_s" in slow.message
+
+
+def test_a_route_missing_from_the_config_is_a_404_naming_the_setting():
+    svc = service(ScriptedEngine([]))
+    del svc.cfg.routes["qmd"]
+    answer = asyncio.run(svc.expand(ExpandRequest(query="x")))
+    assert isinstance(answer, ApiError) and answer.status == 404 and "routes.qmd.model" in answer.message
