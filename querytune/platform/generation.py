@@ -9,6 +9,7 @@ import time
 from typing import Sequence
 
 Messages = list[dict[str, str]]
+GREEDY_BELOW = 1e-5  # lower temperatures overflow logits / T into NaN probabilities; vLLM goes greedy below it too
 
 
 def render(tokenizer, messages: Messages) -> str:
@@ -18,7 +19,7 @@ def render(tokenizer, messages: Messages) -> str:
 
 def generate(model, tokenizer, conversations: Sequence[Messages], *, max_new_tokens: int = 64,
              batch_size: int = 16, temperature: float = 0.0, logits_processor=None) -> list[tuple[str, float]]:
-    """(completion, seconds) per conversation; greedy unless ``temperature`` > 0.
+    """(completion, seconds) per conversation; greedy unless ``temperature`` >= GREEDY_BELOW.
 
     Seconds are the wall time of the batch the conversation rode in, which is what a
     caller waiting for that answer experiences.
@@ -30,7 +31,8 @@ def generate(model, tokenizer, conversations: Sequence[Messages], *, max_new_tok
     for start in range(0, len(conversations), batch_size):
         chunk = [render(tokenizer, m) for m in conversations[start:start + batch_size]]
         batch = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        greedy = temperature < GREEDY_BELOW
+        sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature}
         began = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,

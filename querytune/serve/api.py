@@ -59,12 +59,22 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503, 504)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 411, 413, 422, 503, 504)}
 
 
 # --------------------------------------------------------------------------- requests
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _unicode(value: str) -> str:
+    """JSON may carry lone UTF-16 surrogates ("\\ud800"); no tokenizer encodes them, so refuse them here."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"character {err.start} is a lone surrogate ({value[err.start]!r}), not text: "
+                         "send valid Unicode") from None
+    return value
 
 
 def _nonblank(value: str) -> str:
@@ -82,7 +92,8 @@ def _calendar_date(value: str) -> str:
     raise ValueError(f"{value!r} is not a calendar date in YYYY-MM-DD form (e.g. 2026-11-25)")
 
 
-Text = Annotated[str, AfterValidator(_nonblank)]
+Unicode = Annotated[str, AfterValidator(_unicode)]
+Text = Annotated[str, AfterValidator(_unicode), AfterValidator(_nonblank)]
 Date = Annotated[str, AfterValidator(_calendar_date)]
 
 
@@ -90,7 +101,7 @@ class QueryRequest(Request):
     """POST /sourcegraph/query (and /query, the original endpoint's body)."""
 
     query: Text = Field(..., description="what the developer typed", examples=["find Python files with async functions"])
-    candidate_repos: list[str] = Field(default_factory=list, description="repositories the answer may filter on")
+    candidate_repos: list[Unicode] = Field(default_factory=list, description="repositories the answer may filter on")
     date: Date | None = Field(None, description="today for relative dates, YYYY-MM-DD; default = the server's date")
 
 
@@ -102,7 +113,7 @@ class ExpandRequest(Request):
 
 class ChatMessage(Request):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Unicode
     name: str | None = None
 
 
@@ -345,11 +356,15 @@ def _authorize(request, api_key: str) -> ApiError | None:
 
 
 async def _check_size(request, max_body: int) -> ApiError | None:
+    """Judge the size from Content-Length, before reading; a chunked body could be any size, and
+    reading it to find out would buffer it whole, so it is refused."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) <= max_body:
+    if declared is None:
+        if "transfer-encoding" not in request.headers:
+            return None
+        return ApiError(411, "length_required", "chunked bodies are refused: send a Content-Length header "
+                        f"(at most {max_body} bytes, limits.max_body_bytes)", "body")
+    if declared.isdigit() and int(declared) <= max_body:
         return None
-    size = int(declared) if declared and declared.isdigit() else len(await request.body())
-    if size <= max_body:
-        return None
-    return ApiError(413, "body_too_large", f"the body is {size} bytes; the limit is {max_body} "
+    return ApiError(413, "body_too_large", f"the body is {declared} bytes; the limit is {max_body} "
                     "(limits.max_body_bytes)", "body")

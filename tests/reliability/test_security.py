@@ -1,0 +1,191 @@
+"""Security defaults: loopback bind, API key, size and token caps, safetensors only, no remote code,
+adapter names that stay inside the registry."""
+from __future__ import annotations
+
+import ast
+import inspect
+import pickle
+import shutil
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import yaml
+
+from querytune.platform import adapters
+from querytune.serve import api
+from querytune.serve.catalog import CatalogError, resolve_catalog
+from querytune.serve.config import ServeConfig, ServeFile
+from tests.reliability.conftest import API_KEY, CHAT_MAX_TOKENS, LocalServer, auth, serve_args
+from tests.reliability.malformed import ADAPTER_ESCAPES, BODY_LIMIT, POST_ROUTES, QUERY_LIMIT, VALID
+
+REPO = Path(__file__).resolve().parents[2]
+GUARDED_GETS = ("/v1/models", "/metrics", "/openapi.json", "/no-such-route")
+
+
+# --------------------------------------------------------------------------- bind address
+def test_server_listens_on_loopback_only_unless_told_otherwise(keyed_server: LocalServer):
+    assert ServeFile(applications=[{"args": serve_args("runs")}]).http_options.host == "127.0.0.1"
+    listening = [c.laddr for c in psutil.Process(keyed_server.process.pid).net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening), listening
+
+
+def test_shipped_serve_configs_bind_loopback():
+    files = [path for path in REPO.glob("configs/**/*.yaml") if "http_options" in yaml.safe_load(path.read_text())]
+    assert files, "no serve config found under configs/"
+    for path in files:
+        assert yaml.safe_load(path.read_text())["http_options"]["host"] == "127.0.0.1", path
+
+
+# --------------------------------------------------------------------------- API key
+@pytest.mark.parametrize("headers", [{}, auth("wrong-key"), {"Authorization": API_KEY},
+                                     {"Authorization": f"Basic {API_KEY}"}], ids=["none", "wrong", "no-scheme", "basic"])
+def test_every_route_but_healthz_needs_the_api_key(keyed_server: LocalServer, headers):
+    with httpx.Client(base_url=keyed_server.url, timeout=10) as client:
+        answers = [client.get(path, headers=headers) for path in GUARDED_GETS]
+        answers += [client.post(path, json=VALID[path], headers=headers) for path in POST_ROUTES]
+        for answer in answers:
+            assert answer.status_code == 401, answer.request.url
+            assert answer.json()["error"]["field"] == "Authorization"
+        assert client.get("/healthz", headers=headers).status_code == 200
+
+
+def test_the_right_key_opens_every_route(keyed_server: LocalServer):
+    with httpx.Client(base_url=keyed_server.url, timeout=30, headers=auth()) as client:
+        assert client.get("/v1/models").json()["data"]
+        assert all(client.post(path, json=VALID[path]).status_code == 200 for path in POST_ROUTES)
+
+
+def test_api_key_is_compared_in_constant_time():
+    """A plain == leaks, through timing, how many leading characters of a guess are right."""
+    source = inspect.getsource(api._authorize)
+    assert "hmac.compare_digest" in source and "== api_key" not in source
+
+
+# --------------------------------------------------------------------------- caps
+def oversized(path: str) -> list[tuple[dict, str]]:
+    """Bodies one step over each limit of ``path``, with the limit the error must name."""
+    if path == "/v1/chat/completions":
+        chat = VALID[path]
+        return [({**chat, "max_tokens": CHAT_MAX_TOKENS + 1}, "limits.max_tokens"),
+                ({**chat, "max_completion_tokens": 10 ** 6}, "limits.max_tokens"),
+                ({**chat, "messages": chat["messages"] * 33}, "limits.max_messages")]
+    cases = [({**VALID[path], "query": "q" * (QUERY_LIMIT + 1)}, "limits.max_query_chars")]
+    if path != "/qmd/expand":
+        cases.append(({**VALID[path], "candidate_repos": ["r"] * 21}, "limits.max_candidate_repos"))
+    return cases
+
+
+@pytest.mark.parametrize("path", POST_ROUTES)
+def test_requests_over_a_limit_get_422_naming_it(keyed_server: LocalServer, path):
+    for body, limit in oversized(path):
+        answer = httpx.post(keyed_server.url + path, json=body, headers=auth(), timeout=10)
+        assert answer.status_code == 422 and limit in answer.json()["error"]["message"], answer.text
+
+
+def test_a_body_over_the_size_limit_is_refused_before_it_is_read(keyed_server: LocalServer):
+    declared = httpx.post(keyed_server.url + "/qmd/expand", content=b"x" * (BODY_LIMIT + 1), headers=auth(),
+                          timeout=10)
+    assert declared.status_code == 413 and "limits.max_body_bytes" in declared.json()["error"]["message"]
+
+    server = psutil.Process(keyed_server.process.pid)
+    before = server.memory_info().rss
+    chunked = httpx.post(keyed_server.url + "/qmd/expand", content=(b"x" * (1 << 20) for _ in range(256)),
+                         headers=auth(), timeout=30)  # 256 MiB without a Content-Length
+    assert chunked.status_code == 411
+    assert server.memory_info().rss - before < 64 << 20, "the server buffered a chunked body it then refused"
+
+
+# --------------------------------------------------------------------------- weights
+class RunsCode:
+    """A pickle that, once unpickled, creates the file it names: what a malicious .bin does."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def plant_pickle(folder: Path, marker: Path) -> None:
+    (folder / "adapter_model.bin").write_bytes(pickle.dumps({"weights": RunsCode(marker)}))
+
+
+def adapter_copy(storage: str, tmp_path: Path, name: str = "sg-tiny") -> Path:
+    folder = tmp_path / "adapters" / name
+    shutil.copytree(Path(storage) / "adapters" / "sg-tiny", folder)
+    return folder
+
+
+@pytest.mark.parametrize("keep_safetensors", [False, True], ids=["bin-only", "bin-beside-safetensors"])
+def test_a_pickled_adapter_is_refused_by_the_registry_and_the_server(tiny_registry, tmp_path, keep_safetensors):
+    folder, marker = adapter_copy(tiny_registry, tmp_path), tmp_path / "pickle-ran"
+    plant_pickle(folder, marker)
+    if not keep_safetensors:
+        (folder / adapters.WEIGHTS).unlink()
+
+    with pytest.raises(adapters.AdapterError, match="pickle files are refused"):
+        adapters.load("sg-tiny", str(tmp_path), device="cpu")
+    cfg = ServeConfig.model_validate(serve_args(str(tmp_path), routes={}, deployments=[
+        {"name": "tiny", "adapters": [{"adapter": "sg-tiny"}]}]))
+    with pytest.raises(CatalogError, match="pickle files are refused"):
+        resolve_catalog(cfg)
+    assert not marker.exists()
+
+
+def test_a_pickled_ancestor_is_refused_too(tiny_registry, tmp_path):
+    """A chained adapter carries its parents' weights in parents/N; those load only from safetensors too."""
+    folder, marker = adapter_copy(tiny_registry, tmp_path), tmp_path / "pickle-ran"
+    parent = folder / "parents" / "0"
+    parent.mkdir(parents=True)
+    shutil.copy(folder / "adapter_config.json", parent)
+    plant_pickle(parent, marker)
+    manifest = adapters.read_manifest(folder)
+    manifest.parents = [adapters.ParentRef(name="evil-sft", recipe="sft", dir="parents/0")]
+    (folder / adapters.MANIFEST).write_text(manifest.model_dump_json())
+
+    with pytest.raises(adapters.AdapterError, match="pickle files are refused"):
+        adapters.load("sg-tiny", str(tmp_path), device="cpu")
+    assert not marker.exists()
+
+
+def from_pretrained_calls() -> list[tuple[str, ast.Call]]:
+    calls = []
+    for path in sorted((REPO / "querytune").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("from_pretrained", "from_engine_args"):
+                calls.append((f"{path.relative_to(REPO)}:{node.lineno}", node))
+    return calls
+
+
+def test_no_model_is_loaded_with_remote_code():
+    """trust_remote_code=True would run Python shipped inside a model folder; every load leaves it off."""
+    calls = from_pretrained_calls()
+    assert len(calls) >= 5, "the scan found too few model loads: has the loading code moved?"
+    for where, call in calls:
+        for keyword in call.keywords:
+            if keyword.arg == "trust_remote_code":
+                assert isinstance(keyword.value, ast.Constant) and keyword.value.value is False, where
+    for path in [*REPO.glob("querytune/**/*.py"), *REPO.glob("configs/**/*.yaml"), *REPO.glob("bench/**/*.py")]:
+        text = path.read_text().replace(" ", "").lower()
+        assert "trust_remote_code=true" not in text and "trust_remote_code:true" not in text, path
+
+
+# --------------------------------------------------------------------------- names
+@pytest.mark.parametrize("name", ADAPTER_ESCAPES)
+def test_adapter_names_cannot_leave_the_registry(keyed_server: LocalServer, tiny_registry, tmp_path, name):
+    body = {**VALID["/v1/chat/completions"], "model": name}
+    answer = httpx.post(keyed_server.url + "/v1/chat/completions", json=body, headers=auth(), timeout=10)
+    assert answer.status_code == 404 and answer.json()["error"]["type"] == "model_not_found"
+
+    if Path(name).expanduser().is_dir():  # an existing folder is a folder path, never a registry name
+        with pytest.raises(adapters.AdapterError, match="not a querytune adapter"):
+            adapters.resolve(name, tiny_registry)
+        return
+    with pytest.raises(adapters.AdapterError, match="not allowed|no adapter named"):
+        adapters.resolve(name, tiny_registry)
+    with pytest.raises(adapters.AdapterError, match="not allowed"):
+        adapters.register(Path(tiny_registry) / "adapters" / "sg-tiny", name, str(tmp_path))
+    assert not any(tmp_path.rglob(adapters.MANIFEST))
