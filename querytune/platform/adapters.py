@@ -187,7 +187,7 @@ def resolve(name_or_path: str, storage_path: str = "runs") -> Path:
                                f"(known: {names})")
         folder = storage.local_path(known)
     read_manifest(folder)
-    if not (folder / WEIGHTS).is_file() or any(folder.glob("*.bin")):
+    if not (folder / WEIGHTS).is_file() or any(folder.rglob("*.bin")):  # rglob: ancestors in parents/ too
         raise AdapterError(f"{folder}: adapters load only from {WEIGHTS} (pickle files are refused)")
     return folder
 
