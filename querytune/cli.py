@@ -364,6 +364,32 @@ def loadtest(url: str = typer.Argument(..., help="Server base URL, e.g. http://1
         console.print(f"results -> {out}")
 
 
+@app.command()
+def demo(config: Path = typer.Argument(Path("configs/demo/demo.yaml"), help="Demo YAML (configs/demo/)."),
+         set_: list[str] = typer.Option([], "--set", help=SET_HELP)) -> None:
+    """The whole story end to end: data, sweeps, GRPO, base vs SFT vs GRPO, Ray Serve over HTTP, HTML report.
+
+    Shows each stage live with its time and an ETA; Serve and Ray are shut down at the end.
+
+    Example: `querytune demo configs/demo/demo-tiny.yaml` (the same path on a tiny model, minutes)
+    """
+    from querytune.platform.config import load_config
+
+    try:
+        from querytune.demo import DemoConfig, DemoError, run as run_demo
+
+        cfg = load_config(config, DemoConfig, set_)
+        result = run_demo(cfg)
+    except (*user_errors(), DemoError) as err:
+        fail(str(err))
+    from querytune.demo import answers_table, stages_table, summary_table
+
+    console.print(stages_table(result))
+    console.print(answers_table(result.answers))
+    console.print(summary_table(result))
+    console.print(f"report -> {result.report}")
+
+
 # Commands of later modules are added above this line.
 
 
