@@ -1,7 +1,7 @@
 """Benchmark 3: replica cold start, from launching `querytune serve` to its first answer.
 
 Weights are on local disk. Run twice in one call: first with an empty compile cache
-(``$VLLM_CACHE_ROOT``; the Triton and Inductor caches are pointed inside it too), then
+(``$VLLM_CACHE_ROOT``; the Triton, Inductor and FlashInfer caches are pointed inside it too), then
 with the cache the first run left. The log of each start is also its profile: the
 seconds at which Ray, Serve, weight loading, compilation and CUDA graphs finished.
 
@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import default_storage, results_dir, table, write
+from bench.common import default_storage, log, results_dir, table, write
 from bench.server import PHASES, serving
 
 GOAL_S = 15.0
 
 
 def cache_env(cache: Path) -> dict[str, str]:
-    """Every compile cache of vLLM, Inductor and Triton inside one folder."""
+    """Every compile cache of vLLM, Inductor, Triton and FlashInfer inside one folder."""
     return {**os.environ, "VLLM_CACHE_ROOT": str(cache), "TORCHINDUCTOR_CACHE_DIR": str(cache / "inductor"),
-            "TRITON_CACHE_DIR": str(cache / "triton")}
+            "TRITON_CACHE_DIR": str(cache / "triton"), "FLASHINFER_WORKSPACE_BASE": str(cache / "flashinfer")}
 
 
 def start_once(label: str, config: str, storage: Path, cache: Path, out: Path) -> dict[str, Any]:
@@ -49,7 +49,9 @@ def main() -> None:
     result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage), "goal_s": GOAL_S,
                               "cache": str(cache)}
     for label in ("cold-cache", "warm-cache"):
+        log(f"start with a {label}")
         result[label] = start_once(label, args.serve_config, storage, cache, out)
+        write(out, "cold_start", result)
     write(out, "cold_start", result)
 
     runs = [result["cold-cache"], result["warm-cache"]]

@@ -29,6 +29,14 @@ def results_dir(given: str | None = None) -> Path:
     return path
 
 
+STARTED = time.perf_counter()
+
+
+def log(message: str) -> None:
+    """A progress line with the seconds since the benchmark started (the session log is its profile)."""
+    print(f"[bench +{time.perf_counter() - STARTED:7.1f}s] {message}", flush=True)
+
+
 def default_storage() -> str:
     """Runs and adapters shared by the benchmarks of one session ($BENCH_STORAGE), so that the
     serving benchmarks serve the adapter the SFT benchmark trained."""

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import log
 from bench.load import Request
 
 SERVE_CONFIG = "configs/bench/serve-gpu.yaml"
@@ -29,6 +30,7 @@ def ensure_adapters(storage: Path) -> dict[str, float]:
             began = time.perf_counter()
             make_adapter(task, config, storage)
             spent[task] = time.perf_counter() - began
+            log(f"adapter {task} made in {spent[task]:.1f}s")
     return spent
 
 
@@ -41,6 +43,7 @@ def make_adapter(task: str, config: str, storage: Path) -> None:
     from querytune.platform.train_sft import peft_config
 
     cfg = load_config(config, TrainConfig)
+    log(f"base {cfg.model.name} at {models.resolve(cfg.model.name)}")
     model, _, base_dir = models.load_model(cfg.model.name, cfg.model.dtype, "cpu")
     lora = peft_config(cfg)
     lora.init_lora_weights = False  # B = 0 would make the adapter a no-op; its cost is the same

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import default_storage, percentiles, results_dir, table, write
+from bench.common import default_storage, log, percentiles, results_dir, table, write
 from bench.load import sequential
 from bench.server import serving
 
@@ -122,13 +122,35 @@ async def raw_engine(config: str, storage: Path, messages: list, count: int) -> 
             prompt_tokens.append(info["prompt_tokens"])
         result[label] = {"latency_ms": percentiles(latencies), "completion_tokens": percentiles(tokens),
                          "prompt_tokens": percentiles(prompt_tokens)}
+    result["unconstrained_base"] = await base_model_latency(engine, messages, budget, count)
     engine.shutdown()
     return result
 
 
+async def base_model_latency(engine, messages: list, budget: int, count: int) -> dict[str, Any]:
+    """The same engine without any LoRA on the request: what the adapter's kernels cost."""
+    import uuid
+
+    from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+    from querytune.platform import generation
+
+    params = SamplingParams(temperature=0, max_tokens=budget, output_kind=RequestOutputKind.FINAL_ONLY)
+    latencies = []
+    for i in range(count + 5):
+        ids = engine.tokenizer(generation.render(engine.tokenizer, messages[i % len(messages)]),
+                               add_special_tokens=False).input_ids
+        began = time.perf_counter()
+        async for _ in engine.llm.generate({"prompt_token_ids": ids}, params, uuid.uuid4().hex):
+            pass
+        if i >= 5:
+            latencies.append((time.perf_counter() - began) * 1e3)
+    return {"latency_ms": percentiles(latencies), "completion_tokens": budget}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=200, help="requests per measured setting")
+    parser.add_argument("--count", type=int, default=100, help="requests per measured setting")
     parser.add_argument("--baseline-count", type=int, default=10, help="requests of the transformers baseline")
     parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
@@ -142,13 +164,17 @@ def main() -> None:
     budget = route_budget(args.serve_config, storage)
     result: dict[str, Any] = {"adapters_made_s": adapters_s, "max_tokens": budget,
                               "goal_ms": {"p50": GOAL_P50_MS, "p99": GOAL_P99_MS}}
+    log("adapters ready")
     result["bandwidth_gbps"] = read_bandwidth_gbps()
+    log("transformers baseline")
     result["transformers"] = transformers_baseline(storage, messages, budget, args.baseline_count)
     floor_ms = result["transformers"]["weight_bytes"] / (result["bandwidth_gbps"] * 1e9) * 1e3
     result["floor_ms_per_token"] = floor_ms
     write(out, "latency", result)  # after each phase: a later failure keeps what was measured
+    log("raw engine")
     result["engine"] = asyncio.run(raw_engine(args.serve_config, storage, messages, args.count))
     write(out, "latency", result)
+    log("over HTTP")
     requests = [(fixtures.ROUTES[TASK], fixtures.body(TASK, r)) for r in rows]
     with serving(args.serve_config, serve_overrides(storage), out / "latency-serve.log", requests[0]) as server:
         sequential(server.url, requests, 10)
@@ -165,6 +191,7 @@ def main() -> None:
         row("HTTP -> Ray Serve -> vLLM (grammar)", result["http"], "-"),
         row("raw engine, grammar", engine["constrained"], engine["constrained"]["completion_tokens"]["p50"]),
         row("raw engine, no grammar", engine["unconstrained"], engine["unconstrained"]["completion_tokens"]["p50"]),
+        row("raw engine, no grammar, no LoRA (base)", engine["unconstrained_base"], budget),
         row("transformers generate, PEFT unmerged", result["transformers"], budget),
         ["bandwidth floor (weights / read rate x tokens)", floor_ms * budget, "-", budget],
         ["goal", GOAL_P50_MS, GOAL_P99_MS, "~24"],

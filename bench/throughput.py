@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import default_storage, results_dir, table, write
+from bench.common import default_storage, log, results_dir, table, write
 from bench.load import client_pool, closed_loop
 from bench.server import serving
 
@@ -67,7 +67,7 @@ def main() -> None:
         for level in args.levels:
             result["levels"].append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup,
                                                 args.processes))
-            print(f"concurrency {level}: {result['levels'][-1]['throughput_rps']:.0f} req/s", flush=True)
+            log(f"concurrency {level}: {result['levels'][-1]['throughput_rps']:.0f} req/s")
     write(out, "throughput", result)
     plot(result["levels"], out / "throughput.png")
 

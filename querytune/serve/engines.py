@@ -134,6 +134,9 @@ class VLLMEngine:
         base_dir, lora_dirs = _lora_dirs(served, settings.max_lora_rank)
         if settings.cache_root:  # read by vllm.envs at import: set before the first vllm import
             os.environ["VLLM_CACHE_ROOT"] = str(Path(settings.cache_root).expanduser())
+        # FlashInfer's top-k/top-p sampler is compiled with nvcc on a replica's first start (about two
+        # minutes on an H100, measured); greedy answers never use it and PyTorch's sampler serves the rest.
+        os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
         from vllm.lora.request import LoRARequest
         from vllm.v1.engine.async_llm import AsyncLLM
 
