@@ -135,7 +135,8 @@ async def base_model_latency(engine, messages: list, budget: int, count: int) ->
 
     from querytune.platform import generation
 
-    params = SamplingParams(temperature=0, max_tokens=budget, output_kind=RequestOutputKind.FINAL_ONLY)
+    params = SamplingParams(temperature=0, max_tokens=budget, min_tokens=budget,
+                            output_kind=RequestOutputKind.FINAL_ONLY)
     latencies = []
     for i in range(count + 5):
         ids = engine.tokenizer(generation.render(engine.tokenizer, messages[i % len(messages)]),
