@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from querytune.platform import adapters, storage
-from querytune.platform.config import TrainConfig
+from querytune.platform import adapters, data, storage
+from querytune.platform.config import TrainConfig, set_path
 
 ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
 HF_STATE_SUBDIR = "checkpoint"  # inside epoch checkpoints: the HF Trainer's resumable state
@@ -90,7 +90,10 @@ def train(cfg: TrainConfig) -> Outcome:
     """`querytune train`: the recipe the config names, then registration."""
     from querytune.experiments import get_task
 
-    get_task(cfg.task)  # fail here, not in every retried worker
+    task = get_task(cfg.task)  # fail here, not in every retried worker
+    if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
+        cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
+        data.build(task, cfg.data)
     if cfg.recipe == "sft":
         from querytune.platform.train_sft import train_loop
     else:

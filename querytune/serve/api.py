@@ -59,7 +59,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 411, 413, 422, 503, 504)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 503, 504)}
 
 
 # --------------------------------------------------------------------------- requests
@@ -356,15 +356,28 @@ def _authorize(request, api_key: str) -> ApiError | None:
 
 
 async def _check_size(request, max_body: int) -> ApiError | None:
-    """Judge the size from Content-Length, before reading; a chunked body could be any size, and
-    reading it to find out would buffer it whole, so it is refused."""
+    """Judge the size from Content-Length before reading; a chunked body is read only up to the limit,
+    so no client can make the server buffer gigabytes to find out."""
     declared = request.headers.get("content-length")
-    if declared is None:
-        if "transfer-encoding" not in request.headers:
+    if declared is not None and declared.isdigit():
+        if int(declared) <= max_body:
             return None
-        return ApiError(411, "length_required", "chunked bodies are refused: send a Content-Length header "
-                        f"(at most {max_body} bytes, limits.max_body_bytes)", "body")
-    if declared.isdigit() and int(declared) <= max_body:
+        size = f"{declared} bytes"
+    elif await _fits(request, max_body):
         return None
-    return ApiError(413, "body_too_large", f"the body is {declared} bytes; the limit is {max_body} "
-                    "(limits.max_body_bytes)", "body")
+    else:
+        size = f"over {max_body} bytes (chunked)"
+    return ApiError(413, "body_too_large", f"the body is {size}; the limit is {max_body} (limits.max_body_bytes)",
+                    "body")
+
+
+async def _fits(request, max_body: int) -> bool:
+    """Read a body sent without Content-Length, stopping once it passes ``max_body``."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            return False
+        chunks.append(chunk)
+    request._body = b"".join(chunks)  # Starlette's cache of request.body(): call_next hands it on to the route
+    return True

@@ -160,7 +160,7 @@ def serve_local(file: ServeFile) -> None:
     """The app under uvicorn, engines in this process (no Ray)."""
     import uvicorn
 
+    app = local_app(file.app.args)  # registry errors surface before the URL is announced
     where = f"http://{file.http_options.host}:{file.http_options.port}/"
     print(f"querytune is serving at {where} without Ray (Ctrl-C stops it)", flush=True)
-    uvicorn.run(local_app(file.app.args), host=file.http_options.host, port=file.http_options.port,
-                log_level="info")
+    uvicorn.run(app, host=file.http_options.host, port=file.http_options.port, log_level="info")
