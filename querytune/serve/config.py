@@ -99,8 +99,9 @@ class VLLMSettings(Strict):
     max_num_seqs: int | None = Field(None, ge=1, description="sequences per step; None = vLLM's default")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="weights dtype")
     enforce_eager: bool = Field(False, description="skip torch.compile and CUDA graphs (fast start, slower decode)")
-    cache_root: str | None = Field(None, description="VLLM_CACHE_ROOT: compile and CUDA-graph caches; a shared "
-                                   "folder lets later replicas skip compilation")
+    cache_root: str | None = Field(None, description="VLLM_CACHE_ROOT: torch.compile, Inductor and Triton caches "
+                                   "(keyed by model and config); a shared folder lets later replicas skip "
+                                   "compilation. CUDA graphs are captured at every start")
     cudagraph_capture_sizes: list[int] | None = Field(
         None, description="batch sizes captured as CUDA graphs; fewer = faster start")
     structured_outputs_backend: Literal["auto", "xgrammar", "guidance", "outlines"] = Field(

@@ -176,9 +176,10 @@ def engine_args(model_dir: str, settings: VLLMSettings, num_adapters: int) -> "A
     from vllm.config import StructuredOutputsConfig
     from vllm.engine.arg_utils import AsyncEngineArgs
 
+    # The compile cache follows VLLM_CACHE_ROOT (set in VLLMEngine.load), not compilation_config.cache_dir:
+    # vLLM keys its default folder by a hash of model, config and code, and a fixed cache_dir would
+    # drop that key and hand one model's compiled graphs to another.
     compilation: dict[str, Any] = {}
-    if settings.cache_root:
-        compilation["cache_dir"] = str(Path(settings.cache_root).expanduser() / "torch_compile_cache")
     if settings.cudagraph_capture_sizes:
         compilation["cudagraph_capture_sizes"] = settings.cudagraph_capture_sizes
     speculative = None
