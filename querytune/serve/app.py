@@ -157,10 +157,29 @@ def _raise_interrupt(*_args) -> None:
 
 
 def serve_local(file: ServeFile) -> None:
-    """The app under uvicorn, engines in this process (no Ray)."""
+    """The app under uvicorn, engines in this process (no Ray); the URL is printed once it listens."""
+    import asyncio
+
     import uvicorn
 
-    app = local_app(file.app.args)  # registry errors surface before the URL is announced
+    server = uvicorn.Server(uvicorn.Config(local_app(file.app.args), host=file.http_options.host,
+                                          port=file.http_options.port, log_level="info"))
     where = f"http://{file.http_options.host}:{file.http_options.port}/"
-    print(f"querytune is serving at {where} without Ray (Ctrl-C stops it)", flush=True)
-    uvicorn.run(app, host=file.http_options.host, port=file.http_options.port, log_level="info")
+    # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler found before it started:
+    # ours turns it into KeyboardInterrupt, so a drained server exits with status 0.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        asyncio.run(_announce_when_listening(server, f"querytune is serving at {where} without Ray (Ctrl-C stops it)"))
+    except KeyboardInterrupt:
+        print("shut down", flush=True)
+
+
+async def _announce_when_listening(server, message: str) -> None:
+    import asyncio
+
+    serving = asyncio.create_task(server.serve())  # uvicorn handles SIGINT/SIGTERM: a graceful stop
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        print(message, flush=True)
+    await serving
