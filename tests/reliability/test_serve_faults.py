@@ -1,0 +1,155 @@
+"""Serving faults: replicas killed under load are replaced, and clients with bounded retries see
+(almost) no failed request; a client error stays a 4xx throughout.
+
+The Ray Serve application runs on the session's local Ray with two LLM replicas and two ingress
+replicas of tiny adapters. A closed-loop load runs while one LLM replica, then one ingress
+replica, is SIGKILLed (found by its process title ``ray::ServeReplica:<app>:<deployment>``; the
+app name is unique to this test, so no other cluster's replicas match).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+import psutil
+import pytest
+
+from querytune.serve.app import INGRESS_NAME
+from querytune.serve.config import ServeConfig
+from tests.reliability.conftest import free_port, serve_args
+
+LLM = "tiny"
+CONCURRENCY = 4
+ATTEMPTS = 3  # the client's normal retries: 1 try + 2 retries on a 5xx or a dropped connection
+BACKOFF_S = (0.25, 1.0)
+FAILED_RATE_GOAL = 0.001
+SETTLE_S = 5  # load kept up after each replacement, to see the deployment serve normally again
+GOOD = [("/qmd/expand", {"query": "kubernetes pod restarts"}),
+        ("/sourcegraph/query", {"query": "find Python files with async functions"})]
+BAD = ("/qmd/expand", {"query": ""})  # a client error, sent every tenth request
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    failed: int = 0  # still not answered after every retry
+    retried: int = 0  # answered, but not at the first try
+    client_errors: Counter = field(default_factory=Counter)  # status codes of the deliberately bad requests
+    first_try: Counter = field(default_factory=Counter)  # status (or 'connection') of each first attempt
+
+
+async def attempt(client: httpx.AsyncClient, path: str, body: dict) -> int | str:
+    try:
+        return (await client.post(path, json=body)).status_code
+    except httpx.HTTPError as err:
+        return type(err).__name__
+
+
+async def request_with_retries(client: httpx.AsyncClient, path: str, body: dict, tally: Tally) -> None:
+    tally.sent += 1
+    for n in range(ATTEMPTS):
+        status = await attempt(client, path, body)
+        if n == 0:
+            tally.first_try[status] += 1
+        if isinstance(status, int) and status < 500:
+            tally.retried += n > 0
+            if body is BAD[1]:
+                tally.client_errors[status] += 1
+            return
+        if n < ATTEMPTS - 1:
+            await asyncio.sleep(BACKOFF_S[n])
+    tally.failed += 1
+
+
+async def closed_loop(url: str, stop: threading.Event, tally: Tally) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async def user(offset: int) -> None:
+            i = offset
+            while not stop.is_set():
+                path, body = BAD if i % 10 == 9 else GOOD[i % len(GOOD)]
+                await request_with_retries(client, path, body, tally)
+                i += CONCURRENCY
+
+        await asyncio.gather(*(user(k) for k in range(CONCURRENCY)))
+
+
+def replica_pids(app: str, deployment: str) -> set[int]:
+    title = f"ray::ServeReplica:{app}:{deployment}"
+    return {p.pid for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0].startswith(title)}
+
+
+def running(app: str, deployment: str) -> int:
+    from ray import serve
+
+    return serve.status().applications[app].deployments[deployment].replica_states.get("RUNNING", 0)
+
+
+def kill_one_and_wait_for_replacement(app: str, deployment: str, timeout_s: float = 180) -> dict:
+    """SIGKILL one replica of ``deployment``; return when Serve runs a new one in its place."""
+    before = replica_pids(app, deployment)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.time()
+    deadline = killed_at + timeout_s
+    while not (replica_pids(app, deployment) - before and running(app, deployment) == len(before)):
+        assert time.time() < deadline, f"{deployment}: no replacement for replica {victim} after {timeout_s} s"
+        time.sleep(0.2)
+    return {"deployment": deployment, "pid": victim, "recovered_s": round(time.time() - killed_at, 1)}
+
+
+@pytest.fixture
+def serve_url(ray_local, tiny_registry):
+    from ray import serve
+
+    from querytune.serve.app import build_app
+
+    app = f"reliability-{uuid.uuid4().hex[:6]}"
+    fixed = lambda n: {"min_replicas": n, "max_replicas": n}  # noqa: E731 - no autoscaling: only the kill changes it
+    cfg = ServeConfig.model_validate(serve_args(
+        tiny_registry, api_key_env=None,
+        ingress={"num_cpus": 0.1, "autoscaling": fixed(2)},
+        deployments=[{"name": LLM, "adapters": [{"adapter": "sg-tiny"}, {"adapter": "qmd-tiny"}],
+                      "replica": {"num_cpus": 0.1, "max_ongoing_requests": 8, "autoscaling": fixed(2)},
+                      "transformers": {"threads": 1}}]))
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(cfg), name=app, route_prefix="/")
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()
+
+
+def test_killed_replicas_are_replaced_and_retrying_clients_lose_no_request(serve_url):
+    app, url = serve_url
+    assert running(app, LLM) == 2 and running(app, INGRESS_NAME) == 2
+    tally, stop = Tally(), threading.Event()
+    load = threading.Thread(target=asyncio.run, args=(closed_loop(url, stop, tally),))
+    began = time.time()
+    load.start()
+    try:
+        time.sleep(SETTLE_S)
+        faults = []
+        for deployment in (LLM, INGRESS_NAME):
+            faults.append(kill_one_and_wait_for_replacement(app, deployment))
+            time.sleep(SETTLE_S)
+    finally:
+        stop.set()
+        load.join(120)
+    took = time.time() - began
+
+    rate = tally.failed / max(tally.sent, 1)
+    print(f"\nserve faults: {tally.sent} requests in {took:.0f} s ({CONCURRENCY} clients, up to {ATTEMPTS} tries), "
+          f"failed after retries {tally.failed} ({rate:.3%}), retried {tally.retried}, "
+          f"first tries {dict(tally.first_try)}, client errors {dict(tally.client_errors)}; faults {faults}")
+    assert not load.is_alive(), "the load generator hung"
+    assert tally.sent >= 50, "too little load to judge"
+    assert rate <= FAILED_RATE_GOAL, f"{tally.failed} of {tally.sent} requests failed after {ATTEMPTS} tries"
+    assert set(tally.client_errors) == {422}, f"a client error got {dict(tally.client_errors)}"
