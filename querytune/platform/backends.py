@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 Messages = list[dict[str, str]]
 KINDS = ("hf", "vllm", "http", "openai")
@@ -96,31 +97,36 @@ def _max_lora_rank(adapter_dir: Path) -> int:
     return next((slot for slot in VLLM_LORA_RANKS if slot >= rank), rank)
 
 
+def _vllm_weights(model: str, adapter: str | None, storage: str) -> tuple[str, Any, dict]:
+    """(model folder, LoRA request or None, engine arguments) for vLLM.
+
+    A plain adapter rides as a LoRA request on its hash-checked base. An adapter with
+    merged ancestors (GRPO on SFT) is exported merged, since vLLM applies one LoRA to the
+    weights it loaded and the ancestors must already be folded into them.
+    """
+    from querytune.platform import adapters, models
+
+    if not adapter:
+        return str(models.resolve(model)), None, {}
+    folder = adapters.resolve(adapter, storage)
+    manifest = adapters.read_manifest(folder)
+    if manifest.parents:
+        return str(adapters.export_merged(adapter, tempfile.mkdtemp(prefix="querytune-merged-"), storage)), None, {}
+    from vllm.lora.request import LoRARequest
+
+    base = models.resolve(manifest.base.model)
+    adapters.check_base(manifest, base)
+    lora = LoRARequest(manifest.name or folder.name, 1, str(folder))
+    return str(base), lora, {"enable_lora": True, "max_lora_rank": _max_lora_rank(folder), "max_loras": 1}
+
+
 class VLLMBackend:
-    """vLLM's offline engine. A plain adapter rides as a LoRA request on the base model; an
-    adapter with merged ancestors (GRPO on SFT) is exported merged once, since vLLM applies
-    one LoRA to the weights it loaded and the ancestors must already be folded in."""
+    """vLLM's offline engine, greedy, optionally held to the task's grammar."""
 
     def __init__(self, model: str, adapter: str | None = None, storage: str = "runs",
                  grammar: str | None = None, gpu_memory_utilization: float = 0.5, enforce_eager: bool = False):
         vllm = _require_vllm()
-        from querytune.platform import adapters, models
-
-        self.lora = None
-        engine = {}
-        base = str(models.resolve(model))
-        if adapter:
-            folder = adapters.resolve(adapter, storage)
-            manifest = adapters.read_manifest(folder)
-            if manifest.parents:
-                base = str(adapters.export_merged(adapter, models.cache_dir().parent / "merged" / folder.name,
-                                                  storage))
-            else:
-                from vllm.lora.request import LoRARequest
-
-                base = str(models.resolve(manifest.base.model))
-                self.lora = LoRARequest(manifest.name or folder.name, 1, str(folder))
-                engine = {"enable_lora": True, "max_lora_rank": _max_lora_rank(folder), "max_loras": 1}
+        base, self.lora, engine = _vllm_weights(model, adapter, storage)
         if grammar:
             # Lark grammars need the guidance backend; GBNF ('::=') goes to xgrammar (stack notes §6).
             engine["structured_outputs_config"] = {"backend": "xgrammar" if "::=" in grammar else "guidance"}

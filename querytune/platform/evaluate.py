@@ -162,7 +162,7 @@ def complete_all(backend, conversations: Sequence[list], max_new_tokens: int,
     chunk = max(16, 4 * concurrency)
     completions = []
     began = time.perf_counter()
-    with Progress(transient=True) as progress:
+    with Progress() as progress:
         bar = progress.add_task(f"{backend.name}", total=len(conversations))
         for start in range(0, len(conversations), chunk):
             completions += backend.complete(conversations[start:start + chunk], max_new_tokens)
