@@ -63,7 +63,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code i
 
 
 # --------------------------------------------------------------------------- requests
-class Request(BaseModel):
+class Body(BaseModel):
+    """A request body: unknown fields are errors, so a typo is reported, not ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -97,7 +99,7 @@ Text = Annotated[str, AfterValidator(_unicode), AfterValidator(_nonblank)]
 Date = Annotated[str, AfterValidator(_calendar_date)]
 
 
-class QueryRequest(Request):
+class QueryRequest(Body):
     """POST /sourcegraph/query (and /query, the original endpoint's body)."""
 
     query: Text = Field(..., description="what the developer typed", examples=["find Python files with async functions"])
@@ -105,19 +107,19 @@ class QueryRequest(Request):
     date: Date | None = Field(None, description="today for relative dates, YYYY-MM-DD; default = the server's date")
 
 
-class ExpandRequest(Request):
+class ExpandRequest(Body):
     """POST /qmd/expand."""
 
     query: Text = Field(..., description="a short search query", examples=["auth config"])
 
 
-class ChatMessage(Request):
+class ChatMessage(Body):
     role: Literal["system", "user", "assistant"]
     content: Unicode
     name: str | None = None
 
 
-class ChatRequest(Request):
+class ChatRequest(Body):
     """OpenAI ``/v1/chat/completions`` subset; unsupported options are refused, not ignored."""
 
     model: str = Field(..., description="served model (adapter) name, see GET /v1/models")

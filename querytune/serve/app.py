@@ -49,9 +49,8 @@ class LLMServer:
 
     async def generate(self, messages: Messages, adapter: str, max_tokens: int, grammar: str | None = None,
                        temperature: float = 0.0) -> tuple[str, Info]:
-        request = GenRequest(messages, adapter, max_tokens, grammar, temperature)
         if isinstance(self.engine, TransformersEngine):
-            return await self._batched(request)
+            return await self._batched(GenRequest(messages, adapter, max_tokens, grammar, temperature))
         return await self.engine.generate(messages, adapter, max_tokens, grammar, temperature)
 
     async def _run_batch(self, requests: list[GenRequest]) -> list[tuple[str, Info]]:

@@ -25,7 +25,8 @@ def client(registry):
     cfg = tiny_serve_config(registry, deployments=[{
         "name": LLM, "adapters": [{"adapter": "sg-tiny"}, {"adapter": "qmd-tiny"}],
         "replica": {"num_cpus": 0.1, "max_ongoing_requests": 2, "autoscaling": FAST_AUTOSCALING},
-        "batching": {"max_batch_size": 2}, "transformers": {"threads": 1}}])
+        "batching": {"max_batch_size": 2, "batch_wait_timeout_s": 0.2},  # 0.2 s: concurrent calls surely meet
+        "transformers": {"threads": 1}}])
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_from_args(cfg.model_dump(mode="json")), name=APP, route_prefix="/")  # as `serve run` builds it
@@ -65,6 +66,16 @@ def test_bad_input_through_the_proxy_is_a_4xx_naming_the_field(client):
     big = client.post("/qmd/expand", content=iter([b'{"query": "' + b"x" * 20_000 + b'"}']),
                       headers={"content-type": "application/json"})
     assert big.status_code == 413
+
+
+def test_concurrent_calls_to_a_replica_share_a_batch(client):
+    from ray import serve
+
+    handle = serve.get_deployment_handle(LLM, app_name=APP)
+    ask = [{"role": "user", "content": "auth config"}]
+    calls = [handle.generate.remote(ask, "qmd-tiny", 4) for _ in range(2)]
+    sizes = [call.result()[1]["batch_size"] for call in calls]
+    assert sizes == [2, 2]  # one generate call answered both
 
 
 def test_llm_deployment_scales_out_under_load_and_back_in_when_idle(client):
