@@ -35,8 +35,8 @@ INJECTIONS = (
     "%00%0d%0aSet-Cookie: a=b",
 )
 ADAPTER_ESCAPES = ("../x", "/etc", "a/b", "..", "../../etc/passwd", "%2e%2e%2f", "C:\\Windows", "sg-tiny/../qmd-tiny")
-CONTENT_TYPES = ("application/json", "application/json; charset=latin-1", "text/plain", "application/x-www-form-urlencoded",
-                 "multipart/form-data; boundary=xyz", "application/xml", "", "application/vnd.api+json")
+CONTENT_TYPES = ("application/json", "application/json; charset=latin-1", "text/plain", "application/xml", "",
+                 "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz", "application/vnd.api+json")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ hostile_text = st.one_of(
     st.sampled_from(INJECTIONS),
     st.text(any_char, min_size=1, max_size=40),
     st.text(st.characters(categories=["Cc", "Cf", "Cs", "Zl", "Zp"]), min_size=1, max_size=20),
-    st.builds(lambda n, c: c * n, st.integers(QUERY_LIMIT - 2, 4 * QUERY_LIMIT), st.sampled_from("a\u00e9\u4e2d\U0001F600 ")),
+    st.builds(lambda n, c: c * n, st.integers(QUERY_LIMIT - 2, 4 * QUERY_LIMIT),
+              st.sampled_from("a\u00e9\u4e2d\U0001F600 ")),  # around max_query_chars, in 1- to 4-byte characters
 )
 
 

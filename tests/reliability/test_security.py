@@ -41,8 +41,11 @@ def test_shipped_serve_configs_bind_loopback():
 
 
 # --------------------------------------------------------------------------- API key
-@pytest.mark.parametrize("headers", [{}, auth("wrong-key"), {"Authorization": API_KEY},
-                                     {"Authorization": f"Basic {API_KEY}"}], ids=["none", "wrong", "no-scheme", "basic"])
+WRONG_KEYS = {"none": {}, "wrong": auth("wrong-key"), "no-scheme": {"Authorization": API_KEY},
+              "basic": {"Authorization": f"Basic {API_KEY}"}}
+
+
+@pytest.mark.parametrize("headers", WRONG_KEYS.values(), ids=WRONG_KEYS.keys())
 def test_every_route_but_healthz_needs_the_api_key(keyed_server: LocalServer, headers):
     with httpx.Client(base_url=keyed_server.url, timeout=10) as client:
         answers = [client.get(path, headers=headers) for path in GUARDED_GETS]

@@ -24,40 +24,43 @@ from querytune.platform import adapters, launch
 from querytune.platform.config import SweepConfig, TrainConfig
 from tests.conftest import TOY_TASK
 
-KILL_DEADLINE_S = 300
+DEADLINE_S = 300
 
 
-def pids_of(title: str, folder_suffix: str) -> list[int]:
+def pids_of(title: str, folder_suffix: str) -> set[int]:
     """Processes titled ``ray::<title>...`` whose working folder ends with ``folder_suffix``."""
-    found = []
+    found = set()
     for process in psutil.process_iter(["cmdline"]):
         try:
             if (process.info["cmdline"] or [""])[0].startswith(f"ray::{title}") and \
                     process.cwd().endswith(folder_suffix):
-                found.append(process.pid)
+                found.add(process.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
 
 
-def kill_when(ready, victims, killed: list[dict]) -> None:
-    """Poll until ``ready()``, then SIGKILL every pid ``victims()`` names; record what and when."""
-    deadline = time.time() + KILL_DEADLINE_S
+def wait_for(probe):
+    """The first truthy ``probe()``, polled every 0.2 s; None after DEADLINE_S."""
+    deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
-        pids = victims() if ready() else []
-        if pids:
-            for pid in pids:
-                os.kill(pid, signal.SIGKILL)
-            killed.append({"pids": pids, "at": time.time()})
-            return
+        if found := probe():
+            return found
         time.sleep(0.2)
+    return None
 
 
-def tiny_train(storage: Path, name: str, **run) -> dict:
-    """A toy SFT run of two short epochs on tiny-qwen3 (the first epoch ends in a checkpoint)."""
+def kill(pids: set[int], record: dict) -> None:
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    record.update(pids=sorted(pids), at=time.time())
+
+
+def tiny_train(storage: Path, name: str, epochs: int = 2, **run) -> dict:
+    """A toy SFT run of short epochs on tiny-qwen3, each ending in a checkpoint."""
     return {"task": TOY_TASK, "model": {"name": "tiny-qwen3"},
-            "data": {"num_examples": 40, "val_samples": 2},  # 2 steps an epoch at batch 16
-            "sft": {"epochs": 2, "batch_size": 16, "lr": 5e-3, "max_new_tokens": 4, "logging_steps": 1},
+            "data": {"num_examples": 40, "val_samples": 2},  # 3 steps an epoch at batch 16
+            "sft": {"epochs": epochs, "batch_size": 16, "lr": 5e-3, "max_new_tokens": 4, "logging_steps": 1},
             "run": {"name": name, "storage_path": str(storage), **run}}
 
 
@@ -67,51 +70,62 @@ def checkpointed(train_root: Path) -> list[str]:
     return sorted(p.parent.name for p in train_root.glob("trial-*/checkpoint_manager_snapshot.json"))
 
 
+def kill_a_trial_driver(sweep_name: str, train_root: Path, record: dict) -> None:
+    """Once a trial has a checkpoint, SIGKILL its driver; then wait for Tune to start it again."""
+    trial = (wait_for(lambda: checkpointed(train_root)) or [None])[0]
+    suffix = f"/{sweep_name}/working_dirs/{trial}"  # Tune runs each trial's driver in its own folder
+    drivers = wait_for(lambda: pids_of("ImplicitFunc", suffix)) if trial else None
+    if not drivers:
+        return
+    kill(drivers, record)
+    record["trial"] = trial
+    if wait_for(lambda: pids_of("ImplicitFunc", suffix) - drivers):
+        record["restarted_s"] = round(time.time() - record["at"], 1)
+
+
 @pytest.mark.slow
 def test_a_killed_trial_is_retried_and_the_sweep_completes(ray_local, tiny_model, tmp_path):
     from querytune.platform import sweep
 
     name = f"fault-sweep-{uuid.uuid4().hex[:6]}"
     cfg = SweepConfig.model_validate({
-        "train": {**tiny_train(tmp_path, name, max_failures=0),  # no Train-level retry: Tune must do it
-                  "sft": {**tiny_train(tmp_path, name)["sft"], "epochs": 3}},  # epochs left after the kill
+        "train": tiny_train(tmp_path, name, epochs=3, max_failures=0),  # no Train-level retry: Tune must do it
         "space": {"lora.r": {"choice": [4, 8]}},
         "sweep": {"num_samples": 2, "max_concurrent_trials": 2, "max_failures": 1,
                   "grace_period": 5}})  # beyond the 3 epochs: ASHA stops no trial, both must finish
-    train_root = Path(sweep.sweep_folder(cfg)) / sweep.TRAIN_SUBDIR
-    killed: list[dict] = []
-    killer = threading.Thread(target=kill_when, args=(
-        lambda: checkpointed(train_root),
-        lambda: pids_of("ImplicitFunc", f"/{name}/working_dirs/{checkpointed(train_root)[0]}"), killed))
+    record: dict = {}
+    killer = threading.Thread(target=kill_a_trial_driver,
+                              args=(name, Path(sweep.sweep_folder(cfg)) / sweep.TRAIN_SUBDIR, record))
     began = time.time()
     killer.start()
     outcome = sweep.run(cfg)
     killer.join()
     took = time.time() - began
 
-    assert killed, "no trial driver was killed: the test did not exercise a crash"
+    assert record.get("pids"), "no trial driver was killed: the test did not exercise a crash"
+    assert "restarted_s" in record, f"Tune did not start {record['trial']} again"
     assert [row.status for row in outcome.rows] == [sweep.FINISHED, sweep.FINISHED], outcome.rows
     assert outcome.registered == "toy-best" and [m.name for m in adapters.list_adapters(str(tmp_path))] == ["toy-best"]
     resumed = {row.trial: adapters.read_manifest(row.adapter).metrics["resumed_from_step"] for row in outcome.rows}
-    assert max(resumed.values()) > 0, f"the retried trial started over instead of resuming: {resumed}"
-    print(f"\nsweep: killed trial driver {killed[0]['pids']} {killed[0]['at'] - began:.1f} s in; "
-          f"resumed from steps {resumed}; sweep done in {took:.1f} s")
+    assert resumed[record["trial"]] > 0, f"the retried trial started over instead of resuming: {resumed}"
+    print(f"\nsweep: killed the driver of {record['trial']} {record['at'] - began:.1f} s in; Tune restarted it "
+          f"{record['restarted_s']} s later; it resumed at step {resumed[record['trial']]}; sweep done in {took:.1f} s")
 
 
 # --------------------------------------------------------------------------- crashed run
 def test_a_crashed_run_registers_nothing(ray_local, tiny_model, tmp_path):
-    name = f"crash-{uuid.uuid4().hex[:6]}"
-    cfg = TrainConfig.model_validate(tiny_train(tmp_path, name, max_failures=0))
-    killed: list[dict] = []
-    killer = threading.Thread(target=kill_when, args=(lambda: True, lambda: pids_of("RayTrainWorker", name), killed))
-    killer.start()
     from ray.train import TrainingFailedError
 
+    name = f"crash-{uuid.uuid4().hex[:6]}"
+    cfg = TrainConfig.model_validate(tiny_train(tmp_path, name, max_failures=0))
+    record: dict = {}
+    killer = threading.Thread(target=lambda: kill(wait_for(lambda: pids_of("RayTrainWorker", name)) or set(), record))
+    killer.start()
     with pytest.raises(TrainingFailedError):
         launch.train(cfg)
     killer.join()
 
-    assert killed, "no Train worker was killed: the test did not exercise a crash"
+    assert record.get("pids"), "no Train worker was killed: the test did not exercise a crash"
     assert adapters.list_adapters(str(tmp_path)) == []
     assert not (tmp_path / "adapters").exists() or not any((tmp_path / "adapters").iterdir())
 
