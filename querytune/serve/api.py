@@ -124,7 +124,7 @@ class ChatRequest(Body):
 
     model: str = Field(..., description="served model (adapter) name, see GET /v1/models")
     messages: list[ChatMessage] = Field(..., min_length=1)
-    max_tokens: int | None = Field(None, ge=1, description="answer budget (default: the route's or 128)")
+    max_tokens: int | None = Field(None, ge=1, description="answer budget (default 128)")
     max_completion_tokens: int | None = Field(None, ge=1, description="newer name of max_tokens")
     temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy (this server's default)")
     top_p: float | None = Field(None, gt=0, le=1, description="accepted for compatibility; ignored")
@@ -141,6 +141,7 @@ class TaskAnswer(BaseModel):
     model: str = Field(description="the adapter that answered")
     retries: int = Field(0, description="resamples after answers that did not parse")
     constrained: bool = Field(False, description="decoded under the task's grammar")
+    truncated: bool = Field(False, description="the answer stopped at the route's max_tokens")
     error: str | None = Field(None, description="why the answer does not parse, when valid is false")
 
 

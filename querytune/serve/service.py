@@ -40,12 +40,13 @@ class Attempt:
     parsed: Parsed | None
     error: str | None
     retries: int
-    constrained: bool
+    info: Info  # the engine's account of the last generation
     began: float
 
     def fields(self) -> dict[str, Any]:
         return {"valid": self.parsed is not None, "latency_ms": round((time.perf_counter() - self.began) * 1e3, 3),
-                "model": self.model, "retries": self.retries, "constrained": self.constrained, "error": self.error}
+                "model": self.model, "retries": self.retries, "constrained": bool(self.info.get("constrained")),
+                "truncated": self.info.get("finish_reason") == "length", "error": self.error}
 
 
 class Service:
@@ -133,7 +134,7 @@ class Service:
                 break
             temperature, retries = route.retry_temperature, retries + 1
         self.metrics.answer(route_name, parsed is not None, retries)
-        return Attempt(entry.name, text, parsed, error, retries, bool(info.get("constrained")), began)
+        return Attempt(entry.name, text, parsed, error, retries, info, began)
 
     async def _generate(self, entry: ServedModel, messages: Messages, max_tokens: int, grammar: str | None,
                         temperature: float) -> tuple[str, Info] | ApiError:

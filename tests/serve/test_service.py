@@ -30,7 +30,8 @@ class ScriptedEngine:
             raise answer
         if answer is None:
             await asyncio.sleep(5)
-        return answer, {"constrained": self.constrained and grammar is not None}
+        text, finish = answer if isinstance(answer, tuple) else (answer, "stop")
+        return text, {"constrained": self.constrained and grammar is not None, "finish_reason": finish}
 
 
 def service(engine: ScriptedEngine, *, constrained: bool = True, retries: int = 2, **limits) -> Service:
@@ -76,6 +77,11 @@ def test_an_adapter_marked_unconstrained_gets_no_grammar():
     engine = ScriptedEngine(["lang:go"], constrained=True)
     assert not ask(service(engine, constrained=False)).constrained
     assert engine.calls[0]["grammar"] is None
+
+
+def test_an_answer_cut_at_the_budget_says_so():
+    assert ask(service(ScriptedEngine([("lang:go", "length")]))).truncated
+    assert not ask(service(ScriptedEngine(["lang:go"]))).truncated
 
 
 def test_the_route_builds_the_task_example_with_today_as_default_date():
