@@ -282,10 +282,10 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
 
     try:
         cfg = load_config(config, SweepConfig, set_)
-        from querytune.platform.sweep import leaderboard_table, run as run_sweep
+        from querytune.platform.sweep import SweepInterrupted, leaderboard_table, run as run_sweep
 
         outcome = run_sweep(cfg, resume=resume)
-    except user_errors() as err:
+    except (*user_errors(), SweepInterrupted) as err:
         fail(str(err))
     console.print(leaderboard_table(outcome))
     if outcome.registered:

@@ -43,6 +43,10 @@ ASHA_MAX_EPOCHS = 1000  # beyond any sft.epochs: trials end by their own epochs,
 FINISHED, STOPPED, ERROR = "finished", "stopped early", "error"
 
 
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped (Ctrl-C, lost driver) before every trial ended; its state is saved."""
+
+
 @dataclass
 class TrialRow:
     """One line of the leaderboard."""
@@ -174,6 +178,7 @@ def tracking_callbacks(experiment: str) -> list:
 
 
 def build_tuner(cfg: SweepConfig, folder: str, resume: bool):
+    """A new Tuner over ``run_trial``, or the interrupted one in ``folder`` with its searcher and scheduler."""
     from optuna.samplers import TPESampler
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -206,12 +211,16 @@ def build_tuner(cfg: SweepConfig, folder: str, resume: bool):
 
 
 def check_metric(cfg: SweepConfig, task) -> None:
-    """The ranked metric must be one the trials report: a val_<task metric> or the training loss."""
-    known = [f"val_{m}" for m in task.metrics] + ["loss"]
-    metric = cfg.sweep.metric
-    if metric not in known:
+    """The ranked metric must be one the trials report (a val_<task metric> or the training loss),
+    ranked in its own direction."""
+    higher_is_better = {f"val_{m}": up for m, up in task.metrics.items()} | {"loss": False}
+    metric, mode = cfg.sweep.metric, cfg.sweep.mode
+    if metric not in higher_is_better:
         raise ConfigError(f"sweep.metric={metric!r}: trials of task {task.name!r} do not report it; "
-                          f"use one of {', '.join(known)}")
+                          f"use one of {', '.join(higher_is_better)}")
+    if (mode == "max") != higher_is_better[metric]:
+        raise ConfigError(f"sweep.mode={mode!r}: {metric} is {'higher' if higher_is_better[metric] else 'lower'}"
+                          f"-is-better; set sweep.mode={'max' if higher_is_better[metric] else 'min'}")
     if metric.startswith("val_") and cfg.train.data.val_samples == 0:
         raise ConfigError(f"train.data.val_samples=0: sweep.metric={metric!r} is computed on that many val rows "
                           "at every epoch; set it to at least 1 (try 16)")
@@ -255,6 +264,11 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
     # metric; Tune's check would fail it. The metric name itself was checked above.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     grid = build_tuner(cfg, folder, resume).fit()
+    left = unfinished_trials(folder, cfg.sweep.num_samples)
+    if left:
+        raise SweepInterrupted(f"sweep {cfg.train.run.name!r} was interrupted with {left} of "
+                               f"{cfg.sweep.num_samples} trials unfinished; its state is saved in {folder}: "
+                               "run the same command with --resume")
 
     rows = rank(collect(grid, cfg, folder), cfg.sweep.mode)
     best = next((row for row in rows if row.status == FINISHED), None)
@@ -266,6 +280,16 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
                            registered=registered, report=storage.join(folder, "report.html"))
     write_outputs(outcome, cfg)
     return outcome
+
+
+def unfinished_trials(folder: str, num_samples: int) -> int:
+    """Trials a restore would still run, as Tune saved its state (after Ctrl-C, Tune's own copies of
+    the trials say TERMINATED, so the saved state is what tells)."""
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(folder).trials
+    ended = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+    return max(num_samples, len(trials)) - ended
 
 
 # --------------------------------------------------------------------------- leaderboard
@@ -326,8 +350,11 @@ def leaderboard_table(outcome: SweepOutcome):
 
     keys = list(outcome.rows[0].params) if outcome.rows else []
     table = Table(title=f"sweep {PurePosixPath(outcome.folder).name}: {outcome.metric} ({outcome.mode})")
-    for col in ("#", "trial", *keys, outcome.metric, "loss", "epochs", "status"):
-        table.add_column(col, justify="right" if col not in ("trial", "status") else "left")
+    table.add_column("#", justify="right")
+    table.add_column("trial", no_wrap=True)
+    for col in (*keys, outcome.metric, "loss", "epochs"):
+        table.add_column(col, justify="right")
+    table.add_column("status", no_wrap=True)
     for i, row in enumerate(outcome.rows, 1):
         table.add_row(str(i), row.trial, *(_fmt(row.params[k]) for k in keys), _fmt(row.metric), _fmt(row.loss),
                       _fmt(row.epochs), row.status, style="bold" if row is outcome.best else None)

@@ -53,9 +53,13 @@ def test_bad_space_is_refused_naming_the_key(dims, message):
         validate(SweepConfig, {"train": {"task": TOY_TASK}, "space": dims}, "sweep.yaml")
 
 
-def test_unknown_metric_is_refused_with_the_known_ones():
-    cfg = SweepConfig.model_validate({"train": {"task": TOY_TASK}, "sweep": {"metric": "val_accuracy"}})
-    with pytest.raises(ConfigError, match="val_score, val_nonempty, loss"):
+@pytest.mark.parametrize("settings, message", [
+    ({"metric": "val_accuracy"}, "use one of val_score, val_nonempty, loss"),
+    ({"metric": "loss", "mode": "max"}, "loss is lower-is-better; set sweep.mode=min"),
+])
+def test_metric_must_be_reported_and_ranked_its_own_way(settings, message):
+    cfg = SweepConfig.model_validate({"train": {"task": TOY_TASK}, "sweep": settings})
+    with pytest.raises(ConfigError, match=message):
         sweep.check_metric(cfg, ToyTask())
 
 
@@ -144,6 +148,7 @@ def resumed_sweep(ray_local, tmp_path_factory):
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     finished_before = kill_after_a_finished_trial(proc, folder, log)
     before = {t: trial_footprint(folder, t) for t in finished_before}
+    assert sweep.unfinished_trials(str(folder), 4) > 0  # the kill left work for the resume
     outcome = sweep.run(cfg, resume=True)
     return cfg, folder, finished_before, before, outcome
 
@@ -156,6 +161,7 @@ def test_resume_finishes_the_sweep_without_rerunning_finished_trials(resumed_swe
         assert by_name[f"trial-{trial_id}"].status == sweep.FINISHED
         assert trial_footprint(folder, trial_id) == before[trial_id]
     assert all(s == "TERMINATED" for s in tune_statuses(folder).values())
+    assert sweep.unfinished_trials(str(folder), 4) == 0
 
 
 def test_asha_stops_a_trailing_trial_after_its_first_epoch(resumed_sweep):
