@@ -34,15 +34,16 @@ def ensure_adapters(storage: Path) -> dict[str, float]:
     return spent
 
 
-def make_adapter(task: str, config: str, storage: Path) -> None:
-    """An untrained LoRA (A and B random) of the config's shape, registered as ``task``."""
+def make_adapter(task: str, config: str, storage: Path, name: str | None = None,
+                 overrides: tuple[str, ...] = ()) -> None:
+    """An untrained LoRA (A and B random) of the config's shape, registered as ``name`` (default: the task)."""
     from peft import get_peft_model
 
     from querytune.platform import adapters, models
     from querytune.platform.config import TrainConfig, load_config
     from querytune.platform.train_sft import peft_config
 
-    cfg = load_config(config, TrainConfig)
+    cfg = load_config(config, TrainConfig, list(overrides))
     log(f"base {cfg.model.name} at {models.resolve(cfg.model.name)}")
     model, _, base_dir = models.load_model(cfg.model.name, cfg.model.dtype, "cpu")
     lora = peft_config(cfg)
@@ -52,7 +53,21 @@ def make_adapter(task: str, config: str, storage: Path) -> None:
                                  base=adapters.BaseRef(model=cfg.model.name, hash=models.content_hash(base_dir)))
     with tempfile.TemporaryDirectory() as tmp:
         adapters.write_adapter(Path(tmp) / task, get_peft_model(model, lora), manifest)
-        adapters.register(Path(tmp) / task, task, str(storage))
+        adapters.register(Path(tmp) / task, name or task, str(storage))
+
+
+def unconstrained(config: str) -> str:
+    """A copy of a serve config whose adapters decode without their task's grammar (a temp file)."""
+    import yaml
+
+    data = yaml.safe_load(Path(config).read_text())
+    for deployment in data["applications"][0]["args"]["deployments"]:
+        for adapter in deployment["adapters"]:
+            adapter["constrained"] = False
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    with handle:
+        yaml.safe_dump(data, handle)
+    return handle.name
 
 
 def examples(task_name: str, n: int, seed: int = 7) -> list[dict[str, Any]]:

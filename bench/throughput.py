@@ -55,27 +55,31 @@ def main() -> None:
     parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
+    parser.add_argument("--unconstrained", action="store_true", help="decode without the tasks' grammars "
+                        "(what the grammar costs at load)")
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
+    config = fixtures.unconstrained(args.serve_config) if args.unconstrained else args.serve_config
+    name = "throughput-unconstrained" if args.unconstrained else "throughput"
 
     result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage),
                               "goal": {"rps": GOAL_RPS, "p95_ms": GOAL_P95_MS}, "levels": []}
     requests = fixtures.requests(["sourcegraph", "qmd"], 128)
-    with client_pool(args.processes) as pool, serving(args.serve_config, [f"storage_path={storage}"],
-                                                      out / "throughput-serve.log", requests[0]) as server:
+    with client_pool(args.processes) as pool, serving(config, [f"storage_path={storage}"],
+                                                      out / f"{name}-serve.log", requests[0]) as server:
         closed_loop(pool, server.url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
         for level in args.levels:
             result["levels"].append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup,
                                                 args.processes))
             log(f"concurrency {level}: {result['levels'][-1]['throughput_rps']:.0f} req/s")
-    write(out, "throughput", result)
-    plot(result["levels"], out / "throughput.png")
+    write(out, name, result)
+    plot(result["levels"], out / f"{name}.png")
 
     rows = [[lvl["concurrency"], lvl["throughput_rps"], lvl["latency_ms"].get("p50", "-"),
              lvl["latency_ms"].get("p95", "-"), lvl["latency_ms"].get("p99", "-"), lvl["errors"]]
             for lvl in result["levels"]]
     rows.append(["goal", GOAL_RPS, "-", GOAL_P95_MS, "-", 0])
-    print(table("Closed loop over HTTP, sourcegraph + qmd mixed", ["concurrency", "req/s", "p50 ms", "p95 ms",
+    print(table(f"Closed loop over HTTP, sourcegraph + qmd mixed{' (no grammar)' * args.unconstrained}", ["concurrency", "req/s", "p50 ms", "p95 ms",
                                                                    "p99 ms", "errors"], rows))
 
 

@@ -1,0 +1,132 @@
+"""CPU benchmark: what grammar-constrained decoding costs per generated token.
+
+vLLM computes each sequence's allowed-token mask on the CPU, once per decoding step,
+with the structured-output backend the deployment names (``xgrammar``, which ``auto``
+picks for GBNF, or ``guidance``). This times exactly that work for each task's grammar,
+with the served tokenizer and the model's vocabulary size. A random-weight model is
+imitated by taking, at each step, the highest of random logits among the allowed
+tokens. Needs xgrammar and llguidance (installed with vLLM, the ``gpu`` extra); no GPU.
+
+    python -m bench.grammar_cost [--sequences 50] [--tokens 24] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench.common import percentiles, results_dir, table, write
+
+VOCAB_SIZE = 151936  # Qwen3's embedding rows; the tokenizer has fewer entries
+
+
+class XGrammar:
+    """vLLM's default structured-output backend (``auto`` picks it for GBNF)."""
+
+    def __init__(self, grammar: str, tokenizer):
+        import xgrammar
+
+        self.xg = xgrammar
+        self.compiled = xgrammar.GrammarCompiler(
+            xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=VOCAB_SIZE)).compile_grammar(grammar)
+        self.bitmask = xgrammar.allocate_token_bitmask(1, VOCAB_SIZE)
+
+    def start(self) -> None:
+        self.matcher = self.xg.GrammarMatcher(self.compiled)
+
+    def fill(self) -> None:
+        self.matcher.fill_next_token_bitmask(self.bitmask)
+
+    def apply(self, logits) -> None:
+        self.xg.apply_token_bitmask_inplace(logits, self.bitmask)
+
+    def accept(self, token: int) -> bool:
+        return self.matcher.accept_token(token) and not self.matcher.is_terminated()
+
+
+class Guidance:
+    """llguidance: vLLM's ``structured_outputs_backend: guidance`` (GBNF converted to Lark, as vLLM does)."""
+
+    def __init__(self, grammar: str, tokenizer):
+        import llguidance
+        import llguidance.hf
+        import llguidance.torch
+
+        self.ll = llguidance
+        self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=VOCAB_SIZE)
+        self.grammar = llguidance.grammar_from("grammar", grammar)
+        self.bitmask = llguidance.torch.allocate_token_bitmask(1, VOCAB_SIZE)
+
+    def start(self) -> None:
+        self.matcher = self.ll.LLMatcher(self.tokenizer, self.grammar)
+        if self.matcher.get_error():  # llguidance reports a grammar it cannot use here, not by raising
+            raise ValueError(self.matcher.get_error().splitlines()[0])
+
+    def fill(self) -> None:
+        self.ll.torch.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
+
+    def apply(self, logits) -> None:
+        self.ll.torch.apply_token_bitmask_inplace(logits, self.bitmask)
+
+    def accept(self, token: int) -> bool:
+        return self.matcher.consume_token(token) and not self.matcher.is_stopped()
+
+
+BACKENDS = {"xgrammar": XGrammar, "guidance": Guidance}
+
+
+def measure(backend: str, grammar: str, tokenizer, sequences: int, tokens: int, seed: int = 0) -> dict[str, Any]:
+    import torch
+
+    began = time.perf_counter()
+    engine = BACKENDS[backend](grammar, tokenizer)
+    compile_s = time.perf_counter() - began
+    generator = torch.Generator().manual_seed(seed)
+    mask_ms, lengths = [], []
+    for _ in range(sequences):
+        engine.start()
+        produced = 0
+        while produced < tokens:
+            began = time.perf_counter()
+            engine.fill()
+            mask_ms.append((time.perf_counter() - began) * 1e3)
+            logits = torch.randn(1, VOCAB_SIZE, generator=generator)
+            engine.apply(logits)
+            produced += 1
+            if not engine.accept(int(logits.argmax())):
+                break
+        lengths.append(produced)
+    return {"compile_s": compile_s, "mask_ms": percentiles(mask_ms), "tokens_per_answer": percentiles(lengths),
+            "grammar_chars": len(grammar)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequences", type=int, default=50, help="answers generated per grammar")
+    parser.add_argument("--tokens", type=int, default=24, help="token budget of an answer")
+    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    args = parser.parse_args()
+
+    from querytune.experiments import get_task
+    from querytune.platform import models
+
+    tokenizer = models.load_tokenizer(models.resolve("tiny-qwen3"))  # the random Qwen3s' tokenizer too
+    result = {}
+    for task in ("sourcegraph", "qmd"):
+        for backend in BACKENDS:
+            try:
+                result[f"{task}/{backend}"] = measure(backend, get_task(task).grammar(), tokenizer, args.sequences,
+                                                      args.tokens)
+            except ValueError as err:  # the backend refuses the grammar: what vLLM would answer too
+                result[f"{task}/{backend}"] = {"error": str(err)[:300]}
+    write(results_dir(args.out), "grammar_cost", result)
+    rows = [[name, r["grammar_chars"], r["compile_s"], r["mask_ms"]["p50"], r["mask_ms"]["p99"], r["mask_ms"]["mean"],
+             r["tokens_per_answer"]["p50"]] if "error" not in r else [name, "refused: " + r["error"][:60], "", "", "",
+                                                                       "", ""] for name, r in result.items()]
+    print(table("Allowed-token mask per decoding step, one sequence, CPU", ["grammar/backend", "chars", "compile s",
+                                                                           "p50 ms", "p99 ms", "mean ms",
+                                                                           "tokens/answer"], rows))
+
+
+if __name__ == "__main__":
+    main()
