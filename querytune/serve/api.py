@@ -102,7 +102,8 @@ Date = Annotated[str, AfterValidator(_calendar_date)]
 class QueryRequest(Body):
     """POST /sourcegraph/query (and /query, the original endpoint's body)."""
 
-    query: Text = Field(..., description="what the developer typed", examples=["find Python files with async functions"])
+    query: Text = Field(..., description="what the developer typed",
+                        examples=["find Python files with async functions"])
     candidate_repos: list[Unicode] = Field(default_factory=list, description="repositories the answer may filter on")
     date: Date | None = Field(None, description="today for relative dates, YYYY-MM-DD; default = the server's date")
 

@@ -158,11 +158,10 @@ class VLLMEngine:
             structured_outputs=StructuredOutputsParams(grammar=grammar) if grammar else None)
         # Token ids, not text: the chat template already holds every special token.
         prompt_ids = self.tokenizer(generation.render(self.tokenizer, messages), add_special_tokens=False).input_ids
-        final = None
-        async for final in self.llm.generate({"prompt_token_ids": prompt_ids}, params, uuid.uuid4().hex,
-                                             lora_request=self.loras[adapter]):
-            pass
-        out = final.outputs[0]
+        stream = self.llm.generate({"prompt_token_ids": prompt_ids}, params, uuid.uuid4().hex,
+                                   lora_request=self.loras[adapter])
+        outputs = [output async for output in stream]  # FINAL_ONLY: one output, the finished request
+        out = outputs[-1].outputs[0]
         return out.text.strip(), {"prompt_tokens": len(prompt_ids), "completion_tokens": len(out.token_ids),
                                   "finish_reason": out.finish_reason or "stop", "constrained": grammar is not None,
                                   "engine": "vllm"}

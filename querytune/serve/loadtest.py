@@ -214,7 +214,8 @@ def plot(samples: list[Sample], summary: dict[str, Any], path: Path) -> None:
     over_time.scatter([s.start_s for s in ok], [s.latency_ms for s in ok], s=6, label="200")
     if bad:
         over_time.scatter([s.start_s for s in bad], [s.latency_ms for s in bad], s=10, c="red", label="error")
-    over_time.set(xlabel="request start (s)", ylabel="latency (ms)", title=f"{summary['route']} ({summary['mode']} loop)")
+    over_time.set(xlabel="request start (s)", ylabel="latency (ms)",
+                  title=f"{summary['route']} ({summary['mode']} loop)")
     over_time.legend(loc="upper left")
     histogram.hist([s.latency_ms for s in ok] or [0], bins=40)
     for name, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):

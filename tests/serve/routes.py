@@ -41,7 +41,8 @@ def check_every_route(client: httpx.Client) -> None:
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] and usage["prompt_tokens"] > 0
 
-    missing = client.post("/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    missing = client.post("/v1/chat/completions",
+                          json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
     assert missing.status_code == 404
     assert missing.json()["error"]["field"] == "model" and "'nope'" in missing.json()["error"]["message"]
 

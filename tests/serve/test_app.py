@@ -59,8 +59,8 @@ def test_every_route_answers_through_the_serve_proxy(client):
 def test_bad_input_through_the_proxy_is_a_4xx_naming_the_field(client):
     for path, body, field in (("/sourcegraph/query", {"query": ""}, "query"),
                               ("/qmd/expand", {"query": "x", "extra": 1}, "extra"),
-                              ("/v1/chat/completions", {"model": "ghost", "messages": [{"role": "user", "content": "x"}]},
-                               "model")):
+                              ("/v1/chat/completions",
+                               {"model": "ghost", "messages": [{"role": "user", "content": "x"}]}, "model")):
         response = client.post(path, json=body)
         assert 400 <= response.status_code < 500 and response.json()["error"]["field"] == field
     big = client.post("/qmd/expand", content=iter([b'{"query": "' + b"x" * 20_000 + b'"}']),
