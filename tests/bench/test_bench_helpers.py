@@ -1,0 +1,55 @@
+"""The benchmark harness's own arithmetic and plumbing: a wrong percentile or a lost request is a wrong number."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import yaml
+
+from bench import fixtures
+from bench.common import percentiles
+from bench.load import client_pool, closed_loop, sequential
+from querytune.serve.config import load_serve_file
+
+
+def test_percentiles_are_nearest_rank_on_sorted_values():
+    stats = percentiles(list(range(100, 0, -1)))
+    assert (stats["p50"], stats["p95"], stats["p99"], stats["min"], stats["max"], stats["n"]) == (50, 95, 99, 1, 100, 100)
+    assert percentiles([]) == {"n": 0}
+
+
+def test_unconstrained_copy_turns_the_grammar_off_for_every_adapter_and_still_validates():
+    path = fixtures.unconstrained(fixtures.SERVE_CONFIG)
+    adapters = [a for d in yaml.safe_load(open(path))["applications"][0]["args"]["deployments"] for a in d["adapters"]]
+    assert adapters and all(a["constrained"] is False for a in adapters)
+    assert all(not a.constrained for d in load_serve_file(path).app.args.deployments for a in d.adapters)
+
+
+class _Echo(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 200 if json.loads(body).get("query") != "fail" else 422
+        self.send_response(status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_load_counts_answers_and_errors_per_route():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    requests = [("/a", {"query": "x"}), ("/b", {"query": "fail"})]
+    try:
+        one_by_one = sequential(url, requests, 10)
+        assert (one_by_one["requests"], one_by_one["errors"]) == (10, 5)
+        assert one_by_one["by_route"]["/a"]["n"] == 5 and "/b" not in one_by_one["by_route"]
+        with client_pool(2) as pool:
+            level = closed_loop(pool, url, requests, concurrency=4, duration_s=1.0, warmup_s=0.2, processes=2)
+        assert level["concurrency"] == 4 and level["throughput_rps"] > 0 and level["errors"] > 0
+    finally:
+        server.shutdown()
