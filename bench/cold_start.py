@@ -38,7 +38,7 @@ def start_once(label: str, config: str, storage: Path, cache: Path, out: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
     parser.add_argument("--cache", default=os.environ.get("VLLM_CACHE_ROOT") or tempfile.mkdtemp(),

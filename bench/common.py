@@ -2,7 +2,7 @@
 
 Each benchmark prints a markdown table last (the device tool returns the end of the
 output) and writes the full numbers as JSON into the results folder: ``--out``, else
-``$OUT`` (set on the lent GPU machine), else ``bench-results/``.
+``$OUT`` (set on the lent GPU machine), else ``runs/bench/`` (git-ignored).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ VERSIONED = ("torch", "transformers", "peft", "trl", "vllm", "ray", "xgrammar", 
 
 def results_dir(given: str | None = None) -> Path:
     """The folder a benchmark writes into (created)."""
-    path = Path(given or os.environ.get("OUT") or REPO / "bench-results")
+    path = Path(given or os.environ.get("OUT") or REPO / "runs" / "bench")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

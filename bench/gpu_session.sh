@@ -10,7 +10,7 @@
 set -uo pipefail
 began=$(date +%s)
 limit=${BENCH_LIMIT_S:-560}
-OUT=${OUT:-$PWD/bench-results}
+OUT=${OUT:-$PWD/runs/bench}
 results=/tmp/bench-results
 mkdir -p "$OUT" "$results"
 exec > >(tee -a "$OUT/session.log") 2>&1

@@ -104,7 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=50, help="answers generated per grammar")
     parser.add_argument("--tokens", type=int, default=24, help="token budget of an answer")
-    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     args = parser.parse_args()
 
     from querytune.experiments import get_task

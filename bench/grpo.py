@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="GRPO steps actually run")
     parser.add_argument("--config", default=CONFIG, help="GRPO train config")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="override of the GRPO config")
-    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)

@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="requests per measured setting")
     parser.add_argument("--baseline-count", type=int, default=10, help="requests of the transformers baseline")
-    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
     args = parser.parse_args()

@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", default="configs/sourcegraph/sft-gpu.yaml")
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain TRL run")
-    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--register-as", default="sourcegraph", help="registry name of the trained adapter")
     args = parser.parse_args()

@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each level")
     parser.add_argument("--processes", type=int, default=8, help="client processes")
-    parser.add_argument("--out", help="results folder (default $OUT or bench-results/)")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
     parser.add_argument("--unconstrained", action="store_true", help="decode without the tasks' grammars "
