@@ -80,5 +80,14 @@ def summarize(samples: list, window_s: float | None) -> dict[str, Any]:
     return result
 
 
+def _ready(_: int) -> None:
+    import httpx  # noqa: F401  (the import is the slow part of a client's start)
+
+    time.sleep(0.2)  # keep this worker busy so that the next job starts another one
+
+
 def client_pool(processes: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    """Client processes, started and warmed now: a level's clock must not run while they spawn."""
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    list(pool.map(_ready, range(processes)))
+    return pool
