@@ -279,11 +279,10 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """
     from querytune.platform.config import SweepConfig, load_config
+    from querytune.platform.sweep import SweepInterrupted, leaderboard_table, run as run_sweep
 
     try:
         cfg = load_config(config, SweepConfig, set_)
-        from querytune.platform.sweep import SweepInterrupted, leaderboard_table, run as run_sweep
-
         outcome = run_sweep(cfg, resume=resume)
     except (*user_errors(), SweepInterrupted) as err:
         fail(str(err))
