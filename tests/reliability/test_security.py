@@ -34,10 +34,12 @@ def test_server_listens_on_loopback_only_unless_told_otherwise(keyed_server: Loc
 
 
 def test_shipped_serve_configs_bind_loopback():
-    files = [path for path in REPO.glob("configs/**/*.yaml") if "http_options" in yaml.safe_load(path.read_text())]
-    assert files, "no serve config found under configs/"
-    for path in files:
-        assert yaml.safe_load(path.read_text())["http_options"]["host"] == "127.0.0.1", path
+    configs = {path: yaml.safe_load(path.read_text()) for path in REPO.glob("configs/**/*.yaml")}
+    served = {path: data["http_options"] for path, data in configs.items() if isinstance(data, dict) and
+              "http_options" in data}
+    assert served, "no serve config found under configs/"
+    for path, http_options in served.items():
+        assert http_options.get("host", "127.0.0.1") == "127.0.0.1", path
 
 
 # --------------------------------------------------------------------------- API key
