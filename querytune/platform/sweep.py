@@ -260,9 +260,6 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
                           "continue it, or set train.run.name to start another")
     launch.ensure_ray()
     check_capacity(cfg)
-    # A trial restored after its Train run had finished reports only the finished adapter, without the
-    # metric; Tune's check would fail it. The metric name itself was checked above.
-    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     grid = build_tuner(cfg, folder, resume).fit()
     left = unfinished_trials(folder, cfg.sweep.num_samples)
     if left:

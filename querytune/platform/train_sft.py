@@ -156,9 +156,11 @@ def train_loop(config: dict) -> None:
     previous = ray.train.get_checkpoint()  # [ray] resume
     if previous is not None:
         with previous.as_directory() as folder:
-            if (Path(folder) / ADAPTER_SUBDIR).is_dir():  # the run had already finished
+            if (Path(folder) / ADAPTER_SUBDIR).is_dir():  # the run had already finished: re-report it
+                saved = adapters.read_manifest(Path(folder) / ADAPTER_SUBDIR).metrics
                 shutil.copytree(folder, tmp := tempfile.mkdtemp(), dirs_exist_ok=True)
-                ray.train.report({"done": 1}, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+                ray.train.report({**saved, "done": 1, "rerun": 1},
+                                 checkpoint=ray.train.Checkpoint.from_directory(tmp))
                 return
 
     base_dir = models.resolve(cfg.model.name)

@@ -90,7 +90,8 @@ def test_rerun_of_a_finished_run_does_not_train_again(ray_local, tiny_model, tmp
     first = launch.fit(cfg, train_loop)
     again = launch.fit(cfg, train_loop)
     assert first.metrics["done"] == again.metrics["done"] == 1
-    assert "train_loss" not in again.metrics  # reported the finished adapter, trained nothing
+    assert again.metrics["rerun"] == 1  # reported the finished adapter, trained nothing
+    assert again.metrics["train_loss"] == first.metrics["train_loss"]
 
 
 def test_unknown_task_fails_before_any_worker_starts(tmp_path):
