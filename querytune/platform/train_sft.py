@@ -144,6 +144,7 @@ def _step_of(resume_dir: str | None) -> int:
 
 def train_loop(config: dict) -> None:
     """Ray Train worker entry point."""
+    import ray
     import ray.train
     import torch
     from trl import SFTTrainer
@@ -184,7 +185,8 @@ def train_loop(config: dict) -> None:
     metrics = {"train_loss": result.training_loss, "train_runtime_s": time.time() - began,
                "train_examples": len(train_ds), "epochs": cfg.sft.epochs, "world_size": trainer.args.world_size,
                "resumed_from_step": _step_of(resume_from), "first_loss": reporter.first_loss,
-               "last_loss": reporter.last_logs.get("loss")}
+               "last_loss": reporter.last_logs.get("loss"),
+               "node_id": ray.get_runtime_context().get_node_id()}  # [ray] where it trained (provenance)
     if ray.train.get_context().get_world_rank() == 0:
         metrics.update(val_metrics(task, trainer.model, tokenizer, val_rows, cfg.sft.max_new_tokens))
     save_final(trainer, cfg, base_dir, fingerprint, metrics)
