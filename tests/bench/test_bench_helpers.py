@@ -49,7 +49,7 @@ def test_load_counts_answers_and_errors_per_route():
         assert (one_by_one["requests"], one_by_one["errors"]) == (10, 5)
         assert one_by_one["by_route"]["/a"]["n"] == 5 and "/b" not in one_by_one["by_route"]
         with client_pool(2) as pool:
-            level = closed_loop(pool, url, requests, concurrency=4, duration_s=1.0, warmup_s=0.2, processes=2)
+            level = closed_loop(pool, url, requests, concurrency=4, duration_s=4.0, warmup_s=0.5, processes=2)
         assert level["concurrency"] == 4 and level["throughput_rps"] > 0 and level["errors"] > 0
     finally:
         server.shutdown()
