@@ -68,6 +68,12 @@ class Report:
     def table(self, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         self.sections.append(table_html(header, rows))
 
+    def links(self, items: Iterable[tuple[str, str]]) -> None:
+        """A list of (label, href) links; an href relative to the report's folder survives moving it."""
+        entries = "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}</a> '
+                          f'<span class="muted">{html.escape(href)}</span></li>' for label, href in items)
+        self.sections.append(f"<ul>{entries}</ul>")
+
     def figure(self, name: str, fig, caption: str = "") -> None:
         """Embed a matplotlib figure; ``name`` becomes ``<name>.png`` beside the report."""
         png = figure_png(fig)
