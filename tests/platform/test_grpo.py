@@ -173,7 +173,9 @@ def test_merged_export_of_the_grpo_adapter_equals_the_chain(grpo, storage, tmp_p
 def test_a_crashed_grpo_run_resumes_and_keeps_its_best_step(sft, storage):
     cfg = grpo_cfg(storage, "toy-grpo-crash", run={"max_failures": 2})
     killed: list[int] = []
-    killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint, args=(storage / cfg.run.name, killed))
+    # The step-0 report (the parent's score) holds no trainer state yet: kill after the step-2 one.
+    killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint,
+                              args=(storage / cfg.run.name, killed, 2))
     killer.start()
     outcome = launch.train(cfg)
     killer.join()

@@ -62,9 +62,9 @@ def train_worker_pids() -> list[int]:
             if (p.info["cmdline"] or [""])[0].startswith("ray::RayTrainWorker")]
 
 
-def _kill_a_worker_after_first_checkpoint(run_dir: Path, killed: list[int]) -> None:
+def _kill_a_worker_after_first_checkpoint(run_dir: Path, killed: list[int], checkpoints: int = 1) -> None:
     deadline = time.time() + 240
-    while time.time() < deadline and not list(run_dir.glob("checkpoint_*")):
+    while time.time() < deadline and len(list(run_dir.glob("checkpoint_*"))) < checkpoints:
         time.sleep(0.5)
     time.sleep(3)  # the folder appears while the report is still being registered
     for pid in train_worker_pids():
