@@ -418,7 +418,8 @@ def eval_report(name: str, summary: dict, rows: list[dict], baseline: str | None
     report = Report(f"{summary['task']} eval — {name}")
     spec = summary.get("spec", {})
     shown = ("task", "model", "adapter", "data", "backend", "url", "limit", "max_new_tokens", "scored_file")
-    report.text(f"{summary['count']} examples; scorer version {summary['scorer_version']}; created "
+    version = "-" if summary["scorer_version"] is None else summary["scorer_version"]
+    report.text(f"{summary['count']} examples; scorer version {version}; created "
                 f"{summary['created']}; " + ", ".join(f"{k}={spec[k]}" for k in shown if spec.get(k) is not None),
                 muted=True)
     add_metric_section(report, summary["metrics"])
