@@ -19,12 +19,17 @@ def tiny_model() -> str:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray cluster for the session; 4 logical CPUs so a trial and its worker fit."""
+    """One local Ray cluster for the session.
+
+    8 logical CPUs on 2 cores: two sweep trials (driver + worker each) fit at once, and a
+    trial stopped by ASHA, whose CPU Ray frees only through the dashboard's clean-up actor
+    (not started here), cannot starve the tests that come after it.
+    """
     import ray
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=False, configure_logging=False,
+        ray.init(num_cpus=8, include_dashboard=False, configure_logging=False,
                  runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
     yield ray
     ray.shutdown()
