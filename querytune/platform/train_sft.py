@@ -56,8 +56,9 @@ def report_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig):
                 self.first_loss = self.last_logs["loss"]
 
         def on_save(self, args, state, control, model=None, **kw):
-            metrics: dict[str, Any] = {"epoch": state.epoch, "step": state.global_step,
-                                       "elapsed_s": time.time() - self.started, **self.last_logs}
+            # the last log's own "epoch" (from a mid-epoch logging step) must not override the save's
+            metrics: dict[str, Any] = {**self.last_logs, "epoch": state.epoch, "step": state.global_step,
+                                       "elapsed_s": time.time() - self.started}
             if ray.train.get_context().get_world_rank() == 0:
                 metrics.update(val_metrics(task, model, tokenizer, val_rows, cfg.sft.max_new_tokens))
             source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
