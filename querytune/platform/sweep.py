@@ -297,7 +297,7 @@ def collect(grid, cfg: SweepConfig, folder: str) -> list[TrialRow]:
     for result in grid:
         name = PurePosixPath(result.path).name
         history = _history(result.metrics_dataframe, cfg.sweep.metric)
-        adapter = _finished_adapter(result.metrics or {}, storage.join(train_root, name))
+        adapter = _finished_adapter(storage.join(train_root, name))
         status = ERROR if result.error else FINISHED if adapter else STOPPED
         rows.append(TrialRow(
             trial=name, status=status, params=resolved_params(cfg.train, cfg.space, result.config),
@@ -324,14 +324,19 @@ def _last(history: list[dict], key: str) -> float | None:
     return next((h[key] for h in reversed(history) if h[key] is not None), None)
 
 
-def _finished_adapter(last: dict, run_dir: str) -> str | None:
-    """The adapter in the trial's last checkpoint; only a run that finished wrote one there."""
+def _finished_adapter(run_dir: str) -> str | None:
+    """The adapter a trial's Train run wrote; only a run that finished writes one.
+
+    Read from storage, not from Tune's last result: a trial can end before Tune has taken its
+    final report off the queue, and then its last result points at an epoch checkpoint.
+    """
     from querytune.platform.launch import ADAPTER_SUBDIR
 
-    if not last.get("checkpoint_path"):
-        return None
-    adapter = storage.join(run_dir, PurePosixPath(last["checkpoint_path"]).name, ADAPTER_SUBDIR)
-    return adapter if storage.exists(storage.join(adapter, adapters.MANIFEST)) else None
+    for name in reversed(storage.list_dirs(run_dir)):
+        adapter = storage.join(run_dir, name, ADAPTER_SUBDIR)
+        if name.startswith("checkpoint_") and storage.exists(storage.join(adapter, adapters.MANIFEST)):
+            return adapter
+    return None
 
 
 def rank(rows: list[TrialRow], mode: str) -> list[TrialRow]:

@@ -27,7 +27,7 @@ from querytune.experiments import get_task
 from querytune.platform import adapters, data, models
 from querytune.platform.config import TrainConfig
 from querytune.platform.launch import ADAPTER_SUBDIR, HF_STATE_SUBDIR
-from querytune.platform.train_sft import hf_state, val_metrics
+from querytune.platform.train_sft import hf_state, resumed_step, val_metrics
 
 BEST_SUBDIR = "best"  # inside eval checkpoints: the validation-best adapter so far
 BEST_FILE = "best.json"
@@ -143,7 +143,6 @@ def eval_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig, best:
         def __init__(self) -> None:
             self.started = time.time()
             self.last_logs: dict[str, float] = {}
-            self.first_step = 0  # > 0 when resumed from a checkpoint
             self.last_val_score = float("nan")
 
         def evaluate(self, step: int, model) -> dict[str, Any]:
@@ -156,7 +155,6 @@ def eval_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig, best:
             return metrics
 
         def on_train_begin(self, args, state, control, model=None, **kw):
-            self.first_step = state.global_step
             if state.global_step == 0:  # the untouched parent: what every later step must beat
                 ray.train.report(self.evaluate(0, model))  # [ray] metrics only, nothing to resume yet
 
@@ -291,11 +289,13 @@ def train_loop(config: dict) -> None:
                           callbacks=[reporter])
 
     resume_from = hf_state(previous)
+    start = resumed_step(resume_from)
     began = time.time()
-    trainer.train(resume_from_checkpoint=resume_from)
+    if start < cfg.grpo.steps:  # killed after the last save: HF would take one step past max_steps
+        trainer.train(resume_from_checkpoint=resume_from)
 
-    metrics = {"train_runtime_s": time.time() - began, "steps": trainer.state.global_step,
-               "world_size": trainer.args.world_size, "resumed_from_step": reporter.first_step,
+    metrics = {"train_runtime_s": time.time() - began, "steps": max(start, trainer.state.global_step),
+               "world_size": trainer.args.world_size, "resumed_from_step": start,
                **reporter.last_logs, "last_val_score": reporter.last_val_score, **best.metrics,
                "selected_step": best.step, "parent_val_score": best.parent_score, "note": best.note()}
     save_final(trainer, cfg, base_dir, parent, fingerprint, metrics, best_dir)

@@ -135,7 +135,8 @@ def hf_state(checkpoint) -> str | None:
     return str(resume_dir)
 
 
-def _step_of(resume_dir: str | None) -> int:
+def resumed_step(resume_dir: str | None) -> int:
+    """The optimizer step an HF state folder was saved at (0 for a fresh run)."""
     if resume_dir is None:
         return 0
     import json
@@ -185,7 +186,7 @@ def train_loop(config: dict) -> None:
 
     metrics = {"train_loss": result.training_loss, "train_runtime_s": time.time() - began,
                "train_examples": len(train_ds), "epochs": cfg.sft.epochs, "world_size": trainer.args.world_size,
-               "resumed_from_step": _step_of(resume_from), "first_loss": reporter.first_loss,
+               "resumed_from_step": resumed_step(resume_from), "first_loss": reporter.first_loss,
                "last_loss": reporter.last_logs.get("loss"),
                "node_id": ray.get_runtime_context().get_node_id()}  # [ray] where it trained (provenance)
     if ray.train.get_context().get_world_rank() == 0:
