@@ -1,16 +1,18 @@
-"""The chat prompt: a short system message with the syntax basics, the date and candidates."""
+"""The chat prompt: a one-line system message with the task, the date and the candidates.
+
+No syntax reference in the prompt: the fine-tune learns the language, and every prompt token is
+paid again at each training step and each request (a 150-token syntax primer made a CPU SFT step
+3-4x slower and gave the untrained model little: 0% semantic match either way)."""
 from __future__ import annotations
 
 from typing import Any
 
-SYSTEM = """You turn a developer's request into one Sourcegraph code-search query.
-Reply with the query only: one line, no explanation, no quotes or backticks around it.
-Syntax: filters are field:value — repo:, file:, lang:, type:symbol|commit|diff, author:, message:, after:, before:, select:, case:yes, fork:, archived:, count:. -field:value excludes. Bare words are ANDed search terms, "a phrase" matches exactly, /re/ is a regex; NOT, OR and parentheses combine terms.
-author:, message:, after: and before: need type:commit or type:diff. Quote values with spaces: after:"1 week ago". Use only these filters; never invent one."""
+SYSTEM = ("Turn the developer's request into one Sourcegraph code-search query. "
+          "Reply with the query only, on one line.")
 
 
 def messages(example: dict[str, Any]) -> list[dict[str, str]]:
-    """System message (task, syntax, today's date, candidate repos) + the request.
+    """System message (task, today's date, candidate repos) + the request.
 
     >>> m = messages({"request": "find config files", "date": "2026-11-25", "candidate_repos": []})
     >>> [x["role"] for x in m], m[0]["content"].splitlines()[-1]
