@@ -91,6 +91,8 @@ def train(cfg: TrainConfig) -> Outcome:
     from querytune.experiments import get_task
 
     task = get_task(cfg.task)  # fail here, not in every retried worker
+    # Workers run in other folders: a relative storage path would miss the registry (a GRPO parent).
+    cfg = set_path(cfg, "run.storage_path", absolute_storage(cfg.run.storage_path))
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)
