@@ -27,7 +27,7 @@ from querytune.experiments import get_task
 from querytune.platform import adapters, data, models
 from querytune.platform.config import TrainConfig
 from querytune.platform.launch import ADAPTER_SUBDIR, HF_STATE_SUBDIR
-from querytune.platform.train_sft import hf_state, resumed_step, val_metrics
+from querytune.platform.train_sft import hf_state, resumed_step, runtime_args, val_metrics
 
 BEST_SUBDIR = "best"  # inside eval checkpoints: the validation-best adapter so far
 BEST_FILE = "best.json"
@@ -198,13 +198,7 @@ def grpo_args(cfg: TrainConfig, output_dir: str, use_gpu: bool, reward_weights: 
         logging_steps=1,
         save_strategy="steps",
         save_steps=g.eval_every,  # each save is an eval + Ray report (see eval_callback)
-        report_to="none",
-        bf16=use_gpu,
-        use_cpu=not use_gpu,
-        seed=cfg.run.seed,
-        data_seed=cfg.data.seed,
-        ddp_find_unused_parameters=False,
-        dataloader_num_workers=0,
+        **runtime_args(cfg, use_gpu),
     )
 
 

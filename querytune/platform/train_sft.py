@@ -89,15 +89,15 @@ def sft_args(cfg: TrainConfig, output_dir: str, use_gpu: bool):
         gradient_checkpointing=s.gradient_checkpointing,
         logging_steps=s.logging_steps,
         save_strategy="epoch",
-        report_to="none",
-        bf16=use_gpu,
-        use_cpu=not use_gpu,
-        seed=cfg.run.seed,
-        data_seed=cfg.data.seed,
-        ddp_find_unused_parameters=False,
-        dataloader_num_workers=0,
         disable_tqdm=False,
+        **runtime_args(cfg, use_gpu),
     )
+
+
+def runtime_args(cfg: TrainConfig, use_gpu: bool) -> dict[str, Any]:
+    """Trainer arguments both recipes share: device and precision, seeds, no outside reporting."""
+    return {"report_to": "none", "bf16": use_gpu, "use_cpu": not use_gpu, "seed": cfg.run.seed,
+            "data_seed": cfg.data.seed, "ddp_find_unused_parameters": False, "dataloader_num_workers": 0}
 
 
 def peft_config(cfg: TrainConfig):
