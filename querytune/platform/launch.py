@@ -44,6 +44,8 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
     from ray.train.torch import TorchTrainer
 
     ensure_ray()
+    # Workers run in other folders: a relative storage path would miss the registry (a GRPO parent).
+    cfg = set_path(cfg, "run.storage_path", absolute_storage(cfg.run.storage_path))
     scaling = cfg.scaling
     per_worker: dict[str, float] = {"CPU": scaling.cpus_per_worker}
     if scaling.use_gpu:
@@ -55,7 +57,7 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
                                      resources_per_worker=per_worker),
         run_config=RunConfig(
             name=name or cfg.run.name,
-            storage_path=absolute_storage(cfg.run.storage_path),
+            storage_path=cfg.run.storage_path,
             failure_config=FailureConfig(max_failures=cfg.run.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=callbacks or [],
@@ -91,8 +93,6 @@ def train(cfg: TrainConfig) -> Outcome:
     from querytune.experiments import get_task
 
     task = get_task(cfg.task)  # fail here, not in every retried worker
-    # Workers run in other folders: a relative storage path would miss the registry (a GRPO parent).
-    cfg = set_path(cfg, "run.storage_path", absolute_storage(cfg.run.storage_path))
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)

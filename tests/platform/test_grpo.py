@@ -188,6 +188,13 @@ def test_a_crashed_grpo_run_resumes_and_keeps_its_best_step(sft, storage):
     assert m["selected_step"] == 0 and m["parent_val_score"] == m["val_score"]
 
 
+def test_a_relative_storage_path_still_finds_the_parent_in_the_workers(sft, storage, monkeypatch):
+    # The shipped configs say `storage_path: runs`; Ray workers run in other folders.
+    monkeypatch.chdir(storage.parent)
+    launch.train(grpo_cfg(Path(storage.name), "toy-grpo-relative", grpo={"steps": 1, "eval_every": 1}))
+    assert (storage / "adapters" / "toy-grpo-relative" / adapters.MANIFEST).is_file()
+
+
 # --------------------------------------------------------------------------- refusals
 def test_a_parent_of_another_task_is_refused_before_training(sft, storage):
     cfg = grpo_cfg(storage, "wrong-task", task="tests.toy:ToyTask")
