@@ -528,8 +528,8 @@ def answers_table(answers: list[dict]):
     for col in ("route", "request", "answer", "valid", "retries", "ms"):
         table.add_column(col, overflow="fold", justify="right" if col in ("retries", "ms") else "left")
     for a in answers:
-        table.add_row(a["route"], a["request"], short(a["answer"], 160), "[green]yes[/]" if a["valid"] else "[red]no[/]",
-                      str(a["retries"]), f"{a['client_ms']:.0f}")
+        table.add_row(a["route"], a["request"], short(a["answer"], 160),
+                      "[green]yes[/]" if a["valid"] else "[red]no[/]", str(a["retries"]), f"{a['client_ms']:.0f}")
     return table
 
 
