@@ -204,7 +204,7 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
           grammar: bool = typer.Option(False, help="Constrain decoding with the task's grammar (vllm)."),
           max_new_tokens: int = typer.Option(256, help="Generation budget per answer."),
           baseline: Optional[str] = typer.Option(None, help="Run folder to compare with, example by example."),
-          out: Optional[Path] = typer.Option(None, help="Run folder (default runs/eval/<task>-<model>-<time>)."),
+          out: Optional[Path] = typer.Option(None, help="Run folder (default `runs/eval/<task>-<model>-<time>`)."),
           storage: str = typer.Option("runs", help=STORAGE_HELP),
           gpu_price: float = typer.Option(2.5, help="$ per device-hour for the cost lines.")) -> None:
     """Evaluate a model or adapter on a task: per-example JSONL, summary with 95% CIs, HTML report.
@@ -227,7 +227,7 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
 @app.command()
 def score(file: Path = typer.Argument(..., help="JSONL/Parquet rows: example fields plus 'completion'."),
           task: str = typer.Option(..., help="Task name (querytune tasks) or module:Class."),
-          out: Optional[Path] = typer.Option(None, help="Run folder (default runs/eval/<task>-<file>-scored-<time>)."),
+          out: Optional[Path] = typer.Option(None, help="Run folder (default `runs/eval/<task>-<file>-scored-<time>`)."),
           storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
     """Score completions produced elsewhere with the task's metrics; same summary and report as eval."""
     from querytune.platform.evaluate import run_score
@@ -241,7 +241,7 @@ def score(file: Path = typer.Argument(..., help="JSONL/Parquet rows: example fie
 
 @app.command()
 def compare(runs: list[str] = typer.Argument(..., help="Two or more eval run folders; the first is the reference."),
-            out: Optional[Path] = typer.Option(None, help="Report folder (default runs/compare/<time>)."),
+            out: Optional[Path] = typer.Option(None, help="Report folder (default `runs/compare/<time>`)."),
             storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
     """Side-by-side metrics of eval runs, and paired differences (with 95% CI) against the first."""
     from querytune.platform.evaluate import cell, compare_runs, verdict
@@ -274,7 +274,8 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     """Ray Tune sweep over LoRA rank, learning rate, epochs (any config field), ranked by the val task metric.
 
     Optuna TPE picks values, ASHA stops trailing trials at epoch ends. Prints the leaderboard, registers the
-    best finished trial's adapter as <task>-best and writes report.html under <storage>/sweeps/<run name>/.
+    best finished trial's adapter as `<task>-best` and writes report.html under
+    `<storage>/sweeps/<run name>/`.
 
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """

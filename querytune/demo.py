@@ -67,8 +67,9 @@ class DemoConfig(Strict):
 
     storage_path: str = Field("runs/demo", description="each run writes <storage_path>/<date-time>/")
     ray_cpus: int | None = Field(None, ge=1, description="logical CPUs of the local Ray cluster (None = the "
-                                 "cores); a sweep trial's driver only waits, so one more than the cores lets "
-                                 "its worker use them all. Ignored when joining RAY_ADDRESS")
+                                 "cores); sweep trials' drivers only wait on their workers, so logical CPUs "
+                                 "beyond the cores for them keep the cores for workers. Ignored when "
+                                 "joining RAY_ADDRESS")
     worker_logs: bool = Field(False, description="forward Ray workers' logs (training bars) to this terminal")
     tasks: list[TaskPlan] = Field(..., min_length=1, description="one sweep and one eval per task")
     grpo: ConfigRef | None = Field(None, description="a GRPO train YAML whose grpo.parent is a sweep's "

@@ -236,6 +236,11 @@ def check_capacity(cfg: SweepConfig) -> None:
         per_trial["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1)
     have = ray.cluster_resources()
     for resource, amount in per_trial.items():
+        if amount > have.get(resource, 0):
+            log.warning("one trial needs %g %s (its workers and its driver) but the cluster has %g: "
+                        "no trial starts until a node that can hold one joins; lower train.scaling.cpus_per_worker "
+                        "or add nodes", amount, resource, have.get(resource, 0))
+            continue
         need = amount * cfg.sweep.max_concurrent_trials
         if need > have.get(resource, 0):
             log.warning("sweep.max_concurrent_trials=%d needs %g %s (%g per trial) but the cluster has %g: "

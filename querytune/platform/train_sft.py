@@ -49,6 +49,7 @@ def report_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig):
             self.started = time.time()
             self.last_logs: dict[str, float] = {}
             self.first_loss: float | None = None
+            self.val: tuple[int, dict[str, float]] = (-1, {})  # the last val metrics, and their step
 
         def on_log(self, args, state, control, logs=None, **kw):
             self.last_logs.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
@@ -60,7 +61,8 @@ def report_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig):
             metrics: dict[str, Any] = {**self.last_logs, "epoch": state.epoch, "step": state.global_step,
                                        "elapsed_s": time.time() - self.started}
             if ray.train.get_context().get_world_rank() == 0:
-                metrics.update(val_metrics(task, model, tokenizer, val_rows, cfg.sft.max_new_tokens))
+                self.val = (state.global_step, val_metrics(task, model, tokenizer, val_rows, cfg.sft.max_new_tokens))
+                metrics.update(self.val[1])
             source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             with tempfile.TemporaryDirectory() as tmp:  # [ray] checkpoint = HF state under checkpoint/
                 shutil.copytree(source, Path(tmp) / HF_STATE_SUBDIR)
@@ -190,5 +192,8 @@ def train_loop(config: dict) -> None:
                "last_loss": reporter.last_logs.get("loss"),
                "node_id": ray.get_runtime_context().get_node_id()}  # [ray] where it trained (provenance)
     if ray.train.get_context().get_world_rank() == 0:
-        metrics.update(val_metrics(task, trainer.model, tokenizer, val_rows, cfg.sft.max_new_tokens))
+        step, scores = reporter.val  # the last epoch's save scored this very model already
+        if step != trainer.state.global_step:
+            scores = val_metrics(task, trainer.model, tokenizer, val_rows, cfg.sft.max_new_tokens)
+        metrics.update(scores)
     save_final(trainer, cfg, base_dir, fingerprint, metrics)
