@@ -62,8 +62,7 @@ class SFTConfig(Strict):
     weight_decay: float = Field(0.0, ge=0)
     max_length: int = Field(512, ge=16, description="tokens per example; longer ones are truncated")
     packing: bool = Field(False, description="pack examples best-fit into sequences of max_length tokens, no "
-                          "padding; each keeps its own attention block and loss mask (padded 4-row batches of "
-                          "the demo's sourcegraph rows are 37% padding)")
+                          "padding; each keeps its own attention block and loss mask")
     gradient_checkpointing: bool = Field(False, description="trade compute for memory")
     logging_steps: int = Field(5, ge=1)
     max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = epochs decide")

@@ -236,16 +236,17 @@ def check_capacity(cfg: SweepConfig) -> None:
         per_trial["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1)
     have = ray.cluster_resources()
     for resource, amount in per_trial.items():
-        if amount > have.get(resource, 0):
+        available = have.get(resource, 0)
+        if amount > available:
             log.warning("one trial needs %g %s (its workers and its driver) but the cluster has %g: "
-                        "no trial starts until a node that can hold one joins; lower train.scaling.cpus_per_worker "
-                        "or add nodes", amount, resource, have.get(resource, 0))
+                        "no trial starts until a node that can hold one joins; lower train.scaling "
+                        "or add nodes", amount, resource, available)
             continue
         need = amount * cfg.sweep.max_concurrent_trials
-        if need > have.get(resource, 0):
+        if need > available:
             log.warning("sweep.max_concurrent_trials=%d needs %g %s (%g per trial) but the cluster has %g: "
                         "trials will queue; lower it or add nodes", cfg.sweep.max_concurrent_trials, need,
-                        resource, amount, have.get(resource, 0))
+                        resource, amount, available)
 
 
 def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
