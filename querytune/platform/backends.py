@@ -124,7 +124,7 @@ class VLLMBackend:
     """vLLM's offline engine, greedy, optionally held to the task's grammar."""
 
     def __init__(self, model: str, adapter: str | None = None, storage: str = "runs",
-                 grammar: str | None = None, gpu_memory_utilization: float = 0.5, enforce_eager: bool = False):
+                 grammar: str | None = None, gpu_memory_utilization: float = 0.2, enforce_eager: bool = False):
         vllm = _require_vllm()
         base, self.lora, engine = _vllm_weights(model, adapter, storage)
         if grammar:

@@ -1,0 +1,149 @@
+"""The GPU quality loop: train each task's adapter from its shipped config, then evaluate the base
+model and the adapter on the task's sets, with and without the grammar, and write one table.
+
+Every session that changes data, prompts, decoding or training runs this on the GPU, and its
+table goes to QUALITY.md. Training runs all tasks at once (one GPU holds several 135M runs);
+evaluations run ``--jobs`` at a time, each its own `querytune eval --backend vllm` process.
+
+    python -m bench.quality                                   # both tasks, shipped configs, GPU
+    python -m bench.quality --tasks qmd --train-set sft.epochs=2
+    python -m bench.quality --skip-train --storage /tmp/q     # evaluate what is registered there
+    python -m bench.quality --backend hf --model tiny-qwen3 --limit 4 --no-grammar \
+        --train-set model.name=tiny-qwen3 --train-set scaling.use_gpu=false --train-set sft.epochs=1 \
+        --train-set data.num_examples=60                      # CPU smoke run of the same path
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import log, querytune_command, results_dir, run_timed, table, write
+
+#: what each task is judged on: its sets, and the metrics worth a column
+SETS = {"sourcegraph": ("dev", "val", "test"), "qmd": ("dev",)}
+COLUMNS = {"sourcegraph": ("score", "syntax_valid", "hallucinated_filter", "unnecessary_repo",
+                           "candidate_repo_used"),
+           "qmd": ("score", "excellent", "hyde_present", "lex_echo", "format_ok")}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One evaluation: a task's model (base or adapter) on one set, constrained or not."""
+
+    task: str
+    adapter: str | None
+    data: str
+    grammar: bool = False
+    best_of: int = 1
+
+    @property
+    def name(self) -> str:
+        what = self.adapter or "base"
+        return f"{self.task}-{what}-{self.data}{'-grammar' if self.grammar else ''}" + \
+            (f"-best{self.best_of}" if self.best_of > 1 else "")
+
+
+def train(task: str, storage: Path, overrides: list[str], out: Path) -> dict:
+    """`querytune train configs/<task>/sft.yaml` on the GPU, registered as `<task>-sft`."""
+    stamp = time.strftime("%H%M%S")
+    sets = ["scaling.use_gpu=true", f"run.storage_path={storage}", f"run.name=quality-{task}-{stamp}",
+            f"run.register_as={task}-sft", *overrides]
+    command = querytune_command("train", f"configs/{task}/sft.yaml", *[x for s in sets for x in ("--set", s)])
+    log(f"train {task}: {' '.join(command)}")
+    result = run_timed(command, out / f"train-{task}.log")
+    log(f"train {task}: {result['wall_s']:.0f} s")
+    return result
+
+
+def cells_for(task: str, grammar: bool, best_of: list[int]) -> list[Cell]:
+    """Base on dev; the adapter on every set; the adapter on dev under the grammar and best-of-N."""
+    adapter = f"{task}-sft"
+    cells = [Cell(task, None, "dev")] + [Cell(task, adapter, data) for data in SETS[task]]
+    if grammar:
+        cells.append(Cell(task, adapter, "dev", grammar=True))
+    cells += [Cell(task, adapter, "dev", best_of=n) for n in best_of if n > 1]
+    return cells
+
+
+def evaluate(cell: Cell, storage: Path, out: Path, opts: argparse.Namespace) -> dict:
+    folder = storage / "eval" / cell.name
+    args = ["eval", "--task", cell.task, "--data", cell.data, "--backend", opts.backend, "--storage", str(storage),
+            "--out", str(folder)]
+    args += ["--adapter", cell.adapter] if cell.adapter else ["--model", opts.model]
+    args += ["--limit", str(opts.limit)] if opts.limit else []
+    args += ["--grammar"] if cell.grammar else []
+    args += ["--best-of", str(cell.best_of)] if cell.best_of > 1 else []
+    timed = run_timed(querytune_command(*args), out / f"eval-{cell.name}.log")
+    summary = json.loads((folder / "summary.json").read_text())
+    log(f"eval {cell.name}: score {summary['metrics']['score']['mean']:.3f} ({timed['wall_s']:.0f} s)")
+    return {"cell": cell.__dict__, "name": cell.name, "wall_s": timed["wall_s"], "count": summary["count"],
+            "parse_ok": summary["parse"]["ok"], "errors": summary.get("n_errors", 0),
+            "metrics": {k: v["mean"] for k, v in summary["metrics"].items()}}
+
+
+def report(results: list[dict]) -> str:
+    """One markdown table per task: a row per cell, the task's columns, parse rate and count."""
+    parts = []
+    for task in SETS:
+        rows = [r for r in results if r["cell"]["task"] == task]
+        if not rows:
+            continue
+        headers = ["model", "set", "grammar", "best of", "n", "parse", *COLUMNS[task]]
+        body = [[r["cell"]["adapter"] or "base", r["cell"]["data"], "on" if r["cell"]["grammar"] else "off",
+                 r["cell"]["best_of"], r["count"], f"{r['parse_ok']:.1%}",
+                 *[_percent(r["metrics"].get(c)) for c in COLUMNS[task]]] for r in rows]
+        parts.append(table(task, headers, body))
+    return "\n\n".join(parts)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.1%}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra --set for every training (repeatable)")
+    parser.add_argument("--skip-train", action="store_true", help="evaluate the adapters already registered")
+    parser.add_argument("--no-grammar", action="store_true", help="skip the constrained-decoding cells")
+    parser.add_argument("--best-of", type=int, nargs="*", default=[], help="best-of-N cells on dev (N > 1)")
+    parser.add_argument("--jobs", type=int, default=3, help="evaluations at once on the GPU")
+    parser.add_argument("--backend", default="vllm", help="eval backend (hf for a CPU smoke run)")
+    parser.add_argument("--model", default="default", help="the base model the base cells evaluate")
+    parser.add_argument("--limit", type=int, help="only the first N rows of each set (a smoke run)")
+    parser.add_argument("--storage", default="/tmp/quality-runs", help="runs, adapters and eval folders")
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
+    args = parser.parse_args()
+    out, storage = results_dir(args.out), Path(args.storage)
+    trained = {}
+    if not args.skip_train:
+        with ThreadPoolExecutor(len(args.tasks)) as pool:
+            trained = dict(zip(args.tasks, pool.map(lambda t: train(t, storage, args.train_set, out), args.tasks)))
+    cells = [c for t in args.tasks for c in cells_for(t, not args.no_grammar, args.best_of)]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(lambda c: _safe(evaluate, c, storage, out, args), cells))
+    failed = [r for r in results if "error" in r]
+    done = [r for r in results if "error" not in r]
+    markdown = report(done)
+    write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set})
+    (out / "quality.md").write_text(markdown + "\n")
+    for r in failed:
+        print(f"FAILED {r['name']}: {r['error'][-600:]}")
+    print(markdown)
+
+
+def _safe(fn, cell: Cell, *args) -> dict:
+    """A failed cell is reported beside the others, not allowed to sink the whole table."""
+    try:
+        return fn(cell, *args)
+    except Exception as error:  # noqa: BLE001 - every failure is printed with its log's end
+        return {"cell": cell.__dict__, "name": cell.name, "error": str(error)}
+
+
+if __name__ == "__main__":
+    main()
