@@ -88,6 +88,7 @@ def _require_vllm():
     return vllm
 
 
+EVAL_KV_CACHE_BYTES = 4 << 30  # ~180k tokens of the default model, ~37k of Qwen3-1.7B: plenty for an eval
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the max_lora_rank values vLLM accepts
 
 
@@ -131,8 +132,10 @@ class VLLMBackend:
             # Lark grammars need the guidance backend; GBNF ('::=') goes to xgrammar (stack notes §6).
             engine["structured_outputs_config"] = {"backend": "xgrammar" if "::=" in grammar else "guidance"}
         # enforce_eager skips compilation and CUDA graphs: starts in seconds, decodes slower (tests)
+        # A fixed KV cache, not one sized by profiling: several evals then start side by side on one GPU
+        # (profiling counts a neighbour's growing memory as its own and finds no room for the cache).
         self.llm = vllm.LLM(model=base, gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
-                            **engine)
+                            kv_cache_memory_bytes=EVAL_KV_CACHE_BYTES, **engine)
         self.grammar = grammar
         self.name = f"vllm:{adapter or model}"
 
