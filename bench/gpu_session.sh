@@ -40,6 +40,6 @@ for name in "$@"; do
   echo "== $name exit $? after $(( $(date +%s) - began )) s"
 done
 
-cp "$results"/*.json "$results"/*.png "$OUT"/ 2>/dev/null
+cp "$results"/*.json "$results"/*.png "$results"/*.md "$OUT"/ 2>/dev/null
 tar -czf "$OUT/logs.tgz" -C "$results" . 2>/dev/null
 echo "session took $(( $(date +%s) - began )) s"

@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for every training (repeatable)")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the adapters already registered")
+    parser.add_argument("--skip-eval", action="store_true", help="train only (a later call evaluates)")
     parser.add_argument("--no-grammar", action="store_true", help="skip the constrained-decoding cells")
     parser.add_argument("--best-of", type=int, nargs="*", default=[], help="best-of-N cells on dev (N > 1)")
     parser.add_argument("--jobs", type=int, default=3, help="evaluations at once on the GPU")
@@ -124,7 +125,8 @@ def main() -> None:
     if not args.skip_train:
         with ThreadPoolExecutor(len(args.tasks)) as pool:
             trained = dict(zip(args.tasks, pool.map(lambda t: train(t, storage, args.train_set, out), args.tasks)))
-    cells = [c for t in args.tasks for c in cells_for(t, not args.no_grammar, args.best_of)]
+    cells = [] if args.skip_eval else \
+        [c for t in args.tasks for c in cells_for(t, not args.no_grammar, args.best_of)]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda c: _safe(evaluate, c, storage, out, args), cells))
     failed = [r for r in results if "error" in r]
