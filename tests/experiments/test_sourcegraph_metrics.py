@@ -84,3 +84,13 @@ def test_messages_state_task_date_and_candidates_and_target_is_the_gold():
     assert user == {"role": "user", "content": row["request"]}
     assert TASK.target(row) == "q"
     assert "Candidate" not in TASK.messages({**row, "candidate_repos": []})[0]["content"]
+
+
+def test_a_gold_that_does_not_parse_raises_gold_error_instead_of_scoring_zero():
+    import pytest
+
+    from querytune.experiments.base import GoldError
+
+    with pytest.raises(GoldError, match="does not validate"):
+        score(example("lang:python async:yes"), "lang:python async")
+    assert TASK.SCORER_VERSION == TASK.scorer_version == SCORER_VERSION

@@ -13,7 +13,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from querytune.experiments.base import ParseError
+from querytune.experiments.base import GoldError, ParseError
 from querytune.experiments.sourcegraph.artifacts import escape_artifacts, hallucinated_fields, repo_filter_tokens
 from querytune.experiments.sourcegraph.canonical import Canonical, canonicalize
 from querytune.experiments.sourcegraph.nodes import Query
@@ -52,8 +52,12 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
     (1.0, 1.0, 0.0)
     """
     today = _today(example)
-    gold = _canonical(example["query"], today)
-    gold_query = check(example["query"])
+    try:
+        gold_query = check(example["query"])
+        gold = _canonical(example["query"], today)
+    except ParseError as error:
+        raise GoldError(f"gold query {example['query']!r} does not validate ({error.reason}: {error}); "
+                        "fix the example, it cannot be scored") from error
     try:
         output = check(completion)
     except ParseError:
