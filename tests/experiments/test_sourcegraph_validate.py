@@ -55,6 +55,20 @@ VALID = [
     "index:only foo",
     "lang:\"jupyter notebook\" lang:c++ lang:C# foo",
     "  lang:go  foo  ",
+    # real queries the parser used to reject
+    "patterntype:regexp fmt\\.Println\\(",  # escaped parens in a regexp term
+    "patterntype:regexp \\(\\s*\\) lang:go",
+    "file:\\(generated\\) foo",
+    "patterntype:regexp (get|set)Value",  # a term that starts with a balanced group
+    "lang:java (get|set)Name\\(",
+    "lang:go fmt.Println(",  # unclosed "(": re-read with literal parentheses
+    "(foo OR bar",
+    "foo(",
+    "patterntype:regexp version:\\s*\\d+",  # name:value regexp term in regexp mode
+    "log.Printf(msg, args)",  # whitespace inside a balanced pattern
+    'lang:go log.Printf("%s: %v", name, err)',
+    "foo(a, b) OR bar(c, d)",
+    "(log.Printf(msg, args) OR fmt.Println(x))",
 ]
 
 INVALID = [
@@ -67,9 +81,10 @@ INVALID = [
     ("", "empty"),
     ("   ", "empty"),
     ("lang:go foo\nexplanation: searches go", "multiline"),
-    ("foo(", "unbalanced"),
-    ("(foo OR bar", "unbalanced"),
     ("foo) bar", "unbalanced"),
+    ("(a OR b)) c", "unbalanced"),
+    ("patterntype:regexp async:yes", "hallucinated_filter"),  # regexp mode, but no regex in it
+    ("foo(repo:x y)", "syntax"),  # a filter inside the parens: not one pattern
     ('"unterminated', "unterminated_quote"),
     ("repo:'x", "unterminated_quote"),
     ('file:"\\.go$"', "bad_escape"),
@@ -173,3 +188,32 @@ def test_hoisting_scopes_trailing_filters_over_the_or():
 def test_params_distribute_over_or_into_basic_queries():
     query = check("repo:a (file:b or file:c)")
     assert sorted(tuple(p.value for p in branch) for branch in query.basic_queries()) == [("a", "b"), ("a", "c")]
+
+
+def test_unknown_name_value_is_text_when_the_request_asks_for_it():
+    request = "where do we use nolint:errcheck"
+    assert problems_of("lang:go nolint:errcheck", request) == []
+    assert [p.reason for p in problems_of("lang:go nolint:errcheck")] == ["hallucinated_filter"]
+    query = check("lang:go nolint:errcheck", request)
+    assert [(p.value, p.field_name) for p in query.patterns()] == [("nolint:errcheck", "nolint")]
+    with pytest.raises(ParseError, match="'async' is not a Sourcegraph filter"):
+        check("lang:python async:yes", "find Python files with async functions")
+
+
+def test_balanced_and_literal_paren_patterns_keep_their_text():
+    assert [p.value for p in check("lang:go log.Printf(msg, args) err").patterns()] == ["log.Printf(msg, args)", "err"]
+    assert [p.value for p in check("(foo OR bar").patterns()] == ["(foo", "bar"]
+    assert [p.value for p in check("patterntype:regexp (get|set)Value").patterns()] == ["(get|set)Value"]
+    assert [p.value for p in check("(a or b) c").patterns()] == ["a", "b", "c"]  # still a group
+
+
+def test_parsing_stays_fast():
+    import time
+
+    from querytune.experiments.sourcegraph.grammar import parse_query
+
+    queries = [q for q in VALID if q.strip()] * 5
+    began = time.perf_counter()
+    for query in queries:
+        parse_query(query)
+    assert (time.perf_counter() - began) / len(queries) < 0.005  # ~0.1 ms each on one core

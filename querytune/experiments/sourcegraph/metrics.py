@@ -51,15 +51,15 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
     >>> m["score"], m["syntax_valid"], m["unnecessary_repo"]
     (1.0, 1.0, 0.0)
     """
-    today = _today(example)
+    today, request = _today(example), example.get("request")
     try:
-        gold_query = check(example["query"])
+        gold_query = check(example["query"], request)
         gold = _canonical(example["query"], today)
     except ParseError as error:
         raise GoldError(f"gold query {example['query']!r} does not validate ({error.reason}: {error}); "
                         "fix the example, it cannot be scored") from error
     try:
-        output = check(completion)
+        output = check(completion, request)
     except ParseError:
         output = None
     mine = _canonical(completion, today) if output is not None else None
@@ -71,7 +71,7 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
         "semantic_match": float(matched),
         "filter_f1": _f1(mine.filters, gold.filters) if mine is not None else 0.0,
         "pattern_match": float(mine is not None and mine.patterns == gold.patterns),
-        "hallucinated_filter": float(bool(hallucinated_fields(completion))),
+        "hallucinated_filter": float(bool(hallucinated_fields(completion, request))),
         "unnecessary_repo": float(bool(output_repos) and not _repo_regexes(gold_query)),
         "candidate_repo_used": _candidate_used(example, _repo_regexes(gold_query), output_repos),
         "escape_artifact": float(bool(escape_artifacts(completion))),
