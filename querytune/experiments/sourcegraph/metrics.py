@@ -20,7 +20,7 @@ from querytune.experiments.sourcegraph.nodes import Query
 from querytune.experiments.sourcegraph.validate import check
 
 #: bump when a score can change for the same input (and note why in the task README)
-SCORER_VERSION = 1
+SCORER_VERSION = 2
 
 #: metric -> higher is better
 METRICS: dict[str, bool] = {
@@ -52,9 +52,10 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
     (1.0, 1.0, 0.0)
     """
     today, request = _today(example), example.get("request")
+    candidates = tuple(example.get("candidate_repos") or ())
     try:
         gold_query = check(example["query"], request)
-        gold = _canonical(example["query"], today)
+        gold = _canonical(example["query"], today, candidates)
     except ParseError as error:
         raise GoldError(f"gold query {example['query']!r} does not validate ({error.reason}: {error}); "
                         "fix the example, it cannot be scored") from error
@@ -62,7 +63,7 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
         output = check(completion, request)
     except ParseError:
         output = None
-    mine = _canonical(completion, today) if output is not None else None
+    mine = _canonical(completion, today, candidates) if output is not None else None
     matched = mine is not None and mine.text == gold.text
     output_repos = _repo_regexes(output) if output is not None else repo_filter_tokens(completion)
     return {
@@ -126,8 +127,8 @@ def _today(example: dict[str, Any]) -> date | None:
 
 
 @lru_cache(maxsize=65536)
-def _canonical(text: str, today: date | None) -> Canonical:
-    return canonicalize(text, today)
+def _canonical(text: str, today: date | None, candidates: tuple[str, ...] = ()) -> Canonical:
+    return canonicalize(text, today, candidates)
 
 
 def _f1(predicted: frozenset, gold: frozenset) -> float:
