@@ -114,3 +114,31 @@ def test_unknown_name_value_the_request_asks_for_is_not_a_hallucination():
     asked_async = score({**row, "request": "python files with async functions", "query": 'lang:python "async def"'},
                         "lang:python async:yes")
     assert asked_async["hallucinated_filter"] == 1.0 and asked_async["syntax_valid"] == 0.0
+
+
+def test_repo_and_hallucination_metrics_behave_on_the_dev_set():
+    """Typical mistakes on every dev row: dropping the repo, adding one, inventing a filter."""
+    import re
+
+    from querytune.experiments.sourcegraph.grammar import parse_query
+
+    checked = {"dropped": 0, "added": 0}
+    for row in TASK.dev():
+        invented = score(row, row["query"] + " async:yes")
+        assert invented["hallucinated_filter"] == 1.0 and invented["score"] == 0.0, row["query"]
+        query = parse_query(row["query"])
+        repos = [p for p in query.params() if p.field == "repo" and not p.predicate and not p.negated]
+        uses_candidate = any(c in row["constructs"] for c in ("candidates: one used", "candidates: several used"))
+        if uses_candidate and len(repos) == 1 and not repos[0].rev and not query.hoisted:
+            dropped = re.sub(r"\s+", " ", row["query"].replace(repos[0].raw, "")).strip()
+            if dropped and not any(p.field == "rev" for p in query.params()):
+                metrics = score(row, dropped)
+                assert metrics["candidate_repo_used"] == 0.0 and metrics["score"] == 0.0, row["query"]
+                checked["dropped"] += 1
+        if row["candidate_repos"] and not repos:
+            added = f"repo:^{re.escape(row['candidate_repos'][0])}$ {row['query']}"
+            metrics = score(row, added)
+            assert metrics["unnecessary_repo"] == 1.0 and metrics["score"] == 0.0, row["query"]
+            assert math.isnan(metrics["candidate_repo_used"])
+            checked["added"] += 1
+    assert checked["dropped"] >= 20 and checked["added"] >= 10, checked

@@ -35,7 +35,7 @@ REASONS = {
     "unknown_predicate": "name(args with spaces) that is not a predicate of the field",
     "too_complex": "too many OR branches over filters",
     "escape_artifact": "JSON-style escaped quotes or doubled backslashes outside quotes",
-    "hallucinated_filter": "name:value where name is not a Sourcegraph field",
+    "hallucinated_filter": "name:value where name is not a Sourcegraph field (and the request does not ask for it)",
     "empty_value": "a filter or quoted pattern with nothing in it",
     "not_negatable": "a negated filter that cannot be negated",
     "bad_value": "a value outside the field's allowed set",
