@@ -161,3 +161,11 @@ def test_repo_values_that_pick_different_candidates_differ():
 def test_keyword_mode_splits_a_leading_group_but_not_after_not():
     assert canonicalize("(get|set)Value").text == "get|set value"
     assert canonicalize("foo NOT (get|set)Value").text == "NOT (get|set)value foo"
+
+
+def test_canonical_text_of_every_dev_gold_is_a_fixed_point():
+    from querytune.experiments import get_task
+
+    for row in get_task("sourcegraph").dev():
+        once = canonicalize(row["query"], TODAY).text
+        assert canonicalize(once, TODAY).text == once, row["query"]
