@@ -51,6 +51,30 @@ EQUIVALENT = [
     ('type:commit until:"Jan 2, 2020"', "type:commit before:2020-01-02"),
     ("type:commit m:fix", "type:commit message:fix"),
     ("type:commit (author:a OR author:b) fix", "type:commit fix (author:b or author:a)"),
+    # scorer 2
+    ("file:setup.py x", "file:setup\\.py$ x"),  # file: values: escaped dots, trailing $
+    ("file:\\.go$ x", "file:.go x"),
+    ("-file:_test\\.go$ x", "-file:_test.go x"),
+    ("/foo.*bar/", "patterntype:regexp foo.*bar"),  # one regex, two spellings
+    ("lang:go /err(or)?s/ NOT /todo\\d/", "patterntype:regexp lang:go err(or)?s NOT todo\\d"),
+    ("/a/ OR /b.c/", "patterntype:regexp a OR b.c"),
+    ("patterntype:regexp foo", "foo"),  # regexp mode on one plain word
+    ("patterntype:regexp lang:go Foo_Bar", "lang:go foo_bar"),
+    ("NewClient", "newclient"),  # pattern case without case:yes
+    ('"Not Found"', '"not found"'),
+    ("file:README x", "file:readme x"),
+    ("/HTTP\\d/", "/http\\d/"),
+    ('content:"Hello"', "hello"),
+    ('type:commit after:"1 week ago"', 'type:commit after:"7 days ago"'),  # relative-date multiples
+    ('type:commit after:"2 weeks ago"', 'type:commit after:"14 days ago"'),
+    ('type:commit after:"48 hours ago"', 'type:commit after:"2 days ago"'),
+    ('type:commit after:"12 months ago"', 'type:commit after:"1 year ago"'),
+    ("foo repo:x@main", "repo:x rev:main foo"),  # repo@rev wherever it sits
+    ("patterntype:regexp a b repo:x@v1", "patterntype:regexp repo:x rev:v1 a b"),
+    ("(repo:x@main foo) or bar", "bar or (foo repo:x rev:main)"),
+    ("lang:go foo AND file:x bar", "lang:go file:x foo AND bar"),  # params across AND: one set
+    ("patterntype:regexp lang:go a b AND file:x c d", "patterntype:regexp lang:go file:x a b AND c d"),
+    ('"nolint:errcheck"', "nolint:errcheck"),  # not a field: plain text either way
 ]
 
 DIFFERENT = [
@@ -73,6 +97,22 @@ DIFFERENT = [
     ("(a or b) c", "a or (b c)"),
     ("(repo:a x) or y", "repo:a (x or y)"),  # explicit grouping is not hoisted
     ("foo NOT bar", "foo bar"),
+    # scorer 2: what still changes results
+    ("file:^src/ x", "file:src/ x"),  # a leading anchor narrows the paths
+    ("file:\\.go$ x", "file:\\.golden x"),
+    ("repo:^acme/web x", "repo:acme/web x"),  # matches nothing where names start with a host
+    ("patterntype:regexp a.*b c", "/a.*b/ c"),  # juxtaposed regexes: a.*b.*?c
+    ("patterntype:regexp foo.bar", "foo.bar"),  # a regex is not the literal text
+    ("case:yes NewClient", "case:yes newclient"),
+    ("case:yes file:README x", "case:yes file:readme x"),
+    ("/\\D+/", "/\\d+/"),  # case folding keeps escapes
+    ('type:commit after:"1 week ago"', 'type:commit after:"8 days ago"'),
+    ("repo:x@main foo", "repo:x foo"),
+    ("repo:x@main (foo or bar)", "(repo:x@main foo) or bar"),  # a param inside one OR branch
+    ("patterntype:regexp a AND b", "patterntype:regexp a b"),  # AND vs fuzzy join in regexp mode
+    ("lang:go foo or file:x bar", "lang:go file:x (foo or bar)"),  # params across OR are not pooled
+    ('"lang:go"', "lang:go"),  # quoting a real filter makes it text
+    ("(get|set)Value", "patterntype:regexp (get|set)Value"),  # keyword mode: group, then a term
 ]
 
 
@@ -99,4 +139,33 @@ def test_relative_dates_stay_symbolic_without_a_request_date():
 def test_filters_and_patterns_are_split_for_partial_credit():
     form = canonicalize("L:Go -file:test fmt.Errorf", TODAY)
     assert form.filters == {("lang", "go", False), ("file", "test", True)}
-    assert form.patterns == "fmt.Errorf"
+    assert form.patterns == "fmt.errorf"  # case folded: no case:yes
+
+
+SG = ("github.com/acme/web", "github.com/acme/web-app", "github.com/acme/infra")
+
+
+def test_repo_values_that_pick_different_candidates_differ():
+    def same(a, b, candidates=SG):
+        return semantic_match(a, b, TODAY, candidates)
+
+    assert same("repo:^github\\.com/acme/infra$ x", "repo:acme/infra x")  # one candidate either way
+    assert same("repo:^github\\.com/acme/web$ x", "repo:acme/web$ x")
+    assert not same("repo:^github\\.com/acme/web$ x", "repo:acme/web x")  # web-app too
+    assert same("repo:^github\\.com/acme/web$ x", "repo:acme/web x", candidates=())  # no candidates: practically equal
+    assert not same("repo:^acme/web$ x", "repo:^github\\.com/acme/web$ x")  # no host: matches nothing here
+    assert not same("repo:^acme/web x", "repo:acme/web x", candidates=())
+    assert canonicalize("repo:acme/infra x", TODAY, SG).text == "repo:acme/infra{github.com/acme/infra} x"
+
+
+def test_keyword_mode_splits_a_leading_group_but_not_after_not():
+    assert canonicalize("(get|set)Value").text == "get|set value"
+    assert canonicalize("foo NOT (get|set)Value").text == "NOT (get|set)value foo"
+
+
+def test_canonical_text_of_every_dev_gold_is_a_fixed_point():
+    from querytune.experiments import get_task
+
+    for row in get_task("sourcegraph").dev():
+        once = canonicalize(row["query"], TODAY).text
+        assert canonicalize(once, TODAY).text == once, row["query"]

@@ -56,7 +56,7 @@ def test_candidate_repo_use_is_measured_only_when_the_gold_uses_one():
 def test_every_metric_is_declared_with_a_direction():
     metrics = score(example("lang:go panic"), "lang:go panic")
     assert set(metrics) == set(METRICS) and METRICS["score"] and not METRICS["hallucinated_filter"]
-    assert TASK.metrics is METRICS and SCORER_VERSION == 1
+    assert TASK.metrics is METRICS and SCORER_VERSION == 2
 
 
 def test_reward_orders_outputs_from_garbage_to_exact():
@@ -84,3 +84,61 @@ def test_messages_state_task_date_and_candidates_and_target_is_the_gold():
     assert user == {"role": "user", "content": row["request"]}
     assert TASK.target(row) == "q"
     assert "Candidate" not in TASK.messages({**row, "candidate_repos": []})[0]["content"]
+
+
+def test_a_gold_that_does_not_parse_raises_gold_error_instead_of_scoring_zero():
+    import pytest
+
+    from querytune.experiments.base import GoldError
+
+    with pytest.raises(GoldError, match="does not validate"):
+        score(example("lang:python async:yes"), "lang:python async")
+    assert TASK.SCORER_VERSION == TASK.scorer_version == SCORER_VERSION
+
+
+def test_repo_anchors_count_when_candidates_tell_repos_apart():
+    web = ["github.com/acme/web", "github.com/acme/web-app"]
+    gold = example("repo:^github\\.com/acme/web$ TODO", web)
+    assert score(gold, "repo:acme/web$ TODO")["score"] == 1.0
+    assert score(gold, "repo:acme/web TODO")["score"] == 0.0  # also searches web-app
+    assert score(gold, "repo:acme/web TODO")["candidate_repo_used"] == 1.0
+    assert score(gold, "repo:^acme/web$ TODO")["score"] == 0.0  # no host: matches no repo
+    alone = example("repo:^github\\.com/acme/web$ TODO", ["github.com/acme/web", "github.com/acme/infra"])
+    assert score(alone, "repo:acme/web TODO")["score"] == 1.0
+
+
+def test_unknown_name_value_the_request_asks_for_is_not_a_hallucination():
+    row = {"request": "where do we use nolint:errcheck", "query": "lang:go nolint:errcheck", "date": REPORT_DATE}
+    metrics = score(row, 'lang:go "nolint:errcheck"')
+    assert metrics["score"] == metrics["syntax_valid"] == 1.0 and metrics["hallucinated_filter"] == 0.0
+    asked_async = score({**row, "request": "python files with async functions", "query": 'lang:python "async def"'},
+                        "lang:python async:yes")
+    assert asked_async["hallucinated_filter"] == 1.0 and asked_async["syntax_valid"] == 0.0
+
+
+def test_repo_and_hallucination_metrics_behave_on_the_dev_set():
+    """Typical mistakes on every dev row: dropping the repo, adding one, inventing a filter."""
+    import re
+
+    from querytune.experiments.sourcegraph.grammar import parse_query
+
+    checked = {"dropped": 0, "added": 0}
+    for row in TASK.dev():
+        invented = score(row, row["query"] + " async:yes")
+        assert invented["hallucinated_filter"] == 1.0 and invented["score"] == 0.0, row["query"]
+        query = parse_query(row["query"])
+        repos = [p for p in query.params() if p.field == "repo" and not p.predicate and not p.negated]
+        uses_candidate = any(c in row["constructs"] for c in ("candidates: one used", "candidates: several used"))
+        if uses_candidate and len(repos) == 1 and not repos[0].rev and not query.hoisted:
+            dropped = re.sub(r"\s+", " ", row["query"].replace(repos[0].raw, "")).strip()
+            if dropped and not any(p.field == "rev" for p in query.params()):
+                metrics = score(row, dropped)
+                assert metrics["candidate_repo_used"] == 0.0 and metrics["score"] == 0.0, row["query"]
+                checked["dropped"] += 1
+        if row["candidate_repos"] and not repos:
+            added = f"repo:^{re.escape(row['candidate_repos'][0])}$ {row['query']}"
+            metrics = score(row, added)
+            assert metrics["unnecessary_repo"] == 1.0 and metrics["score"] == 0.0, row["query"]
+            assert math.isnan(metrics["candidate_repo_used"])
+            checked["added"] += 1
+    assert checked["dropped"] >= 20 and checked["added"] >= 10, checked

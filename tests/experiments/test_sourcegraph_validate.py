@@ -55,6 +55,20 @@ VALID = [
     "index:only foo",
     "lang:\"jupyter notebook\" lang:c++ lang:C# foo",
     "  lang:go  foo  ",
+    # real queries the parser used to reject
+    "patterntype:regexp fmt\\.Println\\(",  # escaped parens in a regexp term
+    "patterntype:regexp \\(\\s*\\) lang:go",
+    "file:\\(generated\\) foo",
+    "patterntype:regexp (get|set)Value",  # a term that starts with a balanced group
+    "lang:java (get|set)Name\\(",
+    "lang:go fmt.Println(",  # unclosed "(": re-read with literal parentheses
+    "(foo OR bar",
+    "foo(",
+    "patterntype:regexp version:\\s*\\d+",  # name:value regexp term in regexp mode
+    "log.Printf(msg, args)",  # whitespace inside a balanced pattern
+    'lang:go log.Printf("%s: %v", name, err)',
+    "foo(a, b) OR bar(c, d)",
+    "(log.Printf(msg, args) OR fmt.Println(x))",
 ]
 
 INVALID = [
@@ -67,9 +81,10 @@ INVALID = [
     ("", "empty"),
     ("   ", "empty"),
     ("lang:go foo\nexplanation: searches go", "multiline"),
-    ("foo(", "unbalanced"),
-    ("(foo OR bar", "unbalanced"),
     ("foo) bar", "unbalanced"),
+    ("(a OR b)) c", "unbalanced"),
+    ("patterntype:regexp async:yes", "hallucinated_filter"),  # regexp mode, but no regex in it
+    ("foo(repo:x y)", "syntax"),  # a filter inside the parens: not one pattern
     ('"unterminated', "unterminated_quote"),
     ("repo:'x", "unterminated_quote"),
     ('file:"\\.go$"', "bad_escape"),
@@ -173,3 +188,135 @@ def test_hoisting_scopes_trailing_filters_over_the_or():
 def test_params_distribute_over_or_into_basic_queries():
     query = check("repo:a (file:b or file:c)")
     assert sorted(tuple(p.value for p in branch) for branch in query.basic_queries()) == [("a", "b"), ("a", "c")]
+
+
+def test_unknown_name_value_is_text_when_the_request_asks_for_it():
+    request = "where do we use nolint:errcheck"
+    assert problems_of("lang:go nolint:errcheck", request) == []
+    assert [p.reason for p in problems_of("lang:go nolint:errcheck")] == ["hallucinated_filter"]
+    query = check("lang:go nolint:errcheck", request)
+    assert [(p.value, p.field_name) for p in query.patterns()] == [("nolint:errcheck", "nolint")]
+    with pytest.raises(ParseError, match="'async' is not a Sourcegraph filter"):
+        check("lang:python async:yes", "find Python files with async functions")
+
+
+def test_balanced_and_literal_paren_patterns_keep_their_text():
+    assert [p.value for p in check("lang:go log.Printf(msg, args) err").patterns()] == ["log.Printf(msg, args)", "err"]
+    assert [p.value for p in check("(foo OR bar").patterns()] == ["(foo", "bar"]
+    assert [p.value for p in check("patterntype:regexp (get|set)Value").patterns()] == ["(get|set)Value"]
+    assert [p.value for p in check("(a or b) c").patterns()] == ["a", "b", "c"]  # still a group
+
+
+def test_parsing_stays_fast():
+    import time
+
+    from querytune.experiments.sourcegraph.grammar import parse_query
+
+    queries = [q for q in VALID if q.strip()] * 5
+    began = time.perf_counter()
+    for query in queries:
+        parse_query(query)
+    assert (time.perf_counter() - began) / len(queries) < 0.005  # ~0.1 ms each on one core
+
+
+# ---------------------------------------------------------------- the hand-written dev set
+
+def constructs(row: dict) -> list[str]:
+    """The constructs a dev row's gold exercises, read off its parse (dev.jsonl stores them)."""
+    import re
+
+    from querytune.experiments.sourcegraph.grammar import parse_query
+    from querytune.experiments.sourcegraph.nodes import Op, walk
+
+    query = parse_query(row["query"])
+    params, patterns, mode = query.params(), query.patterns(), query.pattern_type()
+
+    def has(field, negated=None, predicate=None):
+        return any(p.field == field and negated in (None, p.negated) and predicate in (None, bool(p.predicate))
+                   for p in params)
+
+    plain_repos = [p for p in params if p.field == "repo" and not p.predicate]
+    types = {p.value.lower() for p in params if p.field == "type"}
+    boolean = (any(isinstance(n, Op) and n.kind in ("and", "or") for n in walk(query.root))
+               or any(p.negated for p in patterns))
+    found = {
+        "keyword": any(p.kind == "word" for p in patterns) and mode != "regexp",
+        "phrase": any(p.kind == "quoted" for p in patterns),
+        "regex": any(p.kind == "regex" for p in patterns),
+        "patterntype:regexp": mode == "regexp",
+        "repo": any(not p.negated and p.value for p in plain_repos),
+        "-repo": any(p.negated for p in plain_repos),
+        "repo@rev/rev": any(p.rev is not None for p in plain_repos) or has("rev", predicate=False),
+        "rev:at.time": any(p.field == "rev" and p.predicate == "at.time" for p in params),
+        "file": has("file", False, False), "-file": has("file", True, False),
+        "lang": has("lang", False), "-lang": has("lang", True), "content": has("content"),
+        "type:commit/diff": bool(types & {"commit", "diff"}),
+        "type:repo/path/file/symbol": bool(types & {"repo", "path", "file", "symbol"}),
+        "select": has("select"),
+        "repo predicate": has("repo", predicate=True) or has("repohasfile"),
+        "file predicate": has("file", predicate=True),
+        "boolean": boolean,
+        "case:": has("case"), "count:": has("count"), "timeout:": has("timeout"), "context:": has("context"),
+        "fork/archived/visibility": has("fork") or has("archived") or has("visibility"),
+    }
+    candidates = [c if "." in c.split("/", 1)[0] else f"github.com/{c}" for c in row["candidate_repos"]]
+    if candidates:
+        used = sum(any(re.search(p.value, c, re.I) for p in plain_repos if not p.negated and p.value)
+                   for c in candidates)
+        found[("candidates: none used", "candidates: one used")[min(used, 1)] if used < 2
+              else "candidates: several used"] = True
+    pattern_count = len(patterns) + sum(p.field == "content" for p in params)
+    filter_count = sum(p.field != "content" for p in params)
+    found["short"] = pattern_count >= 1 and 1 <= filter_count <= 3 and not boolean
+    return sorted(name for name, present in found.items() if present)
+
+
+CONSTRUCTS = ["keyword", "phrase", "regex", "patterntype:regexp", "repo", "-repo", "repo@rev/rev", "rev:at.time",
+              "file", "-file", "lang", "-lang", "content", "type:commit/diff", "type:repo/path/file/symbol",
+              "select", "repo predicate", "file predicate", "boolean", "case:", "count:", "timeout:", "context:",
+              "fork/archived/visibility", "candidates: none used", "candidates: one used",
+              "candidates: several used", "short"]
+
+
+@pytest.fixture(scope="module")
+def dev_rows() -> list[dict]:
+    from querytune.experiments import get_task
+
+    return get_task("sourcegraph").dev()
+
+
+def test_dev_set_golds_parse_and_validate_against_their_requests(dev_rows):
+    assert len(dev_rows) >= 300
+    assert [(r["query"], problems_of(r["query"], r["request"])[0].reason) for r in dev_rows
+            if problems_of(r["query"], r["request"])] == []
+    assert all(set(r) == {"request", "query", "candidate_repos", "date", "intent", "template", "constructs"}
+               for r in dev_rows)
+    assert len({(r["request"], r["query"]) for r in dev_rows}) == len(dev_rows)
+
+
+def test_dev_set_is_stratified_by_construct(dev_rows):
+    assert all(r["constructs"] == constructs(r) for r in dev_rows)
+    counts = {name: sum(name in r["constructs"] for r in dev_rows) for name in CONSTRUCTS}
+    assert {name: n for name, n in counts.items() if n < 10} == {}
+    assert counts["short"] > len(dev_rows) / 2  # most real queries: a pattern and a few filters
+
+
+def test_dev_requests_are_plain_language(dev_rows):
+    import re
+
+    syntax = re.compile(r"`|\b(?:repo|file|lang|type|select|patterntype|rev):\S")
+    assert [r["request"] for r in dev_rows if syntax.search(r["request"])] == []
+
+
+def test_dev_golds_score_themselves_perfectly_and_flag_nothing(dev_rows):
+    import math
+
+    from querytune.experiments.sourcegraph.metrics import score
+
+    for row in dev_rows:
+        metrics = score(row, row["query"])
+        assert metrics["score"] == metrics["filter_f1"] == metrics["pattern_match"] == 1.0, row["query"]
+        assert metrics["hallucinated_filter"] == metrics["unnecessary_repo"] == metrics["escape_artifact"] == 0.0
+        uses_candidate = any(c.startswith("candidates: one") or c.startswith("candidates: several")
+                             for c in row["constructs"])
+        assert (metrics["candidate_repo_used"] == 1.0) if uses_candidate else math.isnan(metrics["candidate_repo_used"])

@@ -15,6 +15,8 @@ from querytune.experiments.sourcegraph.grammar import FIELD_ALIASES, FIELDS
 _TOKEN = re.compile(r"""(?P<quoted>(?:-?[A-Za-z]+:)?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))"""
                     r"""|-?[A-Za-z]+:[A-Za-z.]+\([^()\n]*\)|\S+""")
 _FIELD_SHAPE = re.compile(r"\(*-?([A-Za-z]+):(?![:/])")
+_REGEXP_MODE = re.compile(r"(?i)(?:^|\s)patterntype:regexp?(?:\s|$)")
+_REGEX_SYNTAX = re.compile(r"[\\\[\]()*+?{}|^$]")
 # JSON-style escapes left in unquoted text: \" \' and doubled backslashes before . " '
 _ARTIFACT = re.compile(r"""\\["']|\\\\[."']""")
 
@@ -29,19 +31,29 @@ def tokens(text: str) -> list[re.Match]:
     return list(_TOKEN.finditer(text))
 
 
-def hallucinated_fields(text: str) -> list[Finding]:
-    """Tokens shaped like ``name:value`` whose name is not a Sourcegraph field.
+def hallucinated_fields(text: str, request: str | None = None) -> list[Finding]:
+    """Tokens shaped like ``name:value`` whose name is not a Sourcegraph field, and that the
+    request does not ask for (it does not mention ``name:``); in regexp mode a value written
+    as a regex (``version:\\s*\\d+``) is search text too. Same rule as validate.invented_filter.
 
     >>> [f.text for f in hallucinated_fields('lang:python async:yes "in:quotes" http://x')]
     ['async:yes']
+    >>> hallucinated_fields("lang:go nolint:errcheck", request="where do we use nolint:errcheck")
+    []
     """
-    found = []
+    found, asked = [], (request or "").lower()
+    regexp_mode = _REGEXP_MODE.search(text) is not None
     for token in tokens(text):
         if token.group("quoted") and token.group().startswith(("'", '"')):
             continue
         shape = _FIELD_SHAPE.match(token.group())
-        if shape and shape.group(1).lower() not in FIELDS and shape.group(1).lower() not in FIELD_ALIASES:
-            found.append(Finding(token.start(), token.group()))
+        if not shape or shape.group(1).lower() in FIELDS or shape.group(1).lower() in FIELD_ALIASES:
+            continue
+        if request is not None and f"{shape.group(1).lower()}:" in asked:
+            continue
+        if regexp_mode and _REGEX_SYNTAX.search(token.group()[shape.end():]):
+            continue
+        found.append(Finding(token.start(), token.group()))
     return found
 
 

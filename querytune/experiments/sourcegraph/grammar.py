@@ -48,7 +48,7 @@ _ESCAPES = {'"': '"', "'": "'", "\\": "\\", "n": "\n", "r": "\r", "t": "\t",
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
     """The LALR parser, built once per process (building costs ~50 ms, parsing ~0.1 ms)."""
-    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer="contextual")
+    return Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer="contextual", start=["start", "literal"])
 
 
 def canonical_field(name: str) -> str:
@@ -73,15 +73,32 @@ def parse_query(text: str) -> Query:
         raise ParseError("query spans several lines: a query is one line, with nothing after it",
                          position=line_end, reason="multiline")
     try:
-        tree = lark_parser().parse(body)
+        tree = lark_parser().parse(body, start="start")
     except UnexpectedInput as error:
-        raise _syntax_error(body, error, offset) from None
+        tree = _literal_parens(body)
+        if tree is None:
+            raise _syntax_error(body, error, offset) from None
     try:
         root = _Build(offset).transform(tree)
     except VisitError as error:
         raise error.orig_exc from None
     hoisted = _hoist(root)
     return Query(text=text, root=_flatten(hoisted or root), hoisted=hoisted is not None)
+
+
+def _literal_parens(body: str):
+    """The tree of ``body`` read with parentheses as text, or None [spec 8].
+
+    Sourcegraph re-reads a query with an unclosed "(" (``fmt.Println(``, ``(foo OR bar``)
+    that way; a stray ")" stays an error.
+    """
+    depth, stray = _paren_depths(body)
+    if not depth or stray:
+        return None
+    try:
+        return lark_parser().parse(body, start="literal")
+    except UnexpectedInput:
+        return None
 
 
 # ---------------------------------------------------------------- tree -> nodes
@@ -102,8 +119,11 @@ class _Build(Transformer):
     def start(self, children):
         return children[0] if children else None
 
+    literal = start
+
     def or_expr(self, children):
-        return Op("or", tuple(c for c in children if not isinstance(c, Token)))
+        operands = tuple(c for c in children if not isinstance(c, Token))
+        return operands[0] if len(operands) == 1 else Op("or", operands)
 
     def and_expr(self, children):
         groups: list[list] = [[]]
@@ -138,23 +158,24 @@ class _Build(Transformer):
                              f"for the word (\"{token}\")", position=position, reason="dangling_operator")
         return Pattern(str(token), "word", position=position, raw=str(token))
 
-    def param(self, children):
-        return self._param(children, known=True)
-
     def unknown_param(self, children):
-        return self._param(children, known=False)
+        """``name:value`` with no such field: Sourcegraph searches the token as text [spec 3]."""
+        token = children[0]
+        raw = str(token) + (children[1]["raw"] if len(children) > 1 else "")
+        return Pattern(raw, "word", position=token.start_pos + self.offset, raw=raw,
+                       field_name=token.lstrip("-")[:-1].lower())
 
-    def _param(self, children, known: bool) -> Param:
+    def param(self, children) -> Param:
         token = children[0]
         negated = token.startswith("-")
         name = token.lstrip("-")[:-1]
         value: dict = children[1] if len(children) > 1 else {"value": ""}
-        field = canonical_field(name) if known else name.lower()
+        field = canonical_field(name)
         if value.get("predicate") and value["predicate"] not in PREDICATES.get(field, ()):
             value = self._not_a_predicate(field, value, token)
         value.pop("raw_predicate", None)
         raw = str(token) + value.pop("raw", "")
-        return Param(field, negated=negated, known=known, position=token.start_pos + self.offset,
+        return Param(field, negated=negated, position=token.start_pos + self.offset,
                      raw=raw, **value)
 
     def _not_a_predicate(self, field: str, value: dict, token: Token) -> dict:

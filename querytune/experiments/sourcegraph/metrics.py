@@ -13,14 +13,14 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from querytune.experiments.base import ParseError
+from querytune.experiments.base import GoldError, ParseError
 from querytune.experiments.sourcegraph.artifacts import escape_artifacts, hallucinated_fields, repo_filter_tokens
 from querytune.experiments.sourcegraph.canonical import Canonical, canonicalize
 from querytune.experiments.sourcegraph.nodes import Query
 from querytune.experiments.sourcegraph.validate import check
 
 #: bump when a score can change for the same input (and note why in the task README)
-SCORER_VERSION = 1
+SCORER_VERSION = 2
 
 #: metric -> higher is better
 METRICS: dict[str, bool] = {
@@ -51,14 +51,19 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
     >>> m["score"], m["syntax_valid"], m["unnecessary_repo"]
     (1.0, 1.0, 0.0)
     """
-    today = _today(example)
-    gold = _canonical(example["query"], today)
-    gold_query = check(example["query"])
+    today, request = _today(example), example.get("request")
+    candidates = tuple(example.get("candidate_repos") or ())
     try:
-        output = check(completion)
+        gold_query = check(example["query"], request)
+        gold = _canonical(example["query"], today, candidates)
+    except ParseError as error:
+        raise GoldError(f"gold query {example['query']!r} does not validate ({error.reason}: {error}); "
+                        "fix the example, it cannot be scored") from error
+    try:
+        output = check(completion, request)
     except ParseError:
         output = None
-    mine = _canonical(completion, today) if output is not None else None
+    mine = _canonical(completion, today, candidates) if output is not None else None
     matched = mine is not None and mine.text == gold.text
     output_repos = _repo_regexes(output) if output is not None else repo_filter_tokens(completion)
     return {
@@ -67,7 +72,7 @@ def score(example: dict[str, Any], completion: str) -> dict[str, float]:
         "semantic_match": float(matched),
         "filter_f1": _f1(mine.filters, gold.filters) if mine is not None else 0.0,
         "pattern_match": float(mine is not None and mine.patterns == gold.patterns),
-        "hallucinated_filter": float(bool(hallucinated_fields(completion))),
+        "hallucinated_filter": float(bool(hallucinated_fields(completion, request))),
         "unnecessary_repo": float(bool(output_repos) and not _repo_regexes(gold_query)),
         "candidate_repo_used": _candidate_used(example, _repo_regexes(gold_query), output_repos),
         "escape_artifact": float(bool(escape_artifacts(completion))),
@@ -122,8 +127,8 @@ def _today(example: dict[str, Any]) -> date | None:
 
 
 @lru_cache(maxsize=65536)
-def _canonical(text: str, today: date | None) -> Canonical:
-    return canonicalize(text, today)
+def _canonical(text: str, today: date | None, candidates: tuple[str, ...] = ()) -> Canonical:
+    return canonicalize(text, today, candidates)
 
 
 def _f1(predicted: frozenset, gold: frozenset) -> float:

@@ -25,18 +25,23 @@ class Param:
     predicate: str | None = None  # "has.file" for repo:has.file(...), lowercased as written
     args: str | None = None  # the predicate's argument text
     rev: str | None = None  # revisions after "@" in repo:X@rev ("" = default branch)
-    known: bool = True  # False for a name that is not a Sourcegraph field (hallucinated)
     position: int = field(default=0, compare=False)
     raw: str = field(default="", compare=False)  # the token as written
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """A search term: ``kind`` is ``word`` (bare), ``quoted`` ("a b") or ``regex`` (/re/)."""
+    """A search term: ``kind`` is ``word`` (bare), ``quoted`` ("a b") or ``regex`` (/re/).
+
+    ``field_name`` is set for a word shaped like ``name:value`` whose name is no
+    Sourcegraph field (``nolint:errcheck``, ``async:yes``): Sourcegraph searches it as
+    text, and validate.py decides whether the request asked for that text.
+    """
 
     value: str
     kind: str = "word"
     negated: bool = False
+    field_name: str | None = field(default=None, compare=False)
     position: int = field(default=0, compare=False)
     raw: str = field(default="", compare=False)
 

@@ -22,6 +22,7 @@ class SourcegraphTask:
 
     name = "sourcegraph"
     metrics = metrics.METRICS
+    SCORER_VERSION = SCORER_VERSION  # read by platform/evaluate.summarize
     scorer_version = SCORER_VERSION
 
     def messages(self, example: Example) -> Messages:

@@ -2,11 +2,15 @@
 
 Sourcegraph silently turns an unknown ``name:value`` into search text and ignores
 some odd values; a model that writes them has still made a mistake, so here they are
-errors. Every problem is a :class:`ParseError` with a ``position`` and a stable
+errors. An unknown ``name:value`` is an invented filter only when the request does not
+ask for that text: given the request, ``nolint:errcheck`` for "where do we use
+nolint:errcheck" is fine, and so is a regexp-mode term such as ``version:\s*\d+``.
+Without a request every such token is an error (the strict reading). Every problem is a :class:`ParseError` with a ``position`` and a stable
 ``reason`` code (see ``REASONS``) that metrics and reports group by.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Callable
 
@@ -15,7 +19,7 @@ from querytune.experiments.sourcegraph import values as v
 from querytune.experiments.sourcegraph.artifacts import escape_artifacts
 from querytune.experiments.sourcegraph.grammar import parse_query
 from querytune.experiments.sourcegraph.languages import canonical_language
-from querytune.experiments.sourcegraph.nodes import Param, Query
+from querytune.experiments.sourcegraph.nodes import Param, Pattern, Query
 
 #: reason code -> what it means; parse errors from grammar.py use the first group
 REASONS = {
@@ -31,7 +35,7 @@ REASONS = {
     "unknown_predicate": "name(args with spaces) that is not a predicate of the field",
     "too_complex": "too many OR branches over filters",
     "escape_artifact": "JSON-style escaped quotes or doubled backslashes outside quotes",
-    "hallucinated_filter": "name:value where name is not a Sourcegraph field",
+    "hallucinated_filter": "name:value where name is not a Sourcegraph field (and the request does not ask for it)",
     "empty_value": "a filter or quoted pattern with nothing in it",
     "not_negatable": "a negated filter that cannot be negated",
     "bad_value": "a value outside the field's allowed set",
@@ -61,39 +65,43 @@ DATE_FIELDS = frozenset({"before", "after", "repohascommitafter"})
 UNNEGATABLE_PREDICATES = frozenset({("repo", "has.description"), ("file", "has.content"),
                                     ("file", "contains.content")})
 _FIRST_REASONS = ("escape_artifact", "hallucinated_filter")
+_REGEX_SYNTAX = re.compile(r"[\\\[\]()*+?{}|^$]")
 
 
-def check(text: str) -> Query:
+def check(text: str, request: str | None = None) -> Query:
     """Parse and validate ``text``; raise the most telling problem, or return the query.
+
+    ``request`` is the natural-language request the query answers, if known: a
+    ``name:value`` token that it mentions is search text, not an invented filter.
 
     >>> check("lang:python async:yes")
     Traceback (most recent call last):
     ...
     querytune.experiments.base.ParseError: async:yes: 'async' is not a Sourcegraph filter; search the word itself ("async") or use a real filter such as lang:, file:, repo:, type:
     """
-    problems = problems_of(text)
+    problems = problems_of(text, request)
     if problems:
         raise problems[0]
     return parse_query(text)
 
 
-def problems_of(text: str) -> list[ParseError]:
+def problems_of(text: str, request: str | None = None) -> list[ParseError]:
     """All problems found, the most telling first (escape artifacts, invented filters, by position)."""
     found = [ParseError(f"{a.text!r} holds an escaped quote or doubled backslash, an escaping "
                         "artifact: write plain quotes (after:\"1 week ago\") and single backslashes",
                         position=a.position, reason="escape_artifact") for a in escape_artifacts(text)]
     try:
-        found += validate(parse_query(text))
+        found += validate(parse_query(text), request)
     except ParseError as error:
         found.append(error)
     rank = {reason: i for i, reason in enumerate(_FIRST_REASONS)}
     return sorted(found, key=lambda e: (rank.get(e.reason, len(rank)), e.position or 0))
 
 
-def validate(query: Query) -> list[ParseError]:
+def validate(query: Query, request: str | None = None) -> list[ParseError]:
     """Field, pattern and per-basic-query rules for a parsed query (empty list = valid)."""
     found = [problem for param in query.params() for problem in _check_param(param, query)]
-    found += _check_patterns(query)
+    found += _check_patterns(query, request)
     for basic in query.basic_queries():
         found += _check_basic(basic, query)
     unique = {(p.reason, p.position, str(p)): p for p in found}
@@ -107,11 +115,6 @@ def _check_param(param: Param, query: Query) -> list[ParseError]:
     def error(reason: str, rule: str) -> ParseError:
         return ParseError(f"{param.raw}: {rule}", position=param.position, reason=reason)
 
-    if not param.known:
-        name = param.raw.lstrip("-").split(":")[0]
-        return [error("hallucinated_filter", f"{name!r} is not a Sourcegraph filter; search the word "
-                      f"itself (\"{name}\") or use a real filter such as lang:, file:, "
-                      "repo:, type:")]
     found = []
     if param.negated and (param.field not in NEGATABLE or (param.field, param.predicate) in UNNEGATABLE_PREDICATES):
         found.append(error("not_negatable", f"{param.field}:{param.predicate or ''} cannot be "
@@ -225,9 +228,34 @@ _CHECKERS: dict[str, Callable[[Param, Query], tuple[str, str] | None]] = {
 # ---------------------------------------------------------------- patterns and basic queries
 
 
-def _check_patterns(query: Query) -> list[ParseError]:
+def invented_filter(pattern: Pattern, mode: str, request: str | None) -> bool:
+    """Whether a ``name:value`` word with no such field is a made-up filter, not wanted text.
+
+    It is wanted when the request mentions ``name:`` (``nolint:errcheck``), or in regexp
+    mode when its value is written as a regex (``version:\\s*\\d+``).
+
+    >>> word = Pattern("nolint:errcheck", field_name="nolint")
+    >>> invented_filter(word, "keyword", "where do we use nolint:errcheck"), invented_filter(word, "keyword", None)
+    (False, True)
+    """
+    if pattern.field_name is None:
+        return False
+    if request is not None and f"{pattern.field_name}:" in request.lower():
+        return False
+    value = pattern.value.split(":", 1)[1]
+    return not (mode == "regexp" and _REGEX_SYNTAX.search(value))
+
+
+def _check_patterns(query: Query, request: str | None = None) -> list[ParseError]:
     mode, found = query.pattern_type(), []
     for pattern in query.patterns():
+        if invented_filter(pattern, mode, request):
+            name = pattern.field_name
+            found.append(ParseError(f"{pattern.raw}: {name!r} is not a Sourcegraph filter; search the "
+                                    f"word itself (\"{name}\") or use a real filter such as lang:, "
+                                    "file:, repo:, type:", position=pattern.position,
+                                    reason="hallucinated_filter"))
+            continue
         if pattern.kind == "quoted" and not pattern.value.strip():
             found.append(ParseError(f"{pattern.raw}: empty quoted pattern", position=pattern.position,
                                     reason="empty_value"))

@@ -169,11 +169,23 @@ def _go_back(today: date, amount: int, unit: str) -> date:
             - timedelta(seconds=seconds)).date()
 
 
+#: unit -> (next larger unit, how many make one): "7 days ago" is written "1 week ago"
+_LARGER = {"second": ("minute", 60), "minute": ("hour", 60), "hour": ("day", 24), "day": ("week", 7),
+           "month": ("year", 12)}
+
+
 def _relative_text(amount: int, unit: str) -> str:
+    """The normal spelling of a relative date: the largest unit that divides it.
+
+    >>> _relative_text(14, "day"), _relative_text(48, "hour"), _relative_text(24, "month")
+    ('2 weeks ago', '2 days ago', '2 years ago')
+    """
     if unit in _WEEKDAYS:
         return f"last {unit}"
     if amount == 0:
         return "today"
+    while unit in _LARGER and amount % _LARGER[unit][1] == 0:
+        unit, amount = _LARGER[unit][0], amount // _LARGER[unit][1]
     return f"{amount} {unit}{'s' if amount != 1 else ''} ago"
 
 
