@@ -1,6 +1,4 @@
 """Target cleaning (experiments/qmd/clean.py) and our added rows, measured with the scorer."""
-import re
-
 import pytest
 
 from querytune.experiments.qmd import clean, data
@@ -8,11 +6,6 @@ from querytune.experiments.qmd import heuristics as h
 from querytune.experiments.qmd.parse import only_mode
 from querytune.experiments.qmd.score import score_expansion
 from querytune.experiments.qmd.task import QMDTask
-
-
-def normal_form(query: str) -> str:
-    """Lowercase words of the query without its /only: suffix or punctuation."""
-    return " ".join(re.findall(r"[\w+#.'-]+", only_mode(query)[1].lower()))
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +21,21 @@ def plain():
 
 
 def test_no_dev_query_is_a_training_query_in_any_file():
-    dev = {normal_form(e["query"]) for e in QMDTask().dev()}
-    shared = {normal_form(row["query"]) for row in data.read_raw()}
-    added = {normal_form(row["query"]) for row in data.read_raw(data.ADDED_DIR)}
-    assert len(dev) == 64
+    dev = {data.normal_form(e["query"]) for e in QMDTask().dev()}
+    shared = {data.normal_form(row["query"]) for row in data.read_raw()}
+    added = {data.normal_form(row["query"]) for row in data.read_raw(data.ADDED_DIR)}
+    assert len(dev) == 64 and data.training_queries() == shared | added
     assert dev & shared == set() and dev & added == set()
+    assert data.normal_form("Fibonacci heap /only:lex") == data.normal_form("fibonacci  Heap")
+
+
+def test_score_unseen_leaves_out_queries_of_the_training_files():
+    task = QMDTask()
+    answer = "lex: kubectl get pods namespace\nvec: how do I list running pods with kubectl"
+    seen = task.score({"query": data.read_raw()[0]["query"]}, answer)
+    unseen = task.score({"query": "kubectl"}, answer)
+    assert seen["in_training"] == 1.0 and seen["score_unseen"] != seen["score_unseen"]  # NaN
+    assert unseen["in_training"] == 0.0 and unseen["score_unseen"] == unseen["score"]
 
 
 def test_cleaned_training_targets_keep_every_point_they_can(cleaned):

@@ -149,6 +149,18 @@ def assign_splits(examples: list[Example], seed: int) -> list[Example]:
             for position, i in enumerate(order)]
 
 
+def normal_form(query: str) -> str:
+    """Lowercase words of a query without its /only: suffix: what "the same query" means
+    when checking dev queries against the training files."""
+    return " ".join(re.findall(r"[\w+#.'-]+", only_mode(query)[1].lower()))
+
+
+def training_queries() -> frozenset[str]:
+    """``normal_form`` of every query in the training files, shared and added."""
+    return frozenset(normal_form(str(row.get("query", ""))) for folder in (DATA_DIR, ADDED_DIR)
+                     for row in read_raw(folder))
+
+
 def read_added(max_hyde_chars: int | None = None, added_dir: Path = ADDED_DIR) -> list[Example]:
     """Our own rows, repaired and scored like the shared ones; every one a training row."""
     rows = [repair(row) for row in read_raw(added_dir)]
