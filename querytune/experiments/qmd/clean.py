@@ -13,11 +13,12 @@ kinds:
 * unguarded: the line is template text, so it goes even if the scorer happens not to
   mind (filler words, query-plus-template lines);
 * guarded: kept only when the row's score does not go down (a quoted phrase, dropping a
-  lex line that shares no key term, the longest lex line when lex is longer than vec).
+  lex line that shares no key term, the longest lex line when lex is longer than vec, a
+  near-echo lex line, a one-sentence hyde over 200 characters cut at a clause break).
 
 A row is dropped when its hyde is boilerplate, when a normal query is left without a
-hyde, lex or vec line (a model that sees such targets learns to skip a type), or when
-its target still scores below ``MIN_SCORE``.
+hyde, lex or vec line (a model that sees such targets learns to skip a type), when its
+hyde is still too long or repetitive, or when its target still scores below ``MIN_SCORE``.
 
 >>> strip_filler("sustainable overview development goals", "sustainable development goals")
 'sustainable development goals'
@@ -38,6 +39,7 @@ from querytune.experiments.qmd.score import score_expansion
 Row = dict[str, Any]
 #: The cleaned set keeps Excellent targets, plus /only:hyde rows at their ceiling (95/120 = 79.2%).
 MIN_SCORE = 79.0
+HYDE_MAX = 200  # the scorer's ideal hyde length ends here
 
 #: Boilerplate hyde openings of the generated files (999 rows), after the query is removed.
 TEMPLATE_HYDE = re.compile(
@@ -165,7 +167,30 @@ def _drop_echo_risk_lex(row: Row) -> Row | None:
     return with_output(row, [[k, t] for k, t in row["output"] if k != "lex" or t not in risky])
 
 
+def _shorten_hyde(row: Row) -> Row | None:
+    """A hyde over 200 characters (one long sentence) cut at its last clause break within 200."""
+    output = list(row["output"])
+    for i, (kind, text) in enumerate(output):
+        if kind == "hyde" and len(text) > HYDE_MAX:
+            cut = max(text.rfind(mark, 0, HYDE_MAX) for mark in ("; ", ", ", " - ", " — ", ": "))
+            if cut < 50:
+                return None
+            output[i] = ["hyde", text[:cut].rstrip(" ,;:-—") + "."]
+            return with_output(row, output)
+    return None
+
+
+def drop_flawed_hyde(row: Row) -> Row | None:
+    """Rows whose hyde is still over 200 characters, or repeats a word often enough to lose
+    3 or more of the 5 repetition points."""
+    hyde = pairs_of(row, "hyde")
+    if hyde and (len(hyde[0]) > HYDE_MAX or h.repetition(hyde[0]) >= 3):
+        return None
+    return row
+
+
 quote_phrase = _guarded(_quote_phrase)
+shorten_hyde = _guarded(_shorten_hyde)
 drop_echo_risk_lex = _guarded(_drop_echo_risk_lex)
 drop_lex_without_key_term = _guarded(_drop_lex_without_key_term)
 drop_longest_lex = _guarded(_drop_longest_lex)
@@ -192,7 +217,9 @@ STEPS: list[tuple[str, Callable[[Row], Row | None]]] = [
     ("drop lex without key term", drop_lex_without_key_term),
     ("drop longest lex", drop_longest_lex),
     ("quote a query phrase", quote_phrase),
+    ("shorten long hyde", shorten_hyde),
     ("drop incomplete rows", drop_incomplete),
+    ("drop long/repetitive hyde", drop_flawed_hyde),
     (f"drop targets < {MIN_SCORE:g}%", drop_low_scores),
 ]
 
