@@ -172,7 +172,7 @@ def read_added(max_hyde_chars: int | None = None, added_dir: Path = ADDED_DIR) -
 def clean_rows(rows: list[Example], added: list[Example]) -> list[Example]:
     """``clean.clean_row`` on every row: a training row it drops goes; a validation row
     keeps its place (the split stays fixed) with the cleaned target where there is one.
-    Added rows whose query is already a shared row's are skipped."""
+    Added rows whose query a kept shared row already has are skipped."""
     from querytune.experiments.qmd.clean import clean_row
 
     out = []
@@ -182,7 +182,7 @@ def clean_rows(rows: list[Example], added: list[Example]) -> list[Example]:
             cleaned = row
         if cleaned is not None:
             out.append({**cleaned, "target_score": target_score(cleaned["query"], cleaned["output"])})
-    seen = {row["query"].lower() for row in rows}
+    seen = {row["query"].lower() for row in out}  # every val query is here: none becomes a training row
     return out + [row for row in added if row["query"].lower() not in seen]
 
 
