@@ -66,6 +66,8 @@ class Task(Protocol):
 
     def grammar(self) -> str | None: ...
 
+    def choose(self, example: Example, completions: list[str]) -> int: ...  # best-of-N: the best one's index, no gold
+
 
 # name -> "module:attribute"; imported lazily so that `querytune --help` stays light.
 _REGISTRY: dict[str, str] = {

@@ -6,6 +6,8 @@
 ``openai``  any OpenAI-compatible server (base URL, model, API key from the environment)
 
 Every backend decodes greedily, so two backends serving the same weights answer alike.
+``hf`` and ``vllm`` also ``sample`` N answers per conversation with a temperature, for
+best-of-N evaluation (the task picks one, ``Task.choose``).
 """
 from __future__ import annotations
 
@@ -68,6 +70,20 @@ class HFBackend:
         answers = generate(self.model, self.tokenizer, conversations, max_new_tokens=max_new_tokens,
                            batch_size=self.batch_size)
         return [Completion(text, seconds) for text, seconds in answers]
+
+    def sample(self, conversations: Sequence[Messages], max_new_tokens: int, n: int, temperature: float,
+               seed: int = 0) -> list[list[Completion]]:
+        """``n`` sampled answers per conversation (each conversation repeated ``n`` times in the batch)."""
+        import torch
+
+        from querytune.platform.generation import generate
+
+        torch.manual_seed(seed)
+        repeated = [messages for messages in conversations for _ in range(n)]
+        answers = generate(self.model, self.tokenizer, repeated, max_new_tokens=max_new_tokens,
+                           batch_size=self.batch_size, temperature=temperature)
+        flat = [Completion(text, seconds) for text, seconds in answers]
+        return [flat[i:i + n] for i in range(0, len(flat), n)]
 
     def close(self) -> None:
         self.model = self.tokenizer = None
@@ -150,6 +166,20 @@ class VLLMBackend:
         outputs = self.llm.chat(list(conversations), params, lora_request=self.lora, use_tqdm=False)
         seconds = time.perf_counter() - began
         return [Completion(out.outputs[0].text.strip(), seconds) for out in outputs]
+
+    def sample(self, conversations: Sequence[Messages], max_new_tokens: int, n: int, temperature: float,
+               seed: int = 0) -> list[list[Completion]]:
+        """``n`` sampled answers per conversation in one request each (``SamplingParams(n=n)``)."""
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = StructuredOutputsParams(grammar=self.grammar) if self.grammar else None
+        params = SamplingParams(n=n, temperature=temperature, seed=seed, max_tokens=max_new_tokens,
+                                structured_outputs=structured)
+        began = time.perf_counter()
+        outputs = self.llm.chat(list(conversations), params, lora_request=self.lora, use_tqdm=False)
+        seconds = time.perf_counter() - began
+        return [[Completion(choice.text.strip(), seconds) for choice in out.outputs] for out in outputs]
 
     def close(self) -> None:
         self.llm = None

@@ -55,6 +55,9 @@ class EvalSpec(BaseModel):
     concurrency: int = Field(4, ge=1, description="requests in flight for http/openai")
     grammar: bool = Field(False, description="constrain decoding with the task's grammar (vllm)")
     max_new_tokens: int = Field(DEFAULT_MAX_NEW_TOKENS, ge=1, description="generation budget per answer")
+    best_of: int = Field(1, ge=1, description="sample N answers per example and keep the task's gold-free "
+                         "choice (Task.choose); 1 = greedy (hf, vllm)")
+    temperature: float = Field(0.8, gt=0, description="sampling temperature when best_of > 1")
     baseline: str | None = Field(None, description="run folder to compare with, example by example")
     out: str | None = Field(None, description="run folder (default runs/eval/<task>-<model>-<time>)")
     storage: str = Field("runs", description="storage root of runs and the adapter registry")
@@ -83,12 +86,18 @@ def run_eval(spec: EvalSpec) -> Path:
     backend = make_backend(spec.backend, model=spec.model, adapter=spec.adapter, storage=spec.storage,
                            url=spec.url, api_key_env=spec.api_key_env, concurrency=spec.concurrency,
                            grammar=task.grammar() if spec.grammar else None)
+    picks = None
     try:
-        texts, timing = complete_all(backend, conversations, spec.max_new_tokens, spec.concurrency)
+        if spec.best_of > 1:
+            texts, timing, picks = best_of_all(task, backend, examples, conversations, spec)
+        else:
+            texts, timing = complete_all(backend, conversations, spec.max_new_tokens, spec.concurrency)
     finally:
         backend.close()
     rows = [judge(task, i, ex, msgs, text, latency) for i, (ex, msgs, text, latency)
             in enumerate(zip(examples, conversations, texts, timing.latencies))]
+    for row, pick in zip(rows, picks or ()):
+        add_pick(task, row, pick)
     summary = summarize(task, rows, spec.seed)
     summary["latency"] = latency_summary(timing)
     summary["cost"] = cost_summary(timing.wall_s, len(rows), spec.gpu_price, training_seconds(spec))
@@ -172,6 +181,39 @@ def complete_all(backend, conversations: Sequence[list], max_new_tokens: int,
         raise EvalError(f"backend {backend.name} returned {len(completions)} answers for {len(conversations)} "
                         "conversations")
     return [c.text for c in completions], Timing(first, wall, [c.latency_s for c in completions])
+
+
+def best_of_all(task, backend, examples: list[dict], conversations: Sequence[list],
+                spec: EvalSpec) -> tuple[list[str], Timing, list[dict]]:
+    """``spec.best_of`` sampled answers per example; the answer is the one ``task.choose``
+    picks (no gold). Returns the answers, timing, and per example the candidates and pick."""
+    if not callable(getattr(task, "choose", None)):
+        raise EvalError(f"--best-of {spec.best_of}: task {task.name} has no choose(example, completions) to pick "
+                        "an answer without gold; use --best-of 1")
+    if not callable(getattr(backend, "sample", None)):
+        raise EvalError(f"--best-of {spec.best_of}: backend {backend.name} cannot sample several answers; "
+                        "use --backend hf or --backend vllm")
+    first = backend.sample(conversations[:1], spec.max_new_tokens, spec.best_of, spec.temperature,
+                           seed=spec.seed)[0][0].latency_s
+    groups = []
+    began = time.perf_counter()
+    for start in range(0, len(conversations), 16):
+        groups += backend.sample(conversations[start:start + 16], spec.max_new_tokens, spec.best_of,
+                                 spec.temperature, seed=spec.seed + start)
+    wall = time.perf_counter() - began
+    picks = []
+    for example, group in zip(examples, groups):
+        candidates = [completion.text for completion in group]
+        picks.append({"chosen": int(task.choose(example, candidates)), "candidates": candidates})
+    answers = [pick["candidates"][pick["chosen"]] for pick in picks]
+    return answers, Timing(first, wall, [group[0].latency_s for group in groups]), picks
+
+
+def add_pick(task, row: dict, pick: dict) -> None:
+    """The row keeps its candidates; ``sample_score`` is their mean score (one sample's expected score)."""
+    scores = [float(task.score(row["example"], text).get("score", math.nan)) for text in pick["candidates"]]
+    row["best_of"] = {**pick, "scores": scores}
+    row["metrics"]["sample_score"] = nanmean(scores)
 
 
 # ---- scoring ---------------------------------------------------------------------------------

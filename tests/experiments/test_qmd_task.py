@@ -36,7 +36,8 @@ def test_target_is_written_in_canonical_order_and_parses(task):
 def test_score_keys_are_the_declared_metrics(task):
     result = task.score({"query": "auth"}, "lex: auth setup\nvec: how to configure authentication")
     assert set(result) == set(task.metrics)
-    assert result == {"score": 0.5, "pct": 50.0, "reward": pytest.approx(100 / 120), "format_ok": 1.0,
+    assert result == {"score": 0.5, "pct": 50.0, "reward": pytest.approx(100 / 120), "score_unseen": 0.5,
+                      "in_training": 0.0, "format_ok": 1.0,
                       "hyde_present": 0.0, "lex_echo": 1.0, "excellent": 0.0, "good": 0.0, "acceptable": 1.0,
                       "poor": 0.0, "failed": 0.0}
 

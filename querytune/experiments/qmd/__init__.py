@@ -2,5 +2,6 @@
 
 ``parse`` reads the output language, ``score`` is the original project's scorer (see
 ``shared/research/qmd.md`` §c), ``reward`` its GRPO form, ``prompt`` the chat turn and
-target, ``data`` the real training rows, ``task`` ties them into the Task protocol.
+target, ``data`` the real training rows, ``clean`` their repairs measured with the
+scorer, ``task`` ties them into the Task protocol.
 """

@@ -30,6 +30,8 @@ from querytune.experiments.qmd.prompt import render, target
 from querytune.experiments.qmd.score import score_expansion
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "datasets" / "qmd"
+#: Rows we wrote (short queries, named entities): training-only, outside the glob of the shared files.
+ADDED_DIR = DATA_DIR / "added"
 VAL_EVERY = 10  # every 10th row of the seeded shuffle is validation: a 90/10 split at any n
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 _LEGACY_ONLY = re.compile(r"\s+only:\s*(lex|vec|hyde)\s*$", re.IGNORECASE)
@@ -147,15 +149,58 @@ def assign_splits(examples: list[Example], seed: int) -> list[Example]:
             for position, i in enumerate(order)]
 
 
+def normal_form(query: str) -> str:
+    """Lowercase words of a query without its /only: suffix: what "the same query" means
+    when checking dev queries against the training files."""
+    return " ".join(re.findall(r"[\w+#.'-]+", only_mode(query)[1].lower()))
+
+
+def training_queries() -> frozenset[str]:
+    """``normal_form`` of every query in the training files, shared and added."""
+    return frozenset(normal_form(str(row.get("query", ""))) for folder in (DATA_DIR, ADDED_DIR)
+                     for row in read_raw(folder))
+
+
+def read_added(max_hyde_chars: int | None = None, added_dir: Path = ADDED_DIR) -> list[Example]:
+    """Our own rows, repaired and scored like the shared ones; every one a training row."""
+    rows = [repair(row) for row in read_raw(added_dir)]
+    if None in rows:
+        raise ValueError(f"{added_dir}: row {rows.index(None) + 1} has no usable target")
+    return [{**to_example(row, max_hyde_chars), "split": "train"} for row in rows]
+
+
+def clean_rows(rows: list[Example], added: list[Example]) -> list[Example]:
+    """``clean.clean_row`` on every row: a training row it drops goes; a validation row
+    keeps its place (the split stays fixed) with the cleaned target where there is one.
+    Added rows whose query a kept shared row already has are skipped."""
+    from querytune.experiments.qmd.clean import clean_row
+
+    out = []
+    for row in rows:
+        cleaned = clean_row(row)
+        if cleaned is None and row["split"] == "val":
+            cleaned = row
+        if cleaned is not None:
+            out.append({**cleaned, "target_score": target_score(cleaned["query"], cleaned["output"])})
+    seen = {row["query"].lower() for row in out}  # every val query is here: none becomes a training row
+    return out + [row for row in added if row["query"].lower() not in seen]
+
+
 def build(n: int, seed: int, min_target_score: float | None = None,
-          max_hyde_chars: int | None = None) -> tuple[list[Example], LoadReport]:
-    """At most ``n`` split examples; training targets below ``min_target_score`` (percent) dropped."""
+          max_hyde_chars: int | None = None, clean: bool = False) -> tuple[list[Example], LoadReport]:
+    """At most ``n`` split examples; training targets below ``min_target_score`` (percent) dropped.
+
+    ``clean`` repairs or drops targets that lose points (``clean.py``) and appends our own
+    rows (``datasets/qmd/added``) to the training split; validation rows stay the same.
+    """
     if n < 1:
         raise ValueError(f"n={n}: must be >= 1 (an n above the number of distinct rows gives all of them)")
     if max_hyde_chars is not None and max_hyde_chars < 1:
         raise ValueError(f"max_hyde_chars={max_hyde_chars}: must be >= 1 (try 200, the scorer's ideal maximum)")
     examples, report = load(max_hyde_chars)
     rows = assign_splits(examples, seed)
+    if clean:
+        rows = clean_rows(rows, read_added(max_hyde_chars))
     if min_target_score is not None:
         rows = [row for row in rows if row["split"] == "val" or row["target_score"] >= min_target_score]
     return rows[:n], report

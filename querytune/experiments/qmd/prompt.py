@@ -5,6 +5,12 @@ turn, no system prompt, no intent line. Some training rows carry an ``intent``; 
 training-only context that serving never sends, so it is left out of the prompt
 rather than teaching the model to rely on a line it will never get.
 
+The prompt does not describe the output format, on purpose: clients of the chat route
+send exactly this user turn, so a format hint (a system turn or a longer user turn)
+seen only in training would be missing at serving, where SmolLM2's template puts its
+default system turn instead. The format is taught by the targets (and enforced by the
+grammar when decoding is constrained).
+
 Targets are written in the canonical order hyde, lex, vec. The scorer is blind to line
 order (the shared rows score a mean 84.75% in either their given or the canonical
 order), so the choice is about learnability: the data mixes hyde-first (1,858 rows)

@@ -53,6 +53,11 @@ class SourcegraphTask:
     def grammar(self) -> str:
         return gbnf.to_gbnf()
 
+    def choose(self, example: Example, completions: list[str]) -> int:
+        from querytune.experiments.sourcegraph.vote import vote
+
+        return vote(completions, metrics._today(example))
+
     def regex(self) -> str:
         return gbnf.to_regex()
 
