@@ -15,15 +15,7 @@ results=/tmp/bench-results
 mkdir -p "$OUT" "$results"
 exec > >(tee -a "$OUT/session.log") 2>&1
 
-if [ ! -d /tmp/site/vllm ]; then
-  bash /tmp/wh/install.sh || { echo "bundle install failed"; exit 1; }
-fi
-export PYTHONPATH="$PWD:/tmp/site" QUERYTUNE_HOME="$PWD/.cache/qt" VLLM_CACHE_ROOT="$PWD/.cache/vllm"
-# every compile cache in one folder: bench/cold_start.py measures it empty, then warm
-export TORCHINDUCTOR_CACHE_DIR="$VLLM_CACHE_ROOT/inductor" TRITON_CACHE_DIR="$VLLM_CACHE_ROOT/triton"
-export FLASHINFER_WORKSPACE_BASE="$VLLM_CACHE_ROOT/flashinfer"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1
-export TOKENIZERS_PARALLELISM=false RAY_AUTH_MODE=disabled
+source bench/gpu_env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import vllm, ray, ray.serve, trl, transformers, peft, torch; print('vllm', vllm.__version__, 'ray', ray.__version__,
 'trl', trl.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'torch', torch.__version__)"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A GPU job longer than one device call (10 minutes): the machine stays while calls keep coming
+# (30 s apart at most) and a process in a session of its own outlives the call that started it.
+#
+#   bash bench/gpu_background.sh start quality --tasks qmd   # install, start bench/quality.py, wait
+#   bash bench/gpu_background.sh wait                        # wait again; results to $OUT when done
+#
+# Each call waits up to BG_WAIT_S seconds (default 560), prints the log's end, and once the job
+# has ended copies its results (*.json, *.md) and every log and eval row of /tmp/bg into $OUT.
+# Give bench/quality.py --storage /tmp/bg/storage so that its eval rows come back too.
+set -uo pipefail
+job=/tmp/bg
+wait_s=${BG_WAIT_S:-560}
+case "${1:-}" in
+  start)
+    shift
+    name=$1; shift
+    source bench/gpu_env.sh
+    mkdir -p "$job/results"
+    nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
+    setsid bash -c "python3 -m bench.$name --out $job/results $*; echo \$? > $job/rc" > "$job/log" 2>&1 < /dev/null &
+    ;;
+  wait) ;;
+  *) echo "usage: $0 start NAME [ARGS...] | wait"; exit 2 ;;
+esac
+began=$(date +%s)
+while [ ! -f "$job/rc" ] && [ $(( $(date +%s) - began )) -lt "$wait_s" ]; do sleep 5; done
+tail -40 "$job/log"
+if [ -f "$job/rc" ]; then
+  echo "job ended: rc $(cat "$job/rc")"
+  cp "$job"/results/*.json "$job"/results/*.md "$OUT"/ 2>/dev/null
+  # logs and eval rows (examples.jsonl), not weights or optimizer state
+  tar -czf "$OUT/logs.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='*.pth' \
+      -C "$job" . 2>/dev/null
+else
+  echo "job still running after ${wait_s}s: call '$0 wait' again within 30 s"
+fi
