@@ -1,5 +1,6 @@
-"""The GPU quality loop: train each task's adapter from its shipped config, then evaluate the base
-model and the adapter on the task's sets, with and without the grammar, and write one table.
+"""The GPU quality loop: train each task from its shipped config, evaluate it, write one table.
+
+Base model and adapters on the task's sets, with and without the grammar (and best-of-N, GRPO).
 
 Every session that changes data, prompts, decoding or training runs this on the GPU, and its
 table goes to QUALITY.md. Training runs all tasks at once (one GPU holds several 135M runs);
@@ -47,25 +48,42 @@ class Cell:
             (f"-best{self.best_of}" if self.best_of > 1 else "")
 
 
-def train(task: str, storage: Path, overrides: list[str], out: Path) -> dict:
-    """`querytune train configs/<task>/sft.yaml` on the GPU, registered as `<task>-sft`."""
-    stamp = time.strftime("%H%M%S")
-    sets = ["scaling.use_gpu=true", f"run.storage_path={storage}", f"run.name=quality-{task}-{stamp}",
-            f"run.register_as={task}-sft", *overrides]
-    command = querytune_command("train", f"configs/{task}/sft.yaml", *[x for s in sets for x in ("--set", s)])
-    log(f"train {task}: {' '.join(command)}")
-    result = run_timed(command, out / f"train-{task}.log")
-    log(f"train {task}: {result['wall_s']:.0f} s")
+#: the config each recipe trains from, and the overrides that put it on this session's GPU and storage
+RECIPES = {"sft": ("configs/{task}/sft.yaml", ["scaling.use_gpu=true"]),
+           "grpo": ("configs/{task}/grpo-gpu.yaml", [])}
+
+
+def train(task: str, recipe: str, storage: Path, overrides: list[str], out: Path) -> dict:
+    """`querytune train` of one recipe on the GPU, registered as `<task>-<recipe>` (GRPO's parent
+    is the `<task>-sft` its GPU config names)."""
+    config, placed = RECIPES[recipe]
+    sets = [*placed, f"run.storage_path={storage}", f"run.name=quality-{task}-{recipe}-{time.strftime('%H%M%S')}",
+            f"run.register_as={task}-{recipe}", *overrides]
+    command = querytune_command("train", config.format(task=task), *[x for s in sets for x in ("--set", s)])
+    log(f"train {task} {recipe}: {' '.join(command)}")
+    result = run_timed(command, out / f"train-{task}-{recipe}.log")
+    log(f"train {task} {recipe}: {result['wall_s']:.0f} s")
     return result
 
 
-def cells_for(task: str, grammar: bool, best_of: list[int]) -> list[Cell]:
-    """Base on dev; the adapter on every set; the adapter on dev under the grammar and best-of-N."""
+def train_task(task: str, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
+    """SFT, then GRPO from it when asked: a task's recipes run in order, tasks side by side."""
+    runs = {"sft": train(task, "sft", storage, opts.train_set, out)}
+    if opts.grpo:
+        runs["grpo"] = train(task, "grpo", storage, opts.grpo_set, out)
+    return runs
+
+
+def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
+    """Base on dev; the SFT adapter on every set, and on dev under the grammar and best-of-N;
+    the GRPO adapter on dev."""
     adapter = f"{task}-sft"
     cells = [Cell(task, None, "dev")] + [Cell(task, adapter, data) for data in SETS[task]]
-    if grammar:
+    if not opts.no_grammar:
         cells.append(Cell(task, adapter, "dev", grammar=True))
-    cells += [Cell(task, adapter, "dev", best_of=n) for n in best_of if n > 1]
+    cells += [Cell(task, adapter, "dev", best_of=n) for n in opts.best_of if n > 1]
+    if opts.grpo:
+        cells.append(Cell(task, f"{task}-grpo", "dev"))
     return cells
 
 
@@ -109,6 +127,9 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for every training (repeatable)")
+    parser.add_argument("--grpo", action="store_true", help="GRPO from each SFT adapter (configs/<task>/grpo-gpu.yaml)")
+    parser.add_argument("--grpo-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra --set for every GRPO run (repeatable)")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the adapters already registered")
     parser.add_argument("--skip-eval", action="store_true", help="train only (a later call evaluates)")
     parser.add_argument("--no-grammar", action="store_true", help="skip the constrained-decoding cells")
@@ -124,15 +145,15 @@ def main() -> None:
     trained = {}
     if not args.skip_train:
         with ThreadPoolExecutor(len(args.tasks)) as pool:
-            trained = dict(zip(args.tasks, pool.map(lambda t: train(t, storage, args.train_set, out), args.tasks)))
-    cells = [] if args.skip_eval else \
-        [c for t in args.tasks for c in cells_for(t, not args.no_grammar, args.best_of)]
+            trained = dict(zip(args.tasks, pool.map(lambda t: train_task(t, args, storage, out), args.tasks)))
+    cells = [] if args.skip_eval else [c for t in args.tasks for c in cells_for(t, args)]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda c: _safe(evaluate, c, storage, out, args), cells))
     failed = [r for r in results if "error" in r]
     done = [r for r in results if "error" not in r]
     markdown = report(done)
-    write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set})
+    write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set,
+                           "grpo_overrides": args.grpo_set})
     (out / "quality.md").write_text(markdown + "\n")
     for r in failed:
         print(f"FAILED {r['name']}: {r['error'][-600:]}")
