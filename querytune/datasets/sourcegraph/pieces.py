@@ -198,8 +198,8 @@ def before_date(ctx: Ctx) -> tuple[str, str]:
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 26), ("lang_code", 16), ("topic", 11), ("message", 10), ("term", 6), ("regex", 6),
-             ("regexp_mode", 5), ("literal", 2.2), ("standard", 2), ("keyword_mode", 1), ("or", 7), ("and", 3),
-             ("not", 5), ("group", 2), ("content", 2.5), ("neg_content", 2)]
+             ("regexp_mode", 5), ("literal", 3.5), ("standard", 4), ("keyword_mode", 1), ("or", 7), ("and", 4),
+             ("not", 5), ("group", 2), ("content", 3.5), ("neg_content", 4)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
@@ -329,7 +329,7 @@ def _group(ctx, d):
 
 
 def _content(ctx, d):
-    if ctx.chance(0.5):
+    if ctx.chance(0.3):
         word = ctx.rng.choice(["or", "and", "not", "OR", "AND", "NOT"])
         d.what = ctx.pick([f'the literal word "{word}"', f"the word {word} itself", f"the text '{word}'",
                            f"'{word}' as plain text"])
@@ -385,7 +385,7 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
     phrase = ctx.pick([f"in {said}", f"in the {said} repo", f"inside {said}", f"in the {said} repository",
                        f"within {said}", f"over in {said}", f"in the {said} codebase", f"in our {said} code",
                        f"for {said}", f"across {said}"])
-    if allow_rev and ctx.chance(0.3):
+    if allow_rev and ctx.chance(0.4):
         rev, spoken = revision(ctx)
         d.repo.rev, d.repo.rev_style = rev, "@" if ctx.chance(0.65) else "field"
         phrase = f"{phrase} {spoken}" if ctx.chance(0.8) else f"{spoken} of {said}"
@@ -395,17 +395,17 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
 
 def revision(ctx: Ctx) -> tuple[str, str]:
     roll = ctx.rng.random()
-    if roll < 0.45:
+    if roll < 0.36:
         branch = ctx.rng.choice(v.BRANCHES)
         return branch, ctx.pick([f"on the {branch} branch", f"on {branch}", f"at branch {branch}",
                                  f"in the {branch} branch", f"on branch {branch}"])
-    if roll < 0.65:
+    if roll < 0.53:
         tag = ctx.rng.choice(v.TAGS)
         return tag, ctx.pick([f"at tag {tag}", f"at {tag}", f"as of the {tag} release", f"on the {tag} tag"])
-    if roll < 0.8:
+    if roll < 0.6:
         sha = ctx.rng.choice(v.SHAS)
         return sha, ctx.pick([f"at commit {sha}", f"as of commit {sha}", f"at revision {sha}"])
-    if roll < 0.9:
+    if roll < 0.76:
         spoken, glob = ctx.rng.choice(v.REF_GLOBS)
         return glob, ctx.pick([f"on {spoken}", f"across {spoken}", f"in {spoken}"])
     a, b = ctx.rng.sample(v.BRANCHES, 2)
@@ -434,48 +434,51 @@ def exclude_repo(ctx: Ctx, d: Draft) -> None:
 
 
 def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
-    """A repo predicate; returns its phrase ('have a Dockerfile') for repo_list heads."""
-    roll = ctx.rng.random()
-    if roll < 0.25:
-        said, regex = ctx.rng.choice(v.FILES)
-        neg = ctx.chance(0.25)
-        form = "repohasfile" if "type:symbol" not in d.params and ctx.chance(0.12) else "has.path"
-        param = f"{'-' if neg else ''}" + (f"repohasfile:{regex}" if form == "repohasfile" else f"repo:has.path({regex})")
-        phrase = ctx.pick([f"don't have {said}", f"are missing {said}", f"lack {said}"]) if neg else \
-            ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"ship {said}"])
-    elif roll < 0.4:
-        said, regex = ctx.rng.choice(v.FILES)
+    """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads."""
+    kinds = ["path", "-path", "repohasfile", "file", "content", "commit", "-commit", "repohascommitafter",
+             "description", "meta", "topic"]
+    weights = [1, 1, 0 if "type:symbol" in d.params else 1, 1, 1, 1.2, 1, 1, 1, 1.5, 1.5]
+    kind = ctx.rng.choices(kinds, weights)[0]
+    said, regex = ctx.rng.choice(v.FILES)
+    n = ctx.rng.randint(2, 11)
+    when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"), ("1 year ago", "the past year"),
+                             ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
+    if kind in ("path", "repohasfile"):
+        param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
+        phrase = ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"ship {said}"])
+    elif kind == "-path":
+        param = f"-repo:has.path({regex})"
+        phrase = ctx.pick([f"don't have {said}", f"are missing {said}", f"lack {said}", f"have no {said}"])
+    elif kind == "file":
         code = ctx.rng.choice(v.TERMS)
         param = f"repo:has.file(path:{regex} content:{regex_escape(code)})"
         phrase = ctx.pick([f"have {said} mentioning {code}", f"have {said} that contain {code}",
                            f"contain {said} with {code} in them"])
-    elif roll < 0.52:
+    elif kind == "content":
         term = ctx.rng.choice(v.TERMS)
         param = f"repo:has.content({regex_escape(term)})"
         phrase = ctx.pick([f"mention {term} somewhere", f"contain {term} anywhere", f"reference {term} at all"])
-    elif roll < 0.67:
-        neg = ctx.chance(0.45)
-        n = ctx.rng.randint(2, 11)
-        when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"), ("1 year ago", "the past year"),
-                                 ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
-        legacy = not neg and ctx.chance(0.25)
-        param = f'repohascommitafter:"{when}"' if legacy else f"{'-' if neg else ''}repo:has.commit.after({when})"
-        phrase = ctx.pick([f"have had no commits in {spoken}", f"went stale, nothing committed in {spoken}"]) if neg else \
-            ctx.pick([f"had commits in {spoken}", f"are still active, with commits in {spoken}",
-                      f"got pushed to in {spoken}"])
-    elif roll < 0.77:
+    elif kind in ("commit", "repohascommitafter"):
+        param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
+        phrase = ctx.pick([f"had commits in {spoken}", f"are still active, with commits in {spoken}",
+                           f"got pushed to in {spoken}", f"saw activity in {spoken}"])
+    elif kind == "-commit":
+        param = f"-repo:has.commit.after({when})"
+        phrase = ctx.pick([f"have had no commits in {spoken}", f"went stale, nothing committed in {spoken}",
+                           f"nobody has pushed to in {spoken}"])
+    elif kind == "description":
         desc = ctx.rng.choice(v.DESCRIPTIONS)
         param = f"repo:has.description({desc})"
         phrase = ctx.pick([f"describe themselves as a {desc}", f"have {desc} in their description",
                            f"have a description saying {desc}"])
-    elif roll < 0.88:
-        spoken, arg = ctx.rng.choice(v.META)
-        neg = ctx.chance(0.2)
+    elif kind == "meta":
+        spoken_meta, arg = ctx.rng.choice(v.META)
+        neg = ctx.chance(0.15)
         param = f"{'-' if neg else ''}repo:has.meta({arg})"
-        phrase = f"are not {spoken}" if neg else f"are {spoken}"
+        phrase = f"are not {spoken_meta}" if neg else f"are {spoken_meta}"
     else:
         topic = ctx.rng.choice(v.TOPICS_GH)
-        neg = ctx.chance(0.25)
+        neg = ctx.chance(0.2)
         param = f"{'-' if neg else ''}repo:has.topic({topic})"
         phrase = ctx.pick([f"aren't tagged with the {topic} topic", f"lack the {topic} topic"]) if neg else \
             ctx.pick([f"have the {topic} topic", f"are tagged {topic}", f"carry the GitHub topic {topic}"])
@@ -515,7 +518,7 @@ def exclude_file(ctx: Ctx, d: Draft) -> None:
     said, regex = ctx.rng.choice(v.EXCLUSIONS)
     phrase = ctx.pick([f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
                        f"leave out {said}", f"without {said}", f"minus {said}", f"outside of {said}"])
-    if ctx.chance(0.12):
+    if ctx.chance(0.18):
         d.add(f"NOT file:{regex}", phrase)
     else:
         d.add(f"-file:{regex}", phrase)
@@ -523,16 +526,16 @@ def exclude_file(ctx: Ctx, d: Draft) -> None:
 
 def file_predicate(ctx: Ctx, d: Draft) -> None:
     roll = ctx.rng.random()
-    if roll < 0.35:
+    if roll < 0.27:
         team = ctx.rng.choice(v.TEAMS)
         d.add(f"file:has.owner({team})", ctx.pick([f"in files owned by {team}", f"in code that {team} owns",
                                                     f"where {team} is the code owner"]))
     elif roll < 0.5:
         d.add("-file:has.owner()", ctx.pick(["in files nobody owns", "in unowned files",
                                              "in files without a code owner"]))
-    elif roll < 0.7:
+    elif roll < 0.77:
         name = ctx.rng.choice(v.FIRST_NAMES)
-        neg = ctx.chance(0.2)
+        neg = ctx.chance(0.3)
         d.add(f"{'-' if neg else ''}file:has.contributor({name})",
               f"in files {name} never touched" if neg else ctx.pick([f"in files {name} has contributed to",
                                                                        f"in files that {name} worked on"]))
@@ -566,7 +569,7 @@ def two_langs(ctx: Ctx, d: Draft) -> None:
 
 def context_scope(ctx: Ctx, d: Draft) -> None:
     roll = ctx.rng.random()
-    if roll < 0.65:
+    if roll < 0.55:
         said, name = ctx.rng.choice(v.CONTEXTS)
         d.add(f"context:{name}", ctx.pick([f"in {said} search context", f"within {said} context",
                                            f"using {said} search context"]))
@@ -585,7 +588,7 @@ def repo_flags(ctx: Ctx, d: Draft) -> None:
                ("visibility:public", ["in public repos only", "only public repositories", "just public code"]),
                ("visibility:private", ["in private repos only", "only private repositories", "just our private repos"]),
                (None, ["skip archived repos", "not in archived repos", "excluding forks"])]
-    param, phrases = ctx.rng.choices(options, [3, 2, 3, 2, 3, 2, 1])[0]
+    param, phrases = ctx.rng.choices(options, [3, 3, 3, 3, 4, 3.5, 1])[0]
     phrase = ctx.pick(phrases)
     if param:
         d.add(param, phrase)
@@ -642,7 +645,7 @@ def author_piece(ctx: Ctx, d: Draft, committer: bool = False) -> None:
     if committer:
         d.add(f"committer:{value}", ctx.pick([f"committed by {said}", f"where {said} was the committer",
                                               f"that {said} committed", f"with {said} as committer"]))
-    elif ctx.chance(0.1):
+    elif ctx.chance(0.18):
         if ctx.chance(0.5):
             d.add("-author:bot", ctx.pick(["not made by bots", "excluding bot commits", "that weren't from bots"]))
         else:

@@ -234,15 +234,15 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: 
     if chance(0.04):
         p.exclude_repo(ctx, d)
     named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-    if named and not d.repo.rev and ctx.chance(0.07):
+    if named and not d.repo.rev and ctx.chance(0.17):
         p.at_time(ctx, d)
-    if not d.no_repo_predicates and chance(0.06):
+    if not d.no_repo_predicates and chance(0.1):
         p.repo_predicate(ctx, d)
     if chance(file):
         p.file_scope(ctx, d)
     if chance(0.1):
         p.exclude_file(ctx, d)
-    if chance(0.035):
+    if chance(0.1):
         p.file_predicate(ctx, d)
     if d.lang:
         p.lang_scope(ctx, d, d.lang)
@@ -254,8 +254,8 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: 
         p.exclude_lang(ctx, d)
     if not flags:
         return
-    for probability, piece in ((0.035, p.context_scope), (0.06, p.repo_flags), (0.035, p.case_flag),
-                               (0.045, p.count_flag), (0.028, p.timeout_flag), (0.012, p.index_flag)):
+    for probability, piece in ((0.07, p.context_scope), (0.13, p.repo_flags), (0.035, p.case_flag),
+                               (0.045, p.count_flag), (0.035, p.timeout_flag), (0.024, p.index_flag)):
         if chance(probability):
             piece(ctx, d)
 
@@ -306,7 +306,14 @@ def _type_repo(ctx, d):
 
 def _repo_list(ctx, d):
     d.what = p.repo_predicate(ctx, d, as_subject=True)
-    if ctx.chance(0.25):
+    if ctx.chance(0.3):
+        family = lambda param: "commit" if "commit" in param else param.lstrip("-").split("(")[0]  # noqa: E731
+        second = p.repo_predicate(ctx, d, as_subject=True)
+        if family(d.params[-1]) == family(d.params[-2]):
+            d.params.pop()  # two of a kind would repeat a once-only field or contradict the first
+        else:
+            d.what += ctx.pick([" and ", " but also ", ", and "]) + second
+    if ctx.chance(0.35):
         org = ctx.rng.choice(v.ORGS)
         d.what += " " + ctx.pick([f"in the {org} org", f"under {org}", f"at {org}"])
         d.params.append(f"repo:{org}/")
@@ -358,7 +365,7 @@ def _commit(ctx, d):
     d.params.append("type:commit")
     if ctx.chance(0.65):
         p.author_piece(ctx, d)
-    if ctx.chance(0.12):
+    if ctx.chance(0.2):
         p.author_piece(ctx, d, committer=True)
     if ctx.chance(0.45) or len(d.params) == 1:
         p.message_piece(ctx, d)
@@ -375,6 +382,8 @@ def _diff(ctx, d):
         d.fragments.append(ctx.pick(["full diffs please", "show the whole diff", "with the diff hunks"]))
     if ctx.chance(0.3):
         p.author_piece(ctx, d)
+    if ctx.chance(0.08):
+        p.author_piece(ctx, d, committer=True)
     if ctx.chance(0.1):
         p.message_piece(ctx, d)
     _commit_scope(ctx, d)
@@ -396,7 +405,7 @@ def _structural(ctx, d):
     d.params += ["patterntype:structural", f"lang:{lang}"]
     d.pattern = template
     holes = re.findall(r":\[(\w+)\]", template)
-    if holes and ctx.chance(0.35):
+    if holes and ctx.chance(0.6):
         hole = holes[0]
         d.add(f"rule:'where :[{hole}] != \"\"'", ctx.pick([f"where the {hole} part isn't empty",
                                                              f"only when {hole} is non-empty"]))
@@ -417,14 +426,14 @@ def _nls(ctx, d):
 
 #: intent -> (weight, builder)
 _INTENTS: dict[str, tuple[float, Callable[[Ctx, Draft], None]]] = {
-    "code": (40, _code), "select_file": (3, _select("file")), "select_repo": (4, _select("repo")),
+    "code": (44, _code), "select_file": (3, _select("file")), "select_repo": (4, _select("repo")),
     "select_dir": (1.5, _select("file.directory")), "select_owners": (1.5, _select("file.owners")),
-    "select_content": (1.3, _select("content")), "select_symbol": (1.2, _select("symbol")),
+    "select_content": (1.8, _select("content")), "select_symbol": (1.6, _select("symbol")),
     "type_file": (2, _type("file")), "type_path": (2.5, _type_path), "type_repo": (2.2, _type_repo),
-    "repo_list": (6, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
+    "repo_list": (11, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
     "diff": (5.5, _diff), "diff_added": (2.5, _diff_select("commit.diff.added")),
     "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.3, _diff_select("commit")),
-    "structural": (3, _structural), "nls": (1.3, _nls),
+    "structural": (4.5, _structural), "nls": (1.3, _nls),
 }
 INTENTS = sorted(_INTENTS)
 WEIGHTS = [_INTENTS[i][0] for i in INTENTS]
@@ -450,12 +459,8 @@ def constructs_of(query: str) -> set[str]:
         name = param.raw.lstrip("-").split(":")[0].lower()
         negated = "-" if param.negated else ""
         found.add(negated + param.field)
-        if name.startswith("not "):
-            name = name[4:]
         if name != param.field:
             found.add(f"alias:{name}")
-        if param.raw.upper().startswith("NOT "):
-            found.add("op:NOT filter")
         if param.predicate:
             found.add(f"{negated}{param.field}:{param.predicate}()")
         if param.field in ("type", "patterntype", "select", "fork", "archived", "visibility", "index"):
@@ -466,7 +471,9 @@ def constructs_of(query: str) -> set[str]:
         if param.field == "case":
             found.add("case:yes")
         if param.field == "context":
-            found.add("context:@user/org" if param.value.startswith("@") else "context:name")
+            value = param.value
+            found.add("context:@user/org" if value.startswith("@") else "context:global" if value == "global"
+                      else "context:name")
         if param.field == "repo" and param.rev is not None:
             found.add("rev:repo@rev")
         if param.field == "repo" and param.value.startswith("^github\\.com/"):
@@ -490,6 +497,8 @@ def constructs_of(query: str) -> set[str]:
     for op in ("AND", "OR"):
         if re.search(rf"\s{op}\s", bare, re.IGNORECASE):
             found.add(f"op:{op}")
+    if re.search(r"(^|[\s(])NOT\s+-?[A-Za-z]+:", bare):
+        found.add("op:NOT filter")
     if re.search(r"(^|\s)\(", bare):
         found.add("op:parens")
     return found
