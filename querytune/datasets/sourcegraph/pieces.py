@@ -518,7 +518,7 @@ def exclude_file(ctx: Ctx, d: Draft) -> None:
     said, regex = ctx.rng.choice(v.EXCLUSIONS)
     phrase = ctx.pick([f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
                        f"leave out {said}", f"without {said}", f"minus {said}", f"outside of {said}"])
-    if ctx.chance(0.18):
+    if ctx.chance(0.25):
         d.add(f"NOT file:{regex}", phrase)
     else:
         d.add(f"-file:{regex}", phrase)
@@ -526,11 +526,11 @@ def exclude_file(ctx: Ctx, d: Draft) -> None:
 
 def file_predicate(ctx: Ctx, d: Draft) -> None:
     roll = ctx.rng.random()
-    if roll < 0.27:
+    if roll < 0.25:
         team = ctx.rng.choice(v.TEAMS)
         d.add(f"file:has.owner({team})", ctx.pick([f"in files owned by {team}", f"in code that {team} owns",
                                                     f"where {team} is the code owner"]))
-    elif roll < 0.5:
+    elif roll < 0.47:
         d.add("-file:has.owner()", ctx.pick(["in files nobody owns", "in unowned files",
                                              "in files without a code owner"]))
     elif roll < 0.77:

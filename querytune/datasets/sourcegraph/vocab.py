@@ -347,7 +347,7 @@ DESCRIPTIONS = ["kubernetes operator", "payment gateway", "internal CLI", "desig
 META = [("owned by the payments team", "team:payments"), ("in the platform team's metadata", "team:platform"),
         ("marked tier-1", "tier:1"), ("tagged as a production service", "env:production"),
         ("with a lifecycle of deprecated", "lifecycle:deprecated"), ("with an oncall key set", "oncall"),
-        ("that have a pci metadata key", "pci"), ("whose owner key is empty", "owner:"),
+        ("that have a pci metadata key", "pci"), ("with an empty owner key", "owner:"),
         ("with the language metadata set to go", "language:go"), ("flagged as customer-facing", "customer-facing")]
 CONTEXTS = [("the backend", "backend"), ("the mobile", "mobile"), ("the frontend", "frontend"),
             ("the open source", "oss"), ("the payments", "payments"), ("the data platform", "data-platform"),

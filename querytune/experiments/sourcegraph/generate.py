@@ -42,6 +42,7 @@ CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that mu
 HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
+TERSE_SHARE = 0.25  # requests typed without a head, like a search box ("grpc timeout in Go")
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 
@@ -202,15 +203,16 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
     what = d.what
     if not what:  # commit-style heads: the fragments are the subject ("commits by alice last week")
         what, fragments = _join(ctx, fragments), []
-    core = head.format(what=what)
+    terse = d.what and not question and rng.random() < TERSE_SHARE
+    core = what if terse else head.format(what=what)  # typed like a search box: "grpc timeout in Go"
     if fragments and rng.random() < 0.2:
         core = core[0].lower() + core[1:] if not core.startswith("I ") else core
         text = f"{fragments[0]}, {core} {_join(ctx, fragments[1:])}"
     else:
         text = f"{core} {_join(ctx, fragments)}"
-    if rng.random() < 0.1:
+    if rng.random() < 0.07:
         text = ctx.pick(PREFIXES) + text
-    if rng.random() < 0.16:
+    if rng.random() < 0.1:
         text += ctx.pick(SUFFIXES)
     text = re.sub(r"\s+([?.!,])(?=\s|$)", r"\1", " ".join(text.split())).replace(",,", ",").strip(", ")
     if question:
