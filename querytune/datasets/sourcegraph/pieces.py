@@ -58,6 +58,7 @@ class Draft:
     repo: RepoRef | None = None
     lang: str | None = None
     no_repo_predicates: bool = False  # rev: cannot be combined with repo predicates
+    file_specific: bool = False  # a file name or extension filter (implies a language)
 
     def add(self, param: str, fragment: str | None = None) -> "Draft":
         self.params.append(param)
@@ -108,12 +109,12 @@ def identifier(ctx: Ctx) -> tuple[str, str]:
     kind = ctx.rng.random()
     if kind < 0.4:
         name = ctx.rng.choice(v.FUNCTIONS)
-        return name, ctx.pick([name, f"calls to {name}", f"the {name} function", f"uses of {name}",
+        return name, ctx.pick([name, name, f"calls to {name}", f"the {name} function", f"uses of {name}",
                                f"{name} calls", f"references to {name}", f"callers of {name}",
                                f"anything calling {name}"])
     if kind < 0.7:
         name = ctx.rng.choice(v.TYPES)
-        return name, ctx.pick([name, f"the {name} type", f"usages of {name}", f"references to {name}",
+        return name, ctx.pick([name, name, f"the {name} type", f"usages of {name}", f"references to {name}",
                                f"{name} instances", f"code that uses {name}", f"where {name} gets created"])
     if kind < 0.85:
         name = ctx.rng.choice(v.CONSTANTS)
@@ -382,7 +383,8 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
     d.repo = RepoRef([full], [said])
-    phrase = ctx.pick([f"in {said}", f"in the {said} repo", f"inside {said}", f"in the {said} repository",
+    phrase = ctx.pick([f"in {said}", f"in {said}", f"in the {said} repo", f"{said}", f"inside {said}",
+                       f"in the {said} repository",
                        f"within {said}", f"over in {said}", f"in the {said} codebase", f"in our {said} code",
                        f"for {said}", f"across {said}"])
     if allow_rev and ctx.chance(0.4):
@@ -490,10 +492,12 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
 
 
 def file_scope(ctx: Ctx, d: Draft) -> str:
-    roll = ctx.rng.random()
+    """A file filter; with a language already chosen only folders and kinds of files, no extensions."""
+    roll = ctx.rng.random() * (0.6 if {"lang", "-lang"} & d.fields() else 1.0)
     if roll < 0.4:
         said, regex = ctx.rng.choice(v.FILES)
-        phrase = ctx.pick([f"in {said}", f"in the {said}", f"inside {said}", f"across {said}", f"only in {said}"])
+        phrase = ctx.pick([f"in {said}", f"in {said}", f"in the {said}", f"inside {said}", f"across {said}",
+                           f"only in {said}"])
     elif roll < 0.6:
         directory = ctx.rng.choice(v.DIRECTORIES)
         anchored = ctx.chance(0.5)
@@ -503,11 +507,11 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
                                        f"in paths containing {directory}"])
     elif roll < 0.8:
         name = ctx.rng.choice(v.FILE_NAMES)
-        regex = f"{dots(name)}$"
+        regex, d.file_specific = f"{dots(name)}$", True
         phrase = ctx.pick([f"in {name}", f"in files named {name}", f"in the {name} files", f"only in {name}"])
     else:
         ext = ctx.rng.choice(v.EXTENSIONS)
-        regex = f"{dots(ext)}$"
+        regex, d.file_specific = f"{dots(ext)}$", True
         phrase = ctx.pick([f"in {ext} files", f"in files ending in {ext}", f"in files with the {ext} extension"])
     param = f"file:{regex}"
     d.add(param, phrase)
@@ -516,7 +520,8 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
 
 def exclude_file(ctx: Ctx, d: Draft) -> None:
     said, regex = ctx.rng.choice(v.EXCLUSIONS)
-    phrase = ctx.pick([f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
+    phrase = ctx.pick([f"excluding {said}", f"no {said}", f"skip {said}", f"but skip {said}", f"not in {said}",
+                       f"ignoring {said}",
                        f"leave out {said}", f"without {said}", f"minus {said}", f"outside of {said}"])
     if ctx.chance(0.25):
         d.add(f"NOT file:{regex}", phrase)
@@ -549,7 +554,8 @@ def file_predicate(ctx: Ctx, d: Draft) -> None:
 def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
     lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], [3 if i < 10 else 1 for i in range(len(v.LANGUAGES))])[0]
     said = lang_said(ctx, lang)
-    d.add(f"lang:{lang}", ctx.pick([f"in {said}", f"in {said} files", f"in {said} code", f"{said} only",
+    d.add(f"lang:{lang}", ctx.pick([f"in {said}", f"in {said}", f"{said}", f"in {said} files", f"{said} only",
+                                    f"in {said} code",
                                     f"written in {said}", f"in our {said} sources", f"in the {said} code",
                                     f"just {said}", f"limited to {said}"]))
 

@@ -42,7 +42,8 @@ CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that mu
 HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
-TERSE_SHARE = 0.25  # requests typed without a head, like a search box ("grpc timeout in Go")
+MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
+TERSE_SHARE = 0.35  # requests typed without a head, like a search box ("grpc timeout in Go")
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 
@@ -162,7 +163,7 @@ def _gold(ctx: Ctx, d: Draft) -> str:
 
 def _alias(ctx: Ctx, param: str) -> str:
     field = _field(param)
-    if param.startswith("(") or field not in ALIASES:
+    if param.startswith("(") or "(" in param or field not in ALIASES:
         return param
     for alias, share in ALIASES[field]:
         if ctx.chance(share):
@@ -210,9 +211,9 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
         text = f"{fragments[0]}, {core} {_join(ctx, fragments[1:])}"
     else:
         text = f"{core} {_join(ctx, fragments)}"
-    if rng.random() < 0.07:
+    if rng.random() < 0.05:
         text = ctx.pick(PREFIXES) + text
-    if rng.random() < 0.1:
+    if rng.random() < 0.08:
         text += ctx.pick(SUFFIXES)
     text = re.sub(r"\s+([?.!,])(?=\s|$)", r"\1", " ".join(text.split())).replace(",,", ",").strip(", ")
     if question:
@@ -229,37 +230,39 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
 
 def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: float = 0.17,
                lang: float = 0.1, flags: bool = True) -> None:
-    """Scope and option filters drawn independently of each other and of the content."""
-    chance = lambda x: ctx.chance(x * scale)  # noqa: E731
-    if chance(repo):
-        p.named_repo(ctx, d)
-    if chance(0.04):
-        p.exclude_repo(ctx, d)
-    named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-    if named and not d.repo.rev and ctx.chance(0.17):
-        p.at_time(ctx, d)
-    if not d.no_repo_predicates and chance(0.1):
-        p.repo_predicate(ctx, d)
-    if chance(file):
-        p.file_scope(ctx, d)
-    if chance(0.1):
-        p.exclude_file(ctx, d)
-    if chance(0.1):
-        p.file_predicate(ctx, d)
+    """Scope and option filters, each drawn independently; at most ``MAX_MODIFIERS`` of them are kept
+    (a random subset), then applied in a fixed order so later ones can see earlier ones."""
     if d.lang:
         p.lang_scope(ctx, d, d.lang)
-    elif chance(lang):
-        p.lang_scope(ctx, d)
-    elif chance(0.012):
-        p.two_langs(ctx, d)
-    if "lang" not in d.fields() and chance(0.03):
-        p.exclude_lang(ctx, d)
-    if not flags:
-        return
-    for probability, piece in ((0.07, p.context_scope), (0.13, p.repo_flags), (0.035, p.case_flag),
-                               (0.045, p.count_flag), (0.035, p.timeout_flag), (0.024, p.index_flag)):
-        if chance(probability):
-            piece(ctx, d)
+    drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
+             (0.012, "two_langs"), (file, "file"), (0.1, "-file"), (0.1, "file_predicate"), (0.03, "-lang")]
+    if flags:
+        drawn += [(0.07, "context"), (0.13, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+                  (0.024, "index")]
+    fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
+    if len(fired) > MAX_MODIFIERS:
+        fired = ctx.rng.sample(fired, MAX_MODIFIERS)
+    for name, piece in _MODIFIERS:
+        if name not in fired:
+            continue
+        if name == "repo_predicate" and d.no_repo_predicates:
+            continue
+        if name in ("lang", "two_langs", "-lang") and {"lang", "-lang"} & d.fields():
+            continue
+        if name == "-lang" and d.file_specific:
+            continue  # "in main.go files, no Python" contradicts itself
+        piece(ctx, d)
+        if name == "repo":
+            named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
+            if named and not d.repo.rev and ctx.chance(0.17):
+                p.at_time(ctx, d)
+
+
+_MODIFIERS = [("repo", p.named_repo), ("-repo", p.exclude_repo), ("repo_predicate", p.repo_predicate),
+              ("lang", p.lang_scope), ("two_langs", p.two_langs), ("file", p.file_scope), ("-file", p.exclude_file),
+              ("file_predicate", p.file_predicate), ("-lang", p.exclude_lang), ("context", p.context_scope),
+              ("repo_flags", p.repo_flags), ("case", p.case_flag), ("count", p.count_flag),
+              ("timeout", p.timeout_flag), ("index", p.index_flag)]
 
 
 def _code(ctx, d):
