@@ -29,6 +29,8 @@ from querytune.datasets.sourcegraph.pieces import Ctx, Draft, pattern_token  # n
 if TYPE_CHECKING:
     import datasets
 
+    from querytune.experiments.sourcegraph.nodes import Query
+
 #: gold filters are written in this order (canonical.py's), patterns last
 FIELD_ORDER = ["patterntype", "type", "repo", "repohasfile", "repohascommitafter", "rev", "file", "lang",
                "author", "committer", "message", "after", "before", "select", "case", "fork", "archived",
@@ -58,6 +60,7 @@ def generate(n: int, seed: int, **options: Any) -> "datasets.Dataset":
 
 def examples(n: int, seed: int) -> list[dict[str, Any]]:
     from querytune.experiments.sourcegraph.canonical import canonicalize
+    from querytune.experiments.sourcegraph.grammar import parse_query
 
     rng, split_rng = random.Random(seed), random.Random(seed + 1)
     rows, requests, per_query, attempts = [], set(), Counter(), 0
@@ -66,11 +69,13 @@ def examples(n: int, seed: int) -> list[dict[str, Any]]:
         if attempts > 20 * n + 1000:
             raise ValueError(f"only {len(rows)} unique sourcegraph examples after {attempts} draws; ask for fewer")
         row = _example(rng)
-        key = canonicalize(row["query"]).text
+        parsed = parse_query(row["query"])  # parsed once: parsing is most of the generation time
+        key = canonicalize(parsed).text
         if row["request"].lower() in requests or per_query[key] >= MAX_PER_QUERY:
             continue
         requests.add(row["request"].lower())
         per_query[key] += 1
+        row["constructs"] = sorted(constructs_of(parsed))
         index = int(row["template"].split("/")[1])
         held_out = index >= len(t.TEMPLATES[row["intent"]]) - t.HELD_OUT
         row["split"] = "test" if held_out else "val" if split_rng.random() < VAL_SHARE else "train"
@@ -89,7 +94,7 @@ def _example(rng: random.Random) -> dict[str, Any]:
     request = _request(ctx, t.TEMPLATES[intent][index], draft)
     query = _gold(ctx, draft)
     return {"request": request, "query": query, "candidate_repos": candidates, "date": today.isoformat(),
-            "intent": intent, "template": f"{intent}/{index}", "constructs": sorted(constructs_of(query))}
+            "intent": intent, "template": f"{intent}/{index}"}
 
 
 def _template_index(rng: random.Random, intent: str) -> int:
@@ -451,7 +456,7 @@ BUILDERS = {name: builder for name, (_, builder) in _INTENTS.items()}
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 
 
-def constructs_of(query: str) -> set[str]:
+def constructs_of(query: "str | Query") -> set[str]:
     """The language constructs a gold query uses, read from its parse (not from generator tags).
 
     >>> sorted(constructs_of('r:acme/ lang:go -file:test (foo OR "a b")'))
@@ -459,7 +464,8 @@ def constructs_of(query: str) -> set[str]:
     """
     from querytune.experiments.sourcegraph.grammar import parse_query
 
-    parsed, found = parse_query(query), set()
+    parsed = parse_query(query) if isinstance(query, str) else query
+    query, found = parsed.text, set()
     for param in parsed.params():
         name = param.raw.lstrip("-").split(":")[0].lower()
         negated = "-" if param.negated else ""
