@@ -68,6 +68,11 @@ def test_every_generated_gold_parses_and_validates(rows):
     bad = [(r["query"], problems_of(r["query"])[0].reason) for r in rows if problems_of(r["query"])]
     assert bad == []
     assert all(TASK.parse(r["query"]) for r in rows[:500])
+    from querytune.experiments.sourcegraph.grammar import parse_query
+
+    slashed = [r["query"] for r in rows for x in parse_query(r["query"]).patterns()
+               if x.kind == "word" and len(x.value) > 2 and x.value.startswith("/") and x.value.endswith("/")]
+    assert slashed == []  # every /regex/ is read as a regex, not as a word
 
 
 def test_every_construct_of_the_language_is_in_one_percent_of_rows(shares):

@@ -162,8 +162,8 @@ MESSAGES = ["connection refused", "context deadline exceeded", "permission denie
 
 # ---------------------------------------------------------------- regexes described in words
 
-# (description, regex); ``bare`` ones have balanced parens and no spaces, so they also work
-# as bare terms in regexp mode
+# (description, regex, bare); ``bare`` ones have balanced parens and no spaces, so they also work
+# as bare terms in regexp mode; slashes are escaped so that ``/regex/`` ends where it should
 REGEXES = [
     ("TODO comments with an owner in parentheses", r"TODO\(\w+\)", True),
     ("semantic version strings like 1.2.3", r"\d+\.\d+\.\d+", True),
@@ -174,7 +174,7 @@ REGEXES = [
     ("email addresses", r"[\w.]+@[\w-]+\.\w+", True),
     ("UUIDs", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}", True),
     ("Go test functions", r"func\sTest\w+", True), ("JIRA ticket ids like ABC-123", r"[A-Z]{2,5}-\d+", True),
-    ("Slack webhook URLs", r"hooks\.slack\.com/services/\w+", True),
+    ("Slack webhook URLs", r"hooks\.slack\.com\/services\/\w+", True),
     ("GitHub personal access tokens", r"ghp_[A-Za-z0-9]{36}", True),
     ("private key headers", r"BEGIN\s(RSA\s)?PRIVATE\sKEY", True),
     ("sleep calls with a hard-coded number of seconds", r"sleep\(\d+\)", True),
@@ -183,9 +183,9 @@ REGEXES = [
     ("ports in the 8000 range", r":80\d\d\b", True),
     ("functions whose name starts with handle", r"func\s+handle\w*", True),
     ("env var lookups with a default", r"getenv\(\w+,", False),
-    ("lines ending in a semicolon and a comment", r";\s*//", True),
+    ("lines ending in a semicolon and a comment", r";\s*\/\/", True),
     ("dates written like 2024-01-31", r"\d{4}-\d{2}-\d{2}", True),
-    ("imports of internal packages", r"import\s.+internal/", True),
+    ("imports of internal packages", r"import\s.+internal\/", True),
 ]
 
 # "X followed later on the same line by Y": (first, second)

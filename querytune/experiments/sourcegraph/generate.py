@@ -31,10 +31,11 @@ if TYPE_CHECKING:
 
     from querytune.experiments.sourcegraph.nodes import Query
 
-#: gold filters are written in this order (canonical.py's), patterns last
-FIELD_ORDER = ["patterntype", "type", "repo", "repohasfile", "repohascommitafter", "rev", "file", "lang",
-               "author", "committer", "message", "after", "before", "select", "case", "fork", "archived",
-               "visibility", "count", "timeout", "context", "index", "rule", "content"]
+#: gold filters are written in this order, patterns last: options first, as the GBNF decoding grammar
+#: (gbnf.py) and the dev set write them, then scope, then commit fields
+FIELD_ORDER = ["type", "case", "fork", "archived", "visibility", "select", "count", "timeout", "patterntype",
+               "repo", "repohasfile", "repohascommitafter", "rev", "file", "lang", "author", "committer", "message",
+               "after", "before", "context", "index", "rule", "content"]
 #: field -> (alias, share of that field's uses written with it)
 ALIASES = {"repo": [("r", 0.03)], "file": [("f", 0.025), ("path", 0.025)], "lang": [("l", 0.04), ("language", 0.04)],
            "message": [("m", 0.1), ("msg", 0.1)], "after": [("since", 0.06)], "before": [("until", 0.15)],
