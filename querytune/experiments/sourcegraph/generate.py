@@ -46,7 +46,8 @@ HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/1
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
 MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
-TERSE_SHARE = 0.35  # requests typed without a head, like a search box ("grpc timeout in Go")
+TERSE_SHARE = 0.4  # requests typed without a head, like a search box ("grpc timeout in Go")
+TERSE_INTENTS = {"code", "file_list"}  # only where the head adds nothing to the query
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 
@@ -210,7 +211,7 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
     what = d.what
     if not what:  # commit-style heads: the fragments are the subject ("commits by alice last week")
         what, fragments = _join(ctx, fragments), []
-    terse = d.what and not question and rng.random() < TERSE_SHARE
+    terse = d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
     core = what if terse else head.format(what=what)  # typed like a search box: "grpc timeout in Go"
     if fragments and rng.random() < 0.2:
         core = core[0].lower() + core[1:] if not core.startswith("I ") else core
