@@ -18,8 +18,10 @@ _CODE = [
     "list every occurrence of {what}", "find all the places with {what}", "could you search for {what}",
     "pull up {what}", "track down {what}", "hunting for {what}", "do we have {what} anywhere?",
     "Please find {what}", "where does {what} show up?", "search the code for {what}",
-    "I want to see {what}", "can you show me {what}", "point me to {what}",
-    "help me find {what}",
+    "I want to see {what}", "can you show me {what}", "any idea where {what} lives?", "where's {what}?",
+    "remind me where {what} is", "need {what}", "show all {what}", "do you know where {what} is?",
+    "trying to find {what}", "got a minute? looking for {what}", "search {what}",
+    "point me to {what}", "help me find {what}",
 ]
 
 TEMPLATES: dict[str, list[str]] = {

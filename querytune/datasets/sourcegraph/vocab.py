@@ -131,7 +131,13 @@ TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "api_key", "
          "healthcheck", "XXX", "secret", "localhost", "tracing", "OpenTelemetry", "Sentry", "datadog",
          "prometheus", "Redis", "Kafka", "GraphQL", "gRPC", "JWT", "OAuth", "CORS", "websocket", "cron",
          "migration", "mutex", "deadlock", "stripe", "twilio", "launchdarkly", "statsd", "protobuf",
-         "lodash", "moment", "log4j", "jackson", "boto3", "pydantic", "celery", "sidekiq", "zap", "logrus"]
+         "lodash", "moment", "log4j", "jackson", "boto3", "pydantic", "celery", "sidekiq", "zap", "logrus",
+         "opentracing", "honeycomb", "segment", "mixpanel", "auth0", "okta", "keycloak", "vault", "consul",
+         "nats", "rabbitmq", "sqs", "pubsub", "bigquery", "snowflake", "clickhouse", "elasticsearch", "memcached",
+         "nginx", "envoy", "linkerd", "argo", "flux", "buildkite", "circleci", "webpack", "vite", "esbuild",
+         "storybook", "cypress", "playwright", "jest", "mocha", "pytest", "rspec", "hypothesis", "testify",
+         "gomock", "mockito", "wiremock", "feign", "retrofit", "okhttp", "axios", "graphene", "sqlalchemy",
+         "alembic", "flyway", "liquibase", "prisma", "sequelize", "gorm", "diesel", "hibernate"]
 
 # topics people describe in a few words: (spoken, keyword terms of the query)
 TOPICS = [
@@ -147,6 +153,18 @@ TOPICS = [
     ("sentry breadcrumbs", "sentry breadcrumbs"), ("trace sampling rate", "trace sampling"),
     ("idempotency key", "idempotency key"), ("session cookie", "session cookie"), ("batch size", "batch size"),
     ("exponential backoff", "exponential backoff"), ("worker pool", "worker pool"), ("audit log", "audit log"),
+    ("outgoing http retries", "http retry"), ("invoice pdf rendering", "invoice pdf"),
+    ("tenant isolation", "tenant isolation"), ("search ranking weights", "ranking weights"),
+    ("image resizing", "image resize"), ("cron schedule parsing", "cron schedule"), ("sso login redirect", "sso redirect"),
+    ("gdpr data export", "gdpr export"), ("currency rounding", "currency rounding"), ("timezone conversion", "timezone"),
+    ("file upload size limit", "upload size limit"), ("websocket heartbeat", "websocket heartbeat"),
+    ("database connection string", "connection string"), ("api versioning", "api version"),
+    ("request signing", "request signing"), ("shard rebalancing", "shard rebalance"), ("leader election", "leader election"),
+    ("bloom filter", "bloom filter"), ("consistent hashing", "consistent hashing"), ("config hot reload", "hot reload"),
+    ("otp verification", "otp verify"), ("push notification tokens", "push token"), ("email unsubscribe link", "unsubscribe"),
+    ("cart abandonment", "abandoned cart"), ("fraud score threshold", "fraud score"), ("refund webhook", "refund webhook"),
+    ("locale fallback", "locale fallback"), ("dark mode toggle", "dark mode"), ("csv export", "csv export"),
+    ("schema validation", "schema validation"),
 ]
 
 # error and log strings people paste (always a phrase in the query)
@@ -158,7 +176,12 @@ MESSAGES = ["connection refused", "context deadline exceeded", "permission denie
             "certificate has expired", "user not found", "invalid signature", "request timed out",
             "something went wrong", "not implemented", "retrying in", "failed to parse config",
             "cannot read property", "index out of range", "unknown field", "payment declined",
-            "session expired", "missing required parameter", "lock wait timeout exceeded", "disk quota exceeded"]
+            "session expired", "missing required parameter", "lock wait timeout exceeded", "disk quota exceeded",
+            "no route to host", "TLS handshake timeout", "invalid character", "EOF while parsing", "bad gateway",
+            "service unavailable", "stack overflow", "segmentation fault", "key not found", "quota exceeded",
+            "column does not exist", "relation does not exist", "unauthorized", "forbidden", "checksum mismatch",
+            "unsupported media type", "maximum recursion depth exceeded", "failed to connect to database",
+            "could not resolve host", "job queue is full", "invalid token audience", "webhook delivery failed"]
 
 # ---------------------------------------------------------------- regexes described in words
 
@@ -342,7 +365,8 @@ TOPICS_GH = ["machine-learning", "kubernetes", "cli", "react", "graphql", "obser
              "terraform", "rust", "deprecated", "internal-tools", "microservice", "data-engineering", "sdk"]
 DESCRIPTIONS = ["kubernetes operator", "payment gateway", "internal CLI", "design system", "feature flag",
                 "search engine", "rate limiter", "static site", "ETL pipeline", "GraphQL server", "mobile app",
-                "terraform module", "auth proxy", "load testing"]
+                "terraform module", "auth proxy", "load testing", "chaos engineering", "secrets manager",
+                "image service", "billing engine", "recommendation model", "admin dashboard", "sdk generator"]
 # (spoken, has.meta argument)
 META = [("owned by the payments team", "team:payments"), ("in the platform team's metadata", "team:platform"),
         ("marked tier-1", "tier:1"), ("tagged as a production service", "env:production"),
