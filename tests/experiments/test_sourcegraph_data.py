@@ -46,7 +46,7 @@ CONSTRUCTS = [
 RARE = ["alias:r", "alias:f", "alias:path", "alias:l", "alias:language", "alias:m", "alias:msg", "alias:since",
         "alias:until", "alias:revision", "patterntype:keyword", "patterntype:nls", "select:commit.diff",
         "-message", "-repo:has.topic()", "-repo:has.meta()", "-file:has.contributor()", "index:only", "index:no",
-        "context:global"]
+        "context:global", "rev:exclude"]
 
 #: query syntax that must never appear in a request
 SYNTAX = re.compile(r"`|(?<![\w:])-?[A-Za-z]+:(?!:)|\.\*|(?:^|\s)/\S+/(?=[\s.,?!]|$)|\^|\S\$(?=[\s.,?!)]|$)"

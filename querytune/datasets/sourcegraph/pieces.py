@@ -397,17 +397,17 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
 
 def revision(ctx: Ctx) -> tuple[str, str]:
     roll = ctx.rng.random()
-    if roll < 0.36:
+    if roll < 0.33:
         branch = ctx.rng.choice(v.BRANCHES)
         return branch, ctx.pick([f"on the {branch} branch", f"on {branch}", f"at branch {branch}",
                                  f"in the {branch} branch", f"on branch {branch}"])
-    if roll < 0.53:
+    if roll < 0.48:
         tag = ctx.rng.choice(v.TAGS)
         return tag, ctx.pick([f"at tag {tag}", f"at {tag}", f"as of the {tag} release", f"on the {tag} tag"])
-    if roll < 0.6:
+    if roll < 0.56:
         sha = ctx.rng.choice(v.SHAS)
         return sha, ctx.pick([f"at commit {sha}", f"as of commit {sha}", f"at revision {sha}"])
-    if roll < 0.76:
+    if roll < 0.78:
         spoken, glob = ctx.rng.choice(v.REF_GLOBS)
         return glob, ctx.pick([f"on {spoken}", f"across {spoken}", f"in {spoken}"])
     a, b = ctx.rng.sample(v.BRANCHES, 2)

@@ -7,9 +7,10 @@ independently with its own phrasings (``datasets/sourcegraph/pieces.py``). The r
 puts the head and the fragments together in varied order; the gold is the filters (in
 canonical field order) followed by the pattern.
 
-About a quarter of rows carry candidate repositories: when the request names one of them
-the gold pins it exactly (``repo:^github\\.com/o/n$``), when it does not the gold has no
-repo filter for them. Rows whose head is one of an intent's last ``HELD_OUT`` heads form
+About a quarter of rows carry candidate repositories: when the request names one (or two)
+of them the gold pins it exactly (``repo:^github\\.com/o/n$``, ``repo:^github\\.com/o/(a|b)$``);
+when it names a repo outside the candidates the gold names that repo as said
+(``repo:payments``), and when it names none the gold has no repo filter. Rows whose head is one of an intent's last ``HELD_OUT`` heads form
 the test split, and only they use the held-out quarter of each fragment phrasing list.
 Rows are deduplicated by request and capped at ``MAX_PER_QUERY`` per canonical query.
 """
@@ -42,6 +43,7 @@ ALIASES = {"repo": [("r", 0.03)], "file": [("f", 0.025), ("path", 0.025)], "lang
            "rev": [("revision", 0.15)]}
 CANDIDATE_SHARE_NAMED = 0.45  # requests naming a repo: share that also get candidates (incl. it)
 CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that must not be used
+CANDIDATE_SHARE_UNNAMED = 0.15  # requests naming a repo outside the candidates (the gold names it as said)
 HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
@@ -117,20 +119,24 @@ def _resolve_repo(ctx: Ctx, d: Draft) -> list[str]:
     """Draw candidate repos and write the repo filter the request's named repos imply."""
     named = d.repo.fulls if d.repo else []
     taken = {x.lstrip("-").split(":", 1)[1].rstrip("/") for x in d.params if x.lstrip("-").startswith("repo:")}
-    others = [full for full, _ in v.REPOS if full not in named and not any(t in full for t in taken)]
+    said = [mention_regex(m).replace("\\", "").lower() for m in (d.repo.mentions if d.repo else [])]
+    # other candidates never look like a named or excluded repo, so the request stays unambiguous
+    others = [full for full, _ in v.REPOS if full not in named and not any(t in full for t in taken)
+              and not any(m in full.lower().split("/", 1)[1] for m in said)]
+    pinned = False
     if d.repo and d.repo.implicit:
-        candidates = list(named)
+        candidates, pinned = list(named), True
     elif d.repo and ctx.chance(CANDIDATE_SHARE_NAMED):
-        candidates = ctx.rng.sample(others, ctx.rng.randint(0 if len(named) == 1 else 0, 3))
+        candidates, pinned = ctx.rng.sample(others, ctx.rng.randint(0, 3)), True
         for full in named:
             candidates.insert(ctx.rng.randint(0, len(candidates)), full)
-    elif not d.repo and ctx.chance(CANDIDATE_SHARE_OTHER):
-        candidates = ctx.rng.sample(others, ctx.rng.randint(1, 3))
+    elif ctx.chance(CANDIDATE_SHARE_UNNAMED if d.repo else CANDIDATE_SHARE_OTHER):
+        candidates = ctx.rng.sample(others, ctx.rng.randint(1, 3))  # none of them is the one asked about
     else:
         candidates = []
     if not d.repo:
         return candidates
-    if candidates:
+    if pinned:
         paths = [full.split("/", 1)[1] for full in named]
         orgs = {path.split("/")[0] for path in paths}
         if len(paths) == 1:
@@ -363,6 +369,11 @@ def _symbol(ctx, d):
 def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.65) -> None:
     if ctx.chance(0.35):
         p.named_repo(ctx, d, allow_rev=ctx.chance(0.3))
+        if d.repo and not d.repo.implicit and len(d.repo.fulls) == 1 and not d.repo.rev and ctx.chance(0.15):
+            head, base = ctx.rng.sample(v.BRANCHES[:8] + v.TAGS[:3], 2)
+            d.repo.rev, d.repo.rev_style = f"{head}:^{base}", "@" if ctx.chance(0.7) else "field"
+            d.fragments.append(ctx.pick([f"on {head} but not in {base}", f"that are on {head} and not yet in {base}",
+                                         f"reachable from {head} but not from {base}"]))
     if ctx.chance(0.12):
         p.file_scope(ctx, d)
     if ctx.chance(0.06):
