@@ -4,14 +4,17 @@ A row picks an intent (what kind of result: code, files, repos, symbols, commits
 structural or natural-language search), a head phrasing of that intent, a content
 construct (a pattern of some kind), then scope, time and option modifiers, each drawn
 independently with its own phrasings (``datasets/sourcegraph/pieces.py``). The request
-puts the head and the fragments together in varied order; the gold is the filters (in
-canonical field order) followed by the pattern.
+puts the head and the fragments together in varied order (a share of code requests drop
+the head, typed like a search box); the gold is the filters, in the order the GBNF grammar
+writes them (``FIELD_ORDER``), followed by the pattern. At most ``MAX_MODIFIERS`` scope and
+option filters are kept per row.
 
 About a quarter of rows carry candidate repositories: when the request names one (or two)
 of them the gold pins it exactly (``repo:^github\\.com/o/n$``, ``repo:^github\\.com/o/(a|b)$``);
 when it names a repo outside the candidates the gold names that repo as said
-(``repo:payments``), and when it names none the gold has no repo filter. Rows whose head is one of an intent's last ``HELD_OUT`` heads form
-the test split, and only they use the held-out quarter of each fragment phrasing list.
+(``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
+is one of an intent's last ``HELD_OUT`` heads form the test split, and only they use the
+held-out quarter of each fragment phrasing list.
 Rows are deduplicated by request and capped at ``MAX_PER_QUERY`` per canonical query.
 """
 from __future__ import annotations
