@@ -1,16 +1,56 @@
-"""Synthetic data and the hand-written dev set: valid golds, determinism, held-out templates."""
+"""Synthetic data and the hand-written dev set: valid golds, coverage of the language,
+requests without query syntax, determinism, dedupe and held-out templates."""
 from __future__ import annotations
+
+import re
+from collections import Counter
 
 import pytest
 
 from querytune.datasets.sourcegraph.templates import HELD_OUT, TEMPLATES
 from querytune.experiments import get_task
-from querytune.experiments.sourcegraph import gbnf
-from querytune.experiments.sourcegraph.generate import examples, stats
+from querytune.experiments.sourcegraph.canonical import canonicalize
+from querytune.experiments.sourcegraph.generate import constructs_of, examples, stats
 from querytune.experiments.sourcegraph.validate import problems_of
 
 TASK = get_task("sourcegraph")
 N = 6000
+
+#: every construct of the language reference; each must be in >= 1% of generated golds
+CONSTRUCTS = [
+    # fields and negation
+    "repo", "-repo", "file", "-file", "content", "-content", "lang", "-lang", "type", "case", "fork", "archived",
+    "visibility", "select", "count", "timeout", "patterntype", "rev", "context", "author", "-author", "committer",
+    "message", "before", "after", "repohasfile", "repohascommitafter", "index", "rule", "op:NOT filter",
+    # predicates
+    "repo:has.file()", "repo:has.path()", "-repo:has.path()", "repo:has.content()", "repo:has.commit.after()",
+    "-repo:has.commit.after()", "repo:has.description()", "repo:has.meta()", "repo:has.topic()",
+    "file:has.content()", "file:has.owner()", "-file:has.owner()", "file:has.contributor()", "rev:at.time()",
+    # select paths and result types
+    "select:repo", "select:file", "select:file.directory", "select:file.owners", "select:content", "select:commit",
+    "select:commit.diff.added", "select:commit.diff.removed", "select:symbol", "select:symbol.<kind>",
+    "type:repo", "type:path", "type:file", "type:symbol", "type:commit", "type:diff",
+    # pattern types and pattern kinds
+    "patterntype:regexp", "patterntype:literal", "patterntype:standard", "patterntype:structural",
+    "pattern:word", "pattern:quoted", "pattern:regex",
+    # revisions
+    "rev:repo@rev", "rev:ref", "rev:glob", "rev:list",
+    # booleans
+    "op:AND", "op:OR", "op:NOT pattern", "op:parens",
+    # options and values
+    "count:N", "count:all", "case:yes", "fork:yes", "fork:only", "archived:yes", "archived:only",
+    "visibility:public", "visibility:private", "context:name", "context:@user/org",
+    "date:absolute", "date:relative", "date:quoted", "repo:candidate",
+]
+#: rare spellings: present, at a lower floor (they are equivalent to the canonical names)
+RARE = ["alias:r", "alias:f", "alias:path", "alias:l", "alias:language", "alias:m", "alias:msg", "alias:since",
+        "alias:until", "alias:revision", "patterntype:keyword", "patterntype:nls", "select:commit.diff",
+        "-message", "-repo:has.topic()", "-repo:has.meta()", "-file:has.contributor()", "index:only", "index:no",
+        "context:global", "rev:exclude"]
+
+#: query syntax that must never appear in a request
+SYNTAX = re.compile(r"`|(?<![\w:])-?[A-Za-z]+:(?!:)|\.\*|(?:^|\s)/\S+/(?=[\s.,?!]|$)|\^|\S\$(?=[\s.,?!)]|$)"
+                    r"|\w@(?![\w-]+\.(?:com|io|dev|org)\b)")
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +58,61 @@ def rows() -> list[dict]:
     return examples(N, seed=0)
 
 
-def test_every_generated_gold_parses_validates_and_fits_the_decoding_grammar(rows):
+@pytest.fixture(scope="module")
+def shares(rows) -> Counter:
+    counts = Counter(c for r in rows for c in constructs_of(r["query"]))
+    return Counter({name: count / N for name, count in counts.items()})
+
+
+def test_every_generated_gold_parses_and_validates(rows):
     bad = [(r["query"], problems_of(r["query"])[0].reason) for r in rows if problems_of(r["query"])]
     assert bad == []
-    assert [r["query"] for r in rows if not gbnf.accepts(r["query"])] == []
+    assert all(TASK.parse(r["query"]) for r in rows[:500])
+    from querytune.experiments.sourcegraph.grammar import parse_query
+
+    slashed = [r["query"] for r in rows for x in parse_query(r["query"]).patterns()
+               if x.kind == "word" and len(x.value) > 2 and x.value.startswith("/") and x.value.endswith("/")]
+    assert slashed == []  # every /regex/ is read as a regex, not as a word
 
 
-def test_generator_gives_thousands_of_unique_pairs(rows):
-    assert len({(r["request"].lower(), r["query"]) for r in rows}) == N
+def test_every_construct_of_the_language_is_in_one_percent_of_rows(shares):
+    assert {c: round(shares[c], 4) for c in CONSTRUCTS if shares[c] < 0.01} == {}
+    assert {c: shares[c] for c in RARE if shares[c] < 0.002} == {}
+
+
+def test_constructs_column_is_read_from_the_gold(rows):
+    assert all(r["constructs"] == sorted(constructs_of(r["query"])) for r in rows[:300])
+    assert constructs_of('repo:x@main type:commit author:"A B" after:"1 week ago" NOT foo') >= {
+        "rev:repo@rev", "type:commit", "author", "date:relative", "date:quoted", "op:NOT pattern"}
+
+
+def test_realistic_proportions(rows, shares):
+    assert shares["lang"] <= 0.25
+    assert 0.1 <= shares["lang"]
+    words = [len(r["request"].split()) for r in rows]
+    assert sum(words) / N >= 8
+    filters = Counter(min(len([c for c in constructs_of(r["query"]) if ":" not in c and " " not in c]), 5)
+                      for r in rows)
+    assert (filters[1] + filters[2] + filters[3]) / N > 0.6  # most queries: a pattern and one to three filters
+
+
+def test_requests_hold_no_query_syntax(rows):
+    assert SYNTAX.search("find repo:foo lang:go") and SYNTAX.search("foo `x`") and SYNTAX.search("a /b.c/ d")
+    assert not SYNTAX.search("std::unique_ptr in alice@acme.com's @Override code under src/api")
+    assert [r["request"] for r in rows if SYNTAX.search(r["request"])] == []
+
+
+def test_requests_are_varied(rows):
+    vocabulary = {w.lower().strip(".,?!'\"()") for r in rows for w in r["request"].split()}
+    assert len(vocabulary) > 2500
+    openers = Counter(" ".join(r["request"].lower().split()[:2]) for r in rows)
+    assert openers.most_common(1)[0][1] < 0.05 * N
+
+
+def test_generator_gives_thousands_of_unique_pairs_deduped_by_canonical_form(rows):
+    assert len({r["request"].lower() for r in rows}) == N
+    per_query = Counter(canonicalize(r["query"]).text for r in rows)
+    assert max(per_query.values()) <= 2
 
 
 def test_generator_is_deterministic_per_seed():
@@ -35,7 +122,8 @@ def test_generator_is_deterministic_per_seed():
 
 def test_dataset_has_the_example_columns(rows):
     dataset = TASK.generate(50, seed=1)
-    assert set(dataset.column_names) == {"request", "query", "candidate_repos", "date", "intent", "template", "split"}
+    assert set(dataset.column_names) == {"request", "query", "candidate_repos", "date", "intent", "template", "split",
+                                         "constructs"}
     assert dataset[0] == examples(50, seed=1)[0]
 
 
@@ -44,29 +132,29 @@ def test_test_split_uses_only_held_out_templates(rows):
     assert by_split["test"] and by_split["val"]
     assert not by_split["test"] & (by_split["train"] | by_split["val"])
     assert by_split["val"] <= by_split["train"]
-    assert all(len(phrasings) >= 6 + HELD_OUT - 2 for phrasings in TEMPLATES.values())
+    assert all(len(heads) >= 6 + HELD_OUT for heads in TEMPLATES.values())
+    split_shares = Counter(r["split"] for r in rows)
+    assert 0.05 < split_shares["test"] / N < 0.2 and 0.05 < split_shares["val"] / N < 0.15
 
 
-def test_about_a_third_carry_candidates_and_some_must_not_use_them(rows):
+def test_candidates_are_used_when_named_and_ignored_otherwise(rows):
     with_candidates = [r for r in rows if r["candidate_repos"]]
-    unused = [r for r in with_candidates if "repo:" not in r["query"]]
+    used = [r for r in with_candidates if "repo:^github" in r["query"] or "r:^github" in r["query"]]
     assert 0.2 < len(with_candidates) / N < 0.4
-    assert len(unused) > 0.3 * len(with_candidates)
-    used = [r for r in with_candidates if "repo:^" in r["query"]]
-    assert all(any(c.replace(".", "\\.") in r["query"] for c in r["candidate_repos"]) for r in used)
-
-
-def test_data_covers_commits_diffs_symbols_negation_and_booleans(rows):
-    counts = stats(rows)
-    assert {"type", "author", "after", "-file", "select", "repo", "lang", "message"} <= set(counts["fields"])
-    queries = " ".join(r["query"] for r in rows)
-    for piece in ("type:commit", "type:diff", "type:symbol", " OR ", " NOT ", "-file:", "/"):
-        assert piece in queries
-    assert counts["rows"] == N and sum(counts["splits"].values()) == N
+    assert len(with_candidates) - len(used) > 0.3 * len(with_candidates)
+    assert all(TASK.score(r, r["query"])["candidate_repo_used"] == 1.0 for r in used)
+    several = [r for r in used if "|" in r["query"].split("$")[0]]
+    assert len(several) > 20
 
 
 def test_no_escape_artifacts_in_requests_or_golds(rows):
     assert not [r for r in rows if '\\"' in r["query"] or "\\\\" in r["query"] or '\\"' in r["request"]]
+
+
+def test_stats_report_constructs_and_lengths(rows):
+    counts = stats(rows[:500])
+    assert counts["rows"] == 500 and sum(counts["splits"].values()) == 500
+    assert counts["request_words"]["mean"] >= 8 and counts["constructs"]["type:commit"] > 0
 
 
 def test_dev_set_golds_are_valid_and_hand_written():

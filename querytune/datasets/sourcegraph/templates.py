@@ -1,125 +1,135 @@
-"""Request phrasings per intent. The last ``HELD_OUT`` templates of each intent are
-used only for the test split, so test measures phrasings never seen in training.
+"""Request heads per intent: how a request opens, with ``{what}`` for the thing searched.
 
-Slots: {lang} {code} {code2} {repo} {files} {excl} {symbol} {kind} {author} {since}
-{message} {regex} {flag}. An empty {since} is allowed where a template has one.
+A request is a head plus scope, time and option fragments (see ``pieces.py``) in varied
+order. The last ``HELD_OUT`` heads of each intent, and the last quarter of every fragment
+phrasing list, are used only for the test split, so test measures phrasings never seen in
+training. Heads ending in ``?`` make the whole request a question. No head holds query
+syntax: no ``field:``, backticks, slashes around regexes or anchors.
 """
 from __future__ import annotations
 
 HELD_OUT = 2
 
+# reusable openers for code search (patterns plus filters)
+_CODE = [
+    "find {what}", "{what}", "where do we use {what}?", "search for {what}", "show me {what}",
+    "grep for {what}", "look for {what}", "search everywhere for {what}", "can you find {what}", "I need to find {what}",
+    "where is {what} used?", "locate {what}", "I'm looking for {what}", "where can I find {what}?",
+    "list every occurrence of {what}", "find all the places with {what}", "could you search for {what}",
+    "pull up {what}", "track down {what}", "hunting for {what}", "do we have {what} anywhere?",
+    "Please find {what}", "where does {what} show up?", "search the code for {what}",
+    "I want to see {what}", "can you show me {what}", "any idea where {what} lives?", "where's {what}?",
+    "remind me where {what} is", "need {what}", "show all {what}", "do you know where {what} is?",
+    "trying to find {what}", "got a minute? looking for {what}", "search {what}",
+    "point me to {what}", "help me find {what}",
+]
+
 TEMPLATES: dict[str, list[str]] = {
-    "code_lang": [
-        "find {lang} code that uses {code}", "{code} in {lang}", "Search {lang} files for {code}.",
-        "where do we use {code} in our {lang} code?", "show me {lang} usages of {code}",
-        "grep {lang} for {code}", "Locate all occurrences of {code} in {lang} sources.",
-        "which {lang} files contain {code}",
+    "code": _CODE,
+    "select_file": [
+        "which files contain {what}?", "list the files that have {what}", "just the file names for {what}",
+        "files with {what}", "what files mention {what}?", "give me the paths of files containing {what}",
+        "names of the files that use {what}", "show only the matching files for {what}, not the lines",
+        "I just need the list of files with {what}", "which source files reference {what}?",
     ],
-    "code_repo": [
-        "find {code} in {repo}", "search the {repo} repo for {code}", "where is {code} used in {repo}?",
-        "{code} usages in {repo}", "look for {code} inside {repo}", "In the {repo} repository, list occurrences of {code}.",
-        "does {repo} use {code} anywhere?", "Show all references to {code} within {repo}.",
+    "select_repo": [
+        "which repos use {what}?", "list repositories that contain {what}", "repos with {what} in them",
+        "what repositories reference {what}?", "find repos using {what}", "show me every repo mentioning {what}",
+        "which of our repositories still have {what}?", "I need the repo names where {what} appears",
+        "Which projects depend on {what}?", "list the repos that mention {what}",
     ],
-    "code_repo_lang": [
-        "find {code} in the {lang} code of {repo}", "{lang} files in {repo} that mention {code}",
-        "search {repo} for {code}, {lang} only", "where does {repo} use {code} in {lang}?",
-        "Show {lang} occurrences of {code} in the {repo} repository.", "grep {repo} {lang} sources for {code}",
-        "in {repo}, which {lang} files have {code}", "List {lang} matches for {code} in {repo}.",
+    "select_dir": [
+        "which directories contain {what}?", "folders with {what}", "list the directories that have {what}",
+        "in which folders do we have {what}?", "show me directories containing {what}",
+        "what packages (directories) use {what}?", "Which directories mention {what}?",
+        "give me the folders where {what} shows up",
     ],
-    "code_files": [
-        "find {code} in {files}", "search {files} for {code}", "which {files} mention {code}?",
-        "{code} in {files}", "Look through {files} for {code}.", "do any {files} reference {code}",
-        "Find every occurrence of {code} within {files}.", "check {files} for {code}",
+    "select_owners": [
+        "who owns the files with {what}?", "code owners of files that contain {what}",
+        "which teams own code using {what}?", "find the owners of files mentioning {what}",
+        "show the owners for files that reference {what}", "who is responsible for the code with {what}?",
+        "list owners of everything that has {what}", "Which owners should I ping about {what}?",
     ],
-    "files": [
-        "find {files}", "list all {files}", "show me the {files}", "where are the {files}?",
-        "Locate {files} across the codebase.", "get me every one of the {files}",
-        "Which {files} exist?", "I need a list of {files}",
+    "select_content": [
+        "just the matching lines for {what}", "only show the matched text of {what}",
+        "give me only the lines with {what}", "the exact matches of {what}, nothing else",
+        "show the snippets that match {what}", "only the matching content for {what}",
+        "print just the lines containing {what}", "List only the matched lines for {what}.",
     ],
-    "code_excluding": [
-        "find {code} in {lang} but skip {excl}", "{lang} usages of {code}, excluding {excl}",
-        "search {lang} code for {code} without {excl}", "{code} in {lang}, no {excl} please",
-        "Show {code} in {lang} files, leaving out {excl}.", "where do we call {code} in {lang} outside of {excl}?",
-        "Find {code} in {lang} code, ignoring {excl}.", "grep {lang} for {code} minus {excl}",
+    "select_symbol": [
+        "which symbols match {what}?", "symbols in code mentioning {what}", "list symbols for {what}",
+        "show symbols that match {what}", "give me symbol results for {what}",
+        "what symbols come up for {what}?", "Find symbols related to {what}.", "symbol names matching {what}",
     ],
-    "either": [
-        "{lang} files using {code} or {code2}", "find {code} or {code2} in {lang}",
-        "search {lang} for either {code} or {code2}", "which {lang} files have {code} or {code2}?",
-        "Show {lang} code containing {code} or {code2}.", "{code} / {code2} in {lang} code",
-        "Find {lang} sources that use either {code} or {code2}.", "any {lang} code with {code} or else {code2}",
+    "type_file": [
+        "search only file contents for {what}", "{what} in file contents only, not file names",
+        "look inside files for {what}, skip path matches", "content matches only for {what}",
+        "find {what} in the text of files, not their names", "only in-file hits for {what}",
+        "Search file bodies for {what}.", "I want content results for {what}, not filenames",
     ],
-    "but_not": [
-        "{lang} files with {code} but not {code2}", "find {code} in {lang} where there's no {code2}",
-        "search {lang} for {code} excluding files that have {code2}", "{code} without {code2} in {lang}",
-        "Show {lang} files that use {code} and do not contain {code2}.", "which {lang} files have {code} but lack {code2}?",
-        "Find {lang} code containing {code} but not {code2}.", "{lang}: {code} yes, {code2} no",
+    "type_path": [
+        "files whose path contains {what}", "file names matching {what}", "paths that mention {what}",
+        "find files named like {what}", "which file paths include {what}?", "look up files called {what}",
+        "search file names for {what}", "Find paths containing {what}.", "is there a file with {what} in its name?",
+    ],
+    "type_repo": [
+        "repositories named like {what}", "repos whose name has {what}", "find repos called {what}",
+        "which repos have {what} in the name?", "search repo names for {what}", "list repositories matching {what}",
+        "Is there a repo named {what}?", "look up the {what} repositories",
+    ],
+    "repo_list": [
+        "which repos {what}?", "list repositories that {what}", "repos that {what}", "find all repos that {what}",
+        "show me the repositories that {what}", "what repos {what}?", "I need every repo that {what}",
+        "give me the repos that {what}", "Which repositories {what}?", "List every repo that {what}.",
+    ],
+    "file_list": [
+        "find {what}", "list all {what}", "show me the {what}", "where are the {what}?", "get me every one of the {what}",
+        "I need a list of {what}", "do we have any {what}?", "locate {what}", "Which {what} exist?",
+        "Locate {what} across the codebase.",
     ],
     "symbol": [
-        "where is {symbol} defined", "find the definition of {symbol}", "go to definition {symbol}",
-        "symbol search for {symbol}", "which file defines {symbol}?", "jump to {symbol}",
-        "Locate the declaration of {symbol}.", "Find the symbol named {symbol}.",
+        "where is {what} defined?", "find the definition of {what}", "go to definition of {what}",
+        "symbol search for {what}", "which file defines {what}?", "jump to {what}", "where do we declare {what}?",
+        "look up {what} in symbol search", "find where {what} is declared", "Locate the declaration of {what}.",
+        "Find {what} with a symbol search.",
     ],
-    "symbol_kind": [
-        "{lang} {kind} named like {symbol}", "find {lang} {kind} called {symbol}",
-        "list {kind} matching {symbol} in {lang}", "which {lang} {kind} are named {symbol}?",
-        "show me {kind} named {symbol}, {lang} only", "search {lang} {kind} for {symbol}",
-        "List all {lang} {kind} whose name matches {symbol}.", "Find {kind} named {symbol} in {lang} code.",
+    "commit": [
+        "commits {what}", "show me commits {what}", "list the commits {what}", "find commits {what}",
+        "git log {what}", "commit history {what}", "I want to see the commits {what}",
+        "any commits {what}?", "pull up commits {what}", "search commit history {what}",
+        "Which commits were made {what}?", "Retrieve the commits {what}.",
     ],
-    "commits_author": [
-        "commits by {author} {since}", "what did {author} commit {since}?", "show me {author}'s commits {since}",
-        "list commits authored by {author} {since}", "{author} commits {since}", "find all commits from {author} {since}",
-        "What has {author} committed {since}?", "Retrieve the commits made by {author} {since}.",
-    ],
-    "commits_author_repo": [
-        "commits by {author} in {repo} {since}", "what did {author} push to {repo} {since}?",
-        "{author}'s commits in {repo} {since}", "show commits in {repo} by {author} {since}",
-        "list {repo} commits from {author} {since}", "Find commits authored by {author} in the {repo} repository {since}.",
-        "{repo}: commits by {author} {since}", "Which commits did {author} make to {repo} {since}?",
-    ],
-    "commit_message": [
-        "commits mentioning {message} {since}", "find commits whose message says {message} {since}",
-        "which commits talk about {message} {since}?", "commit messages containing {message} {since}",
-        "search the commit log for {message} {since}", "git log grep {message} {since}",
-        "Show commits that reference {message} in the message {since}.", "Find commit messages that include {message} {since}.",
-    ],
-    "diff_code": [
-        "changes touching {code} {since}", "diffs that mention {code} {since}", "which commits changed {code} {since}?",
-        "show diffs with {code} {since}", "find code changes involving {code} {since}", "{code} in diffs {since}",
-        "Which diffs modified lines containing {code} {since}?", "Search commit diffs for {code} {since}.",
+    "diff": [
+        "changes {what}", "diffs {what}", "show me the diffs {what}", "find code changes {what}",
+        "which changes were made {what}?", "search diffs {what}", "what changed {what}?",
+        "look through the diffs {what}", "Show code changes {what}.", "Find the diffs {what}.",
     ],
     "diff_added": [
-        "who added {code}", "when was {code} introduced", "find commits that added {code}",
-        "diffs adding {code}", "which change introduced {code}?", "search added lines for {code}",
-        "Find the commits where {code} was added.", "Show diffs that introduce {code}.",
+        "who added {what}?", "when was {what} introduced?", "find commits that added {what}",
+        "diffs adding {what}", "which change introduced {what}?", "search added lines for {what}",
+        "when did we start using {what}?", "who introduced {what}?", "Find the commits where {what} was added.",
+        "Show diffs that introduce {what}.",
     ],
     "diff_removed": [
-        "who removed {code}", "when was {code} deleted", "find commits that removed {code}",
-        "diffs deleting {code}", "which change took out {code}?", "search removed lines for {code}",
-        "Find the commits where {code} was removed.", "Show diffs that delete {code}.",
+        "who removed {what}?", "when was {what} deleted?", "find commits that removed {what}",
+        "diffs deleting {what}", "which change took out {what}?", "search removed lines for {what}",
+        "when did we stop using {what}?", "who ripped out {what}?", "Find the commits where {what} was removed.",
+        "Show diffs that delete {what}.",
     ],
-    "regex": [
-        "find {regex} in {lang} code", "{lang}: search for {regex}", "regex search {lang} for {regex}",
-        "look for {regex} in {lang} files", "where do {regex} show up in {lang}?", "find all {regex}, {lang} only",
-        "Search {lang} sources for {regex}.", "Locate {regex} in the {lang} code.",
+    "diff_commits": [
+        "just the commits whose diffs touch {what}", "which commits changed {what}? commits only, no diffs",
+        "list the commits that modified {what}", "commits (not diffs) changing {what}",
+        "the commits behind changes to {what}", "what commits touched {what}?",
+        "Give me the commit list for changes to {what}.", "Which commits edited {what}?",
     ],
-    "repos_using": [
-        "which repos use {code}", "list repositories that contain {code}", "repos with {code} in them",
-        "what repositories reference {code}?", "find repos using {code}", "show me all repos mentioning {code}",
-        "Which repositories contain {code}?", "List the repos where {code} appears.",
+    "structural": [
+        "structural search for {what}", "find code shaped like {what}", "match {what} structurally",
+        "use structural search to find {what}", "syntax-aware search for {what}",
+        "structurally find {what}", "Run a structural search for {what}.", "I need a structural match for {what}",
     ],
-    "repos_with_file": [
-        "which repos have {files}", "repos containing {files}", "list repositories with {files}",
-        "find repos that have {files}", "what repos include {files}?", "show repositories that contain {files}",
-        "Which repositories include {files}?", "List every repo that has {files}.",
-    ],
-    "this_repo": [
-        "find {code} in this repo", "where does this repo use {code}?", "search this repository for {code}",
-        "{code} in here", "look for {code} in the current repo", "any {code} in this codebase?",
-        "Find all occurrences of {code} in this repository.", "Where is {code} used in the repo I'm in?",
-    ],
-    "flags": [
-        "find {code} in {lang}, {flag}", "{flag}: {lang} code with {code}", "search {lang} for {code} ({flag})",
-        "{code} in {lang} {flag}", "look for {code} in {lang} files, {flag}", "{lang} {code} {flag}",
-        "Search {lang} code for {code}, {flag}.", "Find {code} in {lang} sources, {flag}.",
+    "nls": [
+        "natural language search for {what}", "semantic search for {what}", "do a natural-language search on {what}",
+        "use nls to find {what}", "search in plain English for {what}", "natural-language query about {what}",
+        "Run an NLS search for {what}.", "plain-language search, {what}",
     ],
 }

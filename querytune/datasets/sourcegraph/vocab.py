@@ -1,161 +1,395 @@
-"""What the sourcegraph generator composes queries from.
+"""What the sourcegraph generator composes queries from: names, code, paths, people, dates.
 
-Each entry pairs how people say a thing with the exact query text it becomes.
-File regexes are written as Sourcegraph wants them (``\\.`` for a literal dot).
+Each entry pairs how people say a thing with the exact query text it becomes. File and
+repo regexes are written as Sourcegraph wants them (``\\.`` for a literal dot). Nothing
+here is query syntax on the request side: spoken forms are plain words.
 """
 from __future__ import annotations
 
-# (lang: value, ways to say it)
+from itertools import product
+
+# ---------------------------------------------------------------- languages
+
+# (lang: value, ways to say it); the first rows are the languages people search most
 LANGUAGES = [
-    ("python", ["Python", "python", "py"]), ("go", ["Go", "Golang", "go"]),
+    ("go", ["Go", "Golang", "go"]), ("python", ["Python", "python", "py"]),
     ("typescript", ["TypeScript", "TS", "typescript"]), ("javascript", ["JavaScript", "JS", "javascript"]),
     ("java", ["Java"]), ("rust", ["Rust"]), ("ruby", ["Ruby"]), ("c++", ["C++", "cpp"]), ("c", ["C"]),
     ("c#", ["C#", "csharp"]), ("kotlin", ["Kotlin"]), ("swift", ["Swift"]), ("php", ["PHP"]),
     ("scala", ["Scala"]), ("shell", ["shell", "bash", "shell script"]), ("elixir", ["Elixir"]),
     ("haskell", ["Haskell"]), ("lua", ["Lua"]), ("dart", ["Dart"]), ("sql", ["SQL"]),
+    ("yaml", ["YAML", "yaml"]), ("markdown", ["Markdown", "markdown"]), ("hcl", ["HCL", "Terraform"]),
+    ("protobuf", ["protobuf", "proto"]), ("dockerfile", ["Dockerfile"]), ("json", ["JSON"]),
+    ("objective-c", ["Objective-C", "objc"]), ("clojure", ["Clojure"]), ("erlang", ["Erlang"]),
+    ("ocaml", ["OCaml"]), ("r", ["R"]), ("julia", ["Julia"]), ("perl", ["Perl"]), ("groovy", ["Groovy"]),
+    ("graphql", ["GraphQL"]), ("vue", ["Vue"]), ("svelte", ["Svelte"]), ("zig", ["Zig"]),
+    ("powershell", ["PowerShell"]), ("solidity", ["Solidity"]), ("cmake", ["CMake"]), ("nix", ["Nix"]),
+    ("css", ["CSS"]), ("scss", ["SCSS", "Sass"]), ("html", ["HTML"]), ("makefile", ["Makefile"]),
 ]
+LANG_NAMES = {value: names for value, names in LANGUAGES}
 
 # language -> code people search for in it (raw text; quoting is decided when building the query)
 CODE = {
     "python": ["async def", "import requests", "@dataclass", "yield from", "raise NotImplementedError",
                "subprocess.run", "os.environ", "logging.getLogger", "asyncio.gather", "pickle.loads",
-               "@pytest.fixture", "json.dumps", "__slots__", "contextmanager", "TypedDict", "eval("],
+               "@pytest.fixture", "json.dumps", "__slots__", "contextmanager", "TypedDict", "eval(",
+               "functools.lru_cache", "sys.exit", "from typing import Any", "@property", "threading.Lock",
+               "time.sleep", "requests.post", "yaml.safe_load", "open(", "except Exception", "print("],
     "go": ["go func", "defer", "context.WithTimeout", "errors.Wrap", "sync.Mutex", "http.HandleFunc",
-           "fmt.Errorf", "panic(", "os.Getenv", "sync.WaitGroup", "select {", "atomic.AddInt64",
-           "ioutil.ReadAll", "time.Sleep", "interface{}", "json.Unmarshal"],
+           "fmt.Errorf", "panic(", "os.Getenv", "sync.WaitGroup", "atomic.AddInt64", "ioutil.ReadAll",
+           "time.Sleep", "interface{}", "json.Unmarshal", "context.Background()", "http.DefaultClient",
+           "errors.Is", "t.Parallel()", "log.Fatal", "sql.Open", "grpc.Dial", "os.Exit", "unsafe.Pointer",
+           "http.NewRequest", "strconv.Atoi", "time.After"],
     "typescript": ["useEffect", "useState", "as any", "Promise.all", "fetch(", "@ts-ignore", "readonly",
-                   "keyof typeof", "zod", "z.object", "createContext", "async function"],
+                   "keyof typeof", "z.object", "createContext", "async function", "useMemo", "useCallback",
+                   "export default", "Record<string", "@Injectable()", "process.env", "JSON.stringify"],
     "javascript": ["console.log", "require(", "module.exports", "setTimeout", "addEventListener",
-                   "localStorage", "JSON.parse", "document.querySelector", "process.env", "new Promise"],
+                   "localStorage", "JSON.parse", "document.querySelector", "process.env", "new Promise",
+                   "innerHTML", "eval(", "axios.get", "XMLHttpRequest", "setInterval"],
     "java": ["@Override", "System.out.println", "synchronized", "@Autowired", "Optional.ofNullable",
-             "CompletableFuture", "@Transactional", "Thread.sleep", "printStackTrace", "ExecutorService"],
+             "CompletableFuture", "@Transactional", "Thread.sleep", "printStackTrace", "ExecutorService",
+             "@Deprecated", "ObjectMapper", "@RestController", "LoggerFactory.getLogger", "@SuppressWarnings"],
     "rust": ["unsafe", ".unwrap()", ".clone()", "impl Drop", "tokio::spawn", "Arc<Mutex", "#[derive(Debug)]",
-             "panic!", "Box<dyn", "async fn"],
+             "panic!", "Box<dyn", "async fn", "todo!()", ".expect(", "RefCell", "#[tokio::main]"],
     "ruby": ["attr_accessor", "before_action", "has_many", "define_method", "rescue StandardError",
-             "ActiveRecord::Base", "send(", "frozen_string_literal"],
+             "ActiveRecord::Base", "send(", "frozen_string_literal", "belongs_to", "validates"],
     "c++": ["std::unique_ptr", "std::shared_ptr", "reinterpret_cast", "#include <thread>", "std::mutex",
-            "template <typename", "virtual ~", "constexpr"],
-    "c": ["malloc(", "memcpy", "strcpy", "#pragma once", "goto", "pthread_create", "sprintf", "volatile"],
-    "c#": ["async Task", "IDisposable", "[HttpGet]", "Console.WriteLine", "LINQ", "ConfigureAwait(false)",
-           "IServiceCollection", "Task.Run"],
-    "kotlin": ["suspend fun", "lateinit var", "data class", "runBlocking", "companion object", "!!"],
-    "swift": ["@MainActor", "DispatchQueue.main", "guard let", "weak self", "@Published", "fatalError"],
-    "php": ["mysqli_query", "$_GET", "eval(", "password_hash", "namespace App", "var_dump"],
-    "scala": ["implicit", "case class", "Future", "sealed trait", "Akka", "flatMap"],
-    "shell": ["set -euo pipefail", "curl", "sudo", "rm -rf", "#!/bin/bash", "kubectl apply"],
-    "elixir": ["GenServer", "defmodule", "Ecto.Changeset", "Task.async", "|>", "Phoenix.LiveView"],
-    "haskell": ["unsafePerformIO", "Maybe", "mapM_", "IORef", "where", "deriving (Show"],
-    "lua": ["local function", "require", "pcall", "setmetatable", "ngx.say", "vim.api"],
-    "dart": ["StatefulWidget", "setState", "Future<void>", "async", "BuildContext", "Provider.of"],
-    "sql": ["SELECT *", "DROP TABLE", "CREATE INDEX", "LEFT JOIN", "ON DELETE CASCADE", "GRANT ALL"],
+            "template <typename", "virtual ~", "constexpr", "std::move", "const_cast"],
+    "c": ["malloc(", "memcpy", "strcpy", "#pragma once", "goto", "pthread_create", "sprintf", "volatile",
+          "free(", "strncpy"],
+    "c#": ["async Task", "IDisposable", "[HttpGet]", "Console.WriteLine", "ConfigureAwait(false)",
+           "IServiceCollection", "Task.Run", "ILogger", "[Authorize]"],
+    "kotlin": ["suspend fun", "lateinit var", "data class", "runBlocking", "companion object", "!!",
+               "viewModelScope", "@Composable"],
+    "swift": ["@MainActor", "DispatchQueue.main", "guard let", "weak self", "@Published", "fatalError",
+              "URLSession.shared", "@State"],
+    "php": ["mysqli_query", "$_GET", "password_hash", "namespace App", "var_dump", "$_POST", "unserialize("],
+    "scala": ["implicit", "case class", "Future", "sealed trait", "flatMap", "implicit def"],
+    "shell": ["set -euo pipefail", "curl", "sudo", "rm -rf", "kubectl apply", "docker build", "chmod 777"],
+    "elixir": ["GenServer", "defmodule", "Ecto.Changeset", "Task.async", "Phoenix.LiveView", "use GenServer"],
+    "haskell": ["unsafePerformIO", "Maybe", "mapM_", "IORef", "deriving (Show"],
+    "lua": ["local function", "require", "pcall", "setmetatable", "ngx.say", "vim.api", "ngx.var"],
+    "dart": ["StatefulWidget", "setState", "Future<void>", "BuildContext", "Provider.of", "extends StatelessWidget"],
+    "sql": ["SELECT *", "DROP TABLE", "CREATE INDEX", "LEFT JOIN", "ON DELETE CASCADE", "GRANT ALL",
+            "ALTER TABLE", "TRUNCATE"],
+    "yaml": ["replicas", "hostNetwork", "imagePullPolicy", "runs-on", "privileged", "resources"],
+    "markdown": ["TODO", "deprecated", "Getting started", "breaking change"],
+    "hcl": ["aws_s3_bucket", "aws_iam_role", "provider", "backend", "module"],
+    "protobuf": ["user_id", "rpc", "google.protobuf.Timestamp", "oneof", "reserved"],
+    "dockerfile": ["FROM node", "apt-get install", "USER root", "EXPOSE", "HEALTHCHECK"],
+    "json": ["devDependencies", "lodash", "eslintConfig", "engines"],
+    "objective-c": ["NSLog", "@interface", "dispatch_async"],
+    "clojure": ["defn", "swap!", "core.async"], "erlang": ["gen_server", "spawn_link"],
+    "ocaml": ["Lwt", "Option.get"], "r": ["library(dplyr)", "data.frame"], "julia": ["@inbounds", "mutable struct"],
+    "perl": ["use strict", "local $"], "groovy": ["pipeline", "sh"], "graphql": ["type Query", "mutation"],
+    "vue": ["v-html", "defineProps"], "svelte": ["onMount", "export let"], "zig": ["comptime", "allocator"],
+    "powershell": ["Invoke-WebRequest", "Set-ExecutionPolicy"], "solidity": ["delegatecall", "tx.origin"],
+    "cmake": ["CMAKE_CXX_STANDARD", "add_subdirectory"], "nix": ["mkDerivation", "fetchFromGitHub"],
+    "css": ["!important", "z-index"], "scss": ["@mixin", "@extend"], "html": ["<iframe", "onclick"],
+    "makefile": [".PHONY", "docker-build"],
 }
 
-# language-agnostic things to look for (topic words people mention anywhere)
+# ---------------------------------------------------------------- identifiers
+
+VERBS = ["parse", "load", "fetch", "validate", "build", "render", "handle", "resolve", "create", "delete",
+         "update", "sync", "flush", "encode", "decode", "retry", "schedule", "dispatch", "compute", "serialize",
+         "normalize", "register", "refresh", "emit", "apply", "merge", "lookup", "publish", "consume",
+         "migrate", "verify", "sign", "upload", "download", "reconcile", "evict", "enqueue", "archive", "notify"]
+NOUNS = ["Config", "User", "Token", "Session", "Request", "Response", "Order", "Invoice", "Payment", "Cache",
+         "Index", "Query", "Manifest", "Schema", "Event", "Webhook", "Job", "Batch", "Snapshot", "Account",
+         "Tenant", "Policy", "Credentials", "Metrics", "Span", "Shard", "Lease", "Cursor", "Blob", "Message",
+         "Subscription", "Refund", "Cart", "Coupon", "Profile", "Permission", "Artifact", "Release", "Build",
+         "Repo", "Commit", "Branch", "Deployment", "Secret", "Quota", "Header", "Payload", "Template"]
+TYPE_SUFFIXES = ["Service", "Manager", "Handler", "Client", "Store", "Repository", "Factory", "Provider",
+                 "Controller", "Worker", "Middleware", "Processor", "Builder", "Registry", "Resolver", "Adapter"]
+
+
+def _snake(*words: str) -> str:
+    return "_".join(w.lower() for w in words)
+
+
+def _camel(verb: str, noun: str) -> str:
+    return verb + noun
+
+
+FUNCTIONS = sorted({_camel(v, n) for v, n in product(VERBS, NOUNS)} | {_snake(v, n) for v, n in product(VERBS, NOUNS)})
+TYPES = sorted({n + s for n, s in product(NOUNS, TYPE_SUFFIXES)})
+CONSTANTS = sorted({f"{a}_{b}" for a, b in product(
+    ["MAX", "DEFAULT", "MIN", "ENABLE", "DISABLE", "LEGACY", "STRIPE", "KAFKA", "REDIS", "SENTRY", "DATABASE",
+     "AWS", "GITHUB", "SLACK", "FEATURE"],
+    ["RETRIES", "TIMEOUT", "URL", "API_KEY", "BROKERS", "BATCH_SIZE", "REGION", "TOKEN", "DSN", "HOST",
+     "PORT", "WEBHOOK", "NEW_CHECKOUT", "POOL_SIZE"])})
+FLAGS_NAMES = sorted({f"{a}_{b}" for a, b in product(
+    ["enable", "use", "allow", "disable", "show"],
+    ["new_checkout", "dark_mode", "beta_search", "v2_api", "fast_path", "async_export", "sso_login",
+     "bulk_import", "smart_retry", "edge_cache"])})
+HEADERS = ["X-Request-Id", "X-Forwarded-For", "X-Api-Key", "Retry-After", "X-Trace-Id", "Idempotency-Key",
+           "X-Tenant-Id", "Content-Security-Policy"]
+
+# language-agnostic things to look for
 TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "api_key", "password", "feature_flag",
-         "rate limit", "circuit breaker", "healthcheck", "XXX", "secret", "localhost", "tracing",
-         "OpenTelemetry", "Sentry", "datadog", "prometheus", "Redis", "Kafka", "S3", "GraphQL", "gRPC",
-         "JWT", "OAuth", "CORS", "websocket", "cron", "migration", "cache", "mutex", "deadlock",
-         "memory leak", "race condition", "null pointer", "stack trace", "connection pool"]
+         "healthcheck", "XXX", "secret", "localhost", "tracing", "OpenTelemetry", "Sentry", "datadog",
+         "prometheus", "Redis", "Kafka", "GraphQL", "gRPC", "JWT", "OAuth", "CORS", "websocket", "cron",
+         "migration", "mutex", "deadlock", "stripe", "twilio", "launchdarkly", "statsd", "protobuf",
+         "lodash", "moment", "log4j", "jackson", "boto3", "pydantic", "celery", "sidekiq", "zap", "logrus",
+         "opentracing", "honeycomb", "segment", "mixpanel", "auth0", "okta", "keycloak", "vault", "consul",
+         "nats", "rabbitmq", "sqs", "pubsub", "bigquery", "snowflake", "clickhouse", "elasticsearch", "memcached",
+         "nginx", "envoy", "linkerd", "argo", "flux", "buildkite", "circleci", "webpack", "vite", "esbuild",
+         "storybook", "cypress", "playwright", "jest", "mocha", "pytest", "rspec", "hypothesis", "testify",
+         "gomock", "mockito", "wiremock", "feign", "retrofit", "okhttp", "axios", "graphene", "sqlalchemy",
+         "alembic", "flyway", "liquibase", "prisma", "sequelize", "gorm", "diesel", "hibernate"]
+
+# topics people describe in a few words: (spoken, keyword terms of the query)
+TOPICS = [
+    ("grpc timeout", "grpc timeout"), ("retry budget", "retry budget"), ("rate limiter", "rate limiter"),
+    ("circuit breaker", "circuit breaker"), ("connection pool size", "connection pool size"),
+    ("jwt expiry", "jwt expiry"), ("oauth callback", "oauth callback"), ("cache invalidation", "cache invalidation"),
+    ("s3 upload", "s3 upload"), ("kafka consumer lag", "kafka consumer lag"), ("webhook signature", "webhook signature"),
+    ("feature flag rollout", "feature flag rollout"), ("stripe refund", "stripe refund"),
+    ("redis lock", "redis lock"), ("graceful shutdown", "graceful shutdown"), ("health check endpoint", "health check"),
+    ("csrf token", "csrf token"), ("password reset email", "password reset email"),
+    ("pagination cursor", "pagination cursor"), ("dead letter queue", "dead letter queue"),
+    ("tls certificate reload", "tls certificate reload"), ("db migration rollback", "migration rollback"),
+    ("sentry breadcrumbs", "sentry breadcrumbs"), ("trace sampling rate", "trace sampling"),
+    ("idempotency key", "idempotency key"), ("session cookie", "session cookie"), ("batch size", "batch size"),
+    ("exponential backoff", "exponential backoff"), ("worker pool", "worker pool"), ("audit log", "audit log"),
+    ("outgoing http retries", "http retry"), ("invoice pdf rendering", "invoice pdf"),
+    ("tenant isolation", "tenant isolation"), ("search ranking weights", "ranking weights"),
+    ("image resizing", "image resize"), ("cron schedule parsing", "cron schedule"), ("sso login redirect", "sso redirect"),
+    ("gdpr data export", "gdpr export"), ("currency rounding", "currency rounding"), ("timezone conversion", "timezone"),
+    ("file upload size limit", "upload size limit"), ("websocket heartbeat", "websocket heartbeat"),
+    ("database connection string", "connection string"), ("api versioning", "api version"),
+    ("request signing", "request signing"), ("shard rebalancing", "shard rebalance"), ("leader election", "leader election"),
+    ("bloom filter", "bloom filter"), ("consistent hashing", "consistent hashing"), ("config hot reload", "hot reload"),
+    ("otp verification", "otp verify"), ("push notification tokens", "push token"), ("email unsubscribe link", "unsubscribe"),
+    ("cart abandonment", "abandoned cart"), ("fraud score threshold", "fraud score"), ("refund webhook", "refund webhook"),
+    ("locale fallback", "locale fallback"), ("dark mode toggle", "dark mode"), ("csv export", "csv export"),
+    ("schema validation", "schema validation"),
+]
+
+# error and log strings people paste (always a phrase in the query)
+MESSAGES = ["connection refused", "context deadline exceeded", "permission denied", "no such file or directory",
+            "unexpected end of JSON input", "too many open files", "address already in use", "broken pipe",
+            "invalid memory address or nil pointer dereference", "deadlock detected", "Access Denied",
+            "failed to acquire lock", "token expired", "rate limit exceeded", "could not serialize access",
+            "duplicate key value violates unique constraint", "out of memory", "upstream connect error",
+            "certificate has expired", "user not found", "invalid signature", "request timed out",
+            "something went wrong", "not implemented", "retrying in", "failed to parse config",
+            "cannot read property", "index out of range", "unknown field", "payment declined",
+            "session expired", "missing required parameter", "lock wait timeout exceeded", "disk quota exceeded",
+            "no route to host", "TLS handshake timeout", "invalid character", "EOF while parsing", "bad gateway",
+            "service unavailable", "stack overflow", "segmentation fault", "key not found", "quota exceeded",
+            "column does not exist", "relation does not exist", "unauthorized", "forbidden", "checksum mismatch",
+            "unsupported media type", "maximum recursion depth exceeded", "failed to connect to database",
+            "could not resolve host", "job queue is full", "invalid token audience", "webhook delivery failed"]
+
+# ---------------------------------------------------------------- regexes described in words
+
+# (description, regex, bare); ``bare`` ones have balanced parens and no spaces, so they also work
+# as bare terms in regexp mode; slashes are escaped so that ``/regex/`` ends where it should
+REGEXES = [
+    ("TODO comments with an owner in parentheses", r"TODO\(\w+\)", True),
+    ("semantic version strings like 1.2.3", r"\d+\.\d+\.\d+", True),
+    ("AWS access key IDs", r"AKIA[0-9A-Z]{16}", True), ("hex color codes", r"#[0-9a-fA-F]{6}", True),
+    ("IPv4 addresses", r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", True),
+    ("localhost URLs with a port", r"localhost:\d+", False),
+    ("console.log or console.debug calls", r"console\.(log|debug)\(", False),
+    ("email addresses", r"[\w.]+@[\w-]+\.\w+", True),
+    ("UUIDs", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}", True),
+    ("Go test functions", r"func\sTest\w+", True), ("JIRA ticket ids like ABC-123", r"[A-Z]{2,5}-\d+", True),
+    ("Slack webhook URLs", r"hooks\.slack\.com\/services\/\w+", True),
+    ("GitHub personal access tokens", r"ghp_[A-Za-z0-9]{36}", True),
+    ("private key headers", r"BEGIN\s(RSA\s)?PRIVATE\sKEY", True),
+    ("sleep calls with a hard-coded number of seconds", r"sleep\(\d+\)", True),
+    ("SQL built with string concatenation", r"SELECT.+\+\s*\w+", True),
+    ("log lines at error level", r"log\.(Error|Errorf)\(", False),
+    ("ports in the 8000 range", r":80\d\d\b", True),
+    ("functions whose name starts with handle", r"func\s+handle\w*", True),
+    ("env var lookups with a default", r"getenv\(\w+,", False),
+    ("lines ending in a semicolon and a comment", r";\s*\/\/", True),
+    ("dates written like 2024-01-31", r"\d{4}-\d{2}-\d{2}", True),
+    ("imports of internal packages", r"import\s.+internal\/", True),
+]
+
+# "X followed later on the same line by Y": (first, second)
+SEQUENCES = [("http.Get", "err"), ("open", "close"), ("SELECT", "WHERE"), ("lock", "unlock"), ("try", "finally"),
+             ("Begin", "Commit"), ("subscribe", "unsubscribe"), ("malloc", "free"), ("fetch", "then"),
+             ("new Date", "toISOString"), ("json.loads", "KeyError"), ("ctx", "cancel")]
+
+# literal text with characters that would mean something else in regex or keyword mode
+LITERALS = ["a[i] = b", "x ? y : z", "**kwargs", "++i", "[]byte{}", "$HOME/.config", "a || b", "!= null",
+            "{{ .Values", "<%= ", "=> {}", "#!/usr/bin/env", "[0]", "i += 1", "&& true", "-- TODO", "?? 0",
+            "*ptr++", "+= 1", "[]string{}", "% 2 == 0", "|| true"]
+
+# ---------------------------------------------------------------- structural templates
+
+# (description, comby template, lang); templates avoid spaces before "(" and holes after letters
+STRUCTURAL = [
+    ("calls to fmt.Errorf with any arguments", "fmt.Errorf(:[args])", "go"),
+    ("if err != nil blocks that only return the error", "if err != nil {return err}", "go"),
+    ("errors.New called with any message", "errors.New(:[msg])", "go"),
+    ("json.Unmarshal calls, whatever the arguments", "json.Unmarshal(:[data],:[v])", "go"),
+    ("http.Get calls with any URL", "http.Get(:[url])", "go"),
+    ("setTimeout with any callback and delay", "setTimeout(:[fn],:[ms])", "javascript"),
+    ("console.log calls with any arguments", "console.log(:[args])", "typescript"),
+    ("useEffect hooks with any body and deps", "useEffect(:[fn],:[deps])", "typescript"),
+    ("assertEqual calls with any two arguments", "assertEqual(:[a],:[b])", "python"),
+    ("print calls with anything inside", "print(:[x])", "python"),
+    ("requests.get calls without a timeout", "requests.get(:[url])", "python"),
+    ("Thread.sleep with any duration", "Thread.sleep(:[ms])", "java"),
+    ("Optional.of calls with any value", "Optional.of(:[v])", "java"),
+    ("unwrap calls on any expression", ":[x].unwrap()", "rust"),
+    ("strcpy calls with any arguments", "strcpy(:[dst],:[src])", "c"),
+    ("t.Errorf calls with any format", "t.Errorf(:[fmt])", "go"),
+]
+
+# ---------------------------------------------------------------- files
 
 # (how people say it, file: regex)
 FILES = [
-    ("Dockerfiles", "Dockerfile"), ("YAML files", "\\.ya?ml$"), ("package.json files", "package\\.json$"),
-    ("GitHub Actions workflows", "^\\.github/workflows/"), ("files under docs/", "^docs/"),
-    ("Makefiles", "Makefile"), ("database migrations", "migrations/"), ("go.mod files", "go\\.mod$"),
-    ("the src folder", "^src/"), ("Helm charts", "charts/"), ("config files", "config"),
-    ("README files", "README"), ("Terraform files", "\\.tf$"), ("protobuf definitions", "\\.proto$"),
-    ("shell scripts", "\\.sh$"), ("Jenkinsfiles", "Jenkinsfile"), ("docker-compose files", "docker-compose"),
-    ("requirements.txt files", "requirements\\.txt$"), ("the scripts directory", "^scripts/"),
-    ("Kubernetes manifests", "k8s/"), ("SQL files", "\\.sql$"), ("test files", "test"),
-    ("changelogs", "CHANGELOG"), (".env files", "\\.env"), ("Cargo.toml files", "Cargo\\.toml$"),
-    ("pom.xml files", "pom\\.xml$"), ("Gradle build files", "build\\.gradle"),
-    ("tsconfig files", "tsconfig.*\\.json$"), ("OpenAPI specs", "openapi"), ("CODEOWNERS files", "CODEOWNERS"),
+    ("Dockerfiles", "Dockerfile"), ("YAML files", r"\.ya?ml$"), ("package.json files", r"package\.json$"),
+    ("GitHub Actions workflows", r"^\.github/workflows/"), ("Makefiles", "Makefile"),
+    ("database migrations", "migrations/"), ("go.mod files", r"go\.mod$"), ("Helm charts", "charts/"),
+    ("config files", "config"), ("README files", "README"), ("Terraform files", r"\.tf$"),
+    ("protobuf definitions", r"\.proto$"), ("shell scripts", r"\.sh$"), ("Jenkinsfiles", "Jenkinsfile"),
+    ("docker-compose files", "docker-compose"), ("requirements.txt files", r"requirements\.txt$"),
+    ("Kubernetes manifests", "k8s/"), ("SQL files", r"\.sql$"), ("test files", "test"), ("changelogs", "CHANGELOG"),
+    ("Cargo.toml files", r"Cargo\.toml$"), ("pom.xml files", r"pom\.xml$"), ("Gradle build files", r"build\.gradle"),
+    ("OpenAPI specs", "openapi"), ("CODEOWNERS files", "CODEOWNERS"), ("jest snapshot files", r"\.snap$"),
+    ("Go test files", r"_test\.go$"), ("TypeScript test files", r"\.test\.ts$"), ("spec files", r"\.spec\."),
+    ("Helm values files", r"values\.ya?ml$"), ("nginx configs", r"nginx.*\.conf$"), ("the main.go files", r"main\.go$"),
+    ("tsconfig files", r"tsconfig.*\.json$"), ("Bazel BUILD files", r"BUILD(\.bazel)?$"),
+    ("pre-commit configs", r"\.pre-commit-config\.yaml$"), ("environment example files", r"\.env\.example$"),
+    ("Python setup files", r"setup\.(py|cfg)$"), ("lock files", r"\.lock$"), ("index files", r"index\.(ts|js)$"),
 ]
-
+DIRECTORIES = ["src", "docs", "scripts", "internal/auth", "pkg/api", "cmd/server", "web/src/components",
+               "services/payments", "lib", "deploy", "infra/terraform", "client/web", "api/v1", "tools",
+               "internal/search", "app/models", "app/controllers", "backend/jobs", "frontend", "config"]
+FILE_NAMES = ["main.go", "server.ts", "settings.py", "routes.rb", "index.js", "schema.graphql", "config.yaml",
+              "Makefile", "app.py", "handler.go", "utils.ts", "docker-compose.yml", "webpack.config.js",
+              "urls.py", "build.gradle", "values.yaml", "client.go", "models.py"]
+EXTENSIONS = [".go", ".py", ".ts", ".tsx", ".rb", ".java", ".rs", ".proto", ".sql", ".tf", ".sh", ".md",
+              ".yaml", ".json", ".kt", ".swift", ".vue", ".scss", ".graphql", ".ipynb"]
 # (how people say what to leave out, -file: regex)
 EXCLUSIONS = [
     ("tests", "test"), ("test files", "test"), ("vendored code", "vendor/"), ("node_modules", "node_modules/"),
     ("generated code", "generated"), ("mocks", "mock"), ("the docs", "^docs/"), ("examples", "example"),
-    ("third-party code", "third_party/"), ("fixtures", "fixtures/"),
+    ("third-party code", "third_party/"), ("fixtures", "fixtures/"), ("Go test files", r"_test\.go$"),
+    ("minified bundles", r"\.min\.js$"), ("protobuf generated files", r"\.pb\.go$"), ("the dist folder", "dist/"),
+    ("storybook stories", r"\.stories\."), ("snapshots", "__snapshots__/"),
 ]
 
-# public repositories: (full name, how people name it)
+# ---------------------------------------------------------------- repositories
+
 PUBLIC_REPOS = [
     ("github.com/sourcegraph/sourcegraph", ["sourcegraph", "sourcegraph/sourcegraph"]),
-    ("github.com/sourcegraph/cody", ["cody", "sourcegraph/cody"]),
-    ("github.com/sourcegraph/zoekt", ["zoekt"]),
+    ("github.com/sourcegraph/cody", ["cody", "sourcegraph/cody"]), ("github.com/sourcegraph/zoekt", ["zoekt"]),
     ("github.com/kubernetes/kubernetes", ["kubernetes", "kubernetes/kubernetes"]),
     ("github.com/golang/go", ["golang/go"]), ("github.com/facebook/react", ["react", "facebook/react"]),
-    ("github.com/microsoft/vscode", ["vscode", "microsoft/vscode"]), ("github.com/torvalds/linux", ["linux", "torvalds/linux"]),
-    ("github.com/rust-lang/rust", ["rust-lang/rust"]), ("github.com/python/cpython", ["cpython", "python/cpython"]),
-    ("github.com/django/django", ["django", "django/django"]), ("github.com/pallets/flask", ["flask", "pallets/flask"]),
-    ("github.com/pytorch/pytorch", ["pytorch", "pytorch/pytorch"]),
+    ("github.com/microsoft/vscode", ["vscode", "microsoft/vscode"]),
+    ("github.com/torvalds/linux", ["linux", "torvalds/linux"]), ("github.com/rust-lang/rust", ["rust-lang/rust"]),
+    ("github.com/python/cpython", ["cpython", "python/cpython"]), ("github.com/django/django", ["django"]),
+    ("github.com/pallets/flask", ["flask", "pallets/flask"]), ("github.com/pytorch/pytorch", ["pytorch"]),
     ("github.com/huggingface/transformers", ["transformers", "huggingface/transformers"]),
     ("github.com/hashicorp/terraform", ["terraform", "hashicorp/terraform"]),
-    ("github.com/grafana/grafana", ["grafana", "grafana/grafana"]),
-    ("github.com/prometheus/prometheus", ["prometheus/prometheus"]),
-    ("github.com/apache/kafka", ["kafka", "apache/kafka"]), ("github.com/nodejs/node", ["nodejs/node"]),
-    ("github.com/vercel/next.js", ["next.js", "vercel/next.js"]), ("github.com/rails/rails", ["rails", "rails/rails"]),
-    ("github.com/redis/redis", ["redis/redis"]), ("github.com/etcd-io/etcd", ["etcd", "etcd-io/etcd"]),
-    ("github.com/gin-gonic/gin", ["gin", "gin-gonic/gin"]), ("github.com/tokio-rs/tokio", ["tokio", "tokio-rs/tokio"]),
-    ("github.com/denoland/deno", ["deno", "denoland/deno"]), ("github.com/vllm-project/vllm", ["vllm", "vllm-project/vllm"]),
-    ("github.com/ray-project/ray", ["ray-project/ray"]), ("github.com/numpy/numpy", ["numpy", "numpy/numpy"]),
-    ("github.com/pandas-dev/pandas", ["pandas", "pandas-dev/pandas"]), ("github.com/helm/helm", ["helm", "helm/helm"]),
-    ("github.com/istio/istio", ["istio", "istio/istio"]), ("github.com/envoyproxy/envoy", ["envoy", "envoyproxy/envoy"]),
-    ("github.com/neovim/neovim", ["neovim", "neovim/neovim"]), ("github.com/curl/curl", ["curl/curl"]),
-    ("github.com/cockroachdb/cockroach", ["cockroach", "cockroachdb/cockroach"]),
+    ("github.com/hashicorp/vault", ["vault", "hashicorp/vault"]), ("github.com/grafana/grafana", ["grafana"]),
+    ("github.com/prometheus/prometheus", ["prometheus/prometheus"]), ("github.com/apache/kafka", ["apache/kafka"]),
+    ("github.com/apache/spark", ["spark", "apache/spark"]), ("github.com/nodejs/node", ["nodejs/node"]),
+    ("github.com/vercel/next.js", ["next.js", "vercel/next.js"]), ("github.com/rails/rails", ["rails"]),
+    ("github.com/redis/redis", ["redis/redis"]), ("github.com/etcd-io/etcd", ["etcd"]),
+    ("github.com/gin-gonic/gin", ["gin-gonic/gin"]), ("github.com/tokio-rs/tokio", ["tokio"]),
+    ("github.com/denoland/deno", ["deno"]), ("github.com/vllm-project/vllm", ["vllm"]),
+    ("github.com/ray-project/ray", ["ray-project/ray"]), ("github.com/numpy/numpy", ["numpy"]),
+    ("github.com/pandas-dev/pandas", ["pandas"]), ("github.com/helm/helm", ["helm"]),
+    ("github.com/istio/istio", ["istio"]), ("github.com/envoyproxy/envoy", ["envoy"]),
+    ("github.com/neovim/neovim", ["neovim"]), ("github.com/curl/curl", ["curl/curl"]),
+    ("github.com/cockroachdb/cockroach", ["cockroach", "cockroachdb"]), ("github.com/elastic/elasticsearch", ["elasticsearch"]),
+    ("github.com/angular/angular", ["angular"]), ("github.com/vuejs/core", ["vuejs/core"]),
+    ("github.com/sveltejs/svelte", ["svelte"]), ("github.com/tensorflow/tensorflow", ["tensorflow"]),
+    ("github.com/ansible/ansible", ["ansible"]), ("github.com/docker/compose", ["docker/compose"]),
+    ("github.com/moby/moby", ["moby"]), ("github.com/containerd/containerd", ["containerd"]),
+    ("github.com/argoproj/argo-cd", ["argo-cd"]), ("github.com/temporalio/temporal", ["temporal"]),
+    ("github.com/supabase/supabase", ["supabase"]), ("github.com/withastro/astro", ["astro"]),
+    ("github.com/tailwindlabs/tailwindcss", ["tailwindcss"]), ("github.com/golangci/golangci-lint", ["golangci-lint"]),
+    ("github.com/apache/airflow", ["airflow"]), ("github.com/dbt-labs/dbt-core", ["dbt-core"]),
 ]
 
-# a company's own repositories (named the way teams name them)
-COMPANY_REPOS = [
-    (f"github.com/{org}/{name}", [name, f"{org}/{name}"])
-    for org, names in {
-        "acme": ["payments-service", "web-app", "infra", "auth-service", "mobile-ios", "data-pipeline",
-                 "design-system", "billing-api", "search-indexer", "notifications"],
-        "globex": ["platform", "checkout", "inventory-service", "admin-portal", "ml-models"],
-        "initech": ["tps-reports", "core-lib", "deploy-tools", "android-app"],
-    }.items() for name in names
-]
+SERVICES = ["payments-service", "web-app", "infra", "auth-service", "mobile-ios", "mobile-android",
+            "data-pipeline", "design-system", "billing-api", "search-indexer", "notifications", "monorepo",
+            "checkout", "inventory-service", "admin-portal", "ml-models", "core-lib", "deploy-tools",
+            "gateway", "user-service", "ledger", "fraud-detection", "email-worker", "graphql-api",
+            "feature-flags", "analytics-etl", "identity", "storefront", "shipping-service", "docs-site",
+            "terraform-modules", "k8s-manifests", "cli", "sdk-python", "sdk-go", "event-bus", "scheduler",
+            "reporting", "pricing-engine", "onboarding"]
+ORGS = ["acme", "globex", "initech", "umbrella", "hooli", "piedpiper", "wayne", "stark", "tyrell", "cyberdyne"]
+
+
+def _company_repos() -> list[tuple[str, list[str]]]:
+    """Each org gets a deterministic slice of services (real companies share few names)."""
+    repos = []
+    for i, org in enumerate(ORGS):
+        names = SERVICES[i * 3 % len(SERVICES):] + SERVICES[:i * 3 % len(SERVICES)]
+        for name in names[:14 if i < 3 else 7]:
+            spoken = [name, f"{org}/{name}"]
+            if name.endswith("-service"):
+                spoken.append(name[:-len("-service")].replace("-", " ") + " service")
+            repos.append((f"github.com/{org}/{name}", spoken))
+    return repos
+
+
+COMPANY_REPOS = _company_repos()
 REPOS = PUBLIC_REPOS + COMPANY_REPOS
 
-# (how people name a person, author: value)
-AUTHORS = [(name, name.lower()) for name in [
-    "erik", "alice", "bob", "jdoe", "sarah", "priya", "wei", "carlos", "fatima", "tom", "nina", "kenji",
-    "olga", "marcus", "aisha", "liam", "sofia", "raj", "chen", "beyang", "quinn", "thorsten", "camden",
-]] + [("Priya Patel", '"Priya Patel"'), ("Tom Chen", '"Tom Chen"'), ("Sarah Kim", '"Sarah Kim"'),
-      ("alice@acme.com", "alice@acme.com"), ("dependabot", "dependabot"), ("renovate bot", "renovate")]
+BRANCHES = ["main", "master", "develop", "dev", "staging", "release-2.3", "release/5.4", "hotfix/login",
+            "feature/new-checkout", "next", "stable", "v2", "canary", "release-1.18", "experimental"]
+TAGS = ["v5.0.0", "v1.2.3", "v0.9.1", "v2.0.0-rc1", "v3.14.2", "v1.30.0", "v4.1.0", "v10.2.1"]
+SHAS = ["a1b2c3d", "9f8e7d6c", "3e4f5a6b7c", "deadbeef", "c0ffee42", "1a2b3c4d5e6f", "7d3f2a1", "b16b00b5"]
+# (spoken, ref glob) for sets of branches
+REF_GLOBS = [("every release branch", "*refs/heads/release-*"), ("all branches", "*refs/heads/*"),
+             ("all the tags", "*refs/tags/*"), ("every feature branch", "*refs/heads/feature/*")]
 
-# commit-message subjects: (how people say it, message: value)
-MESSAGE_TERMS = [(t, t) for t in ["revert", "hotfix", "CVE", "flaky", "migration", "bump", "refactor",
-                                   "typo", "security", "deprecate", "rollback", "WIP", "breaking"]] + [
-    (t, f'"{t}"') for t in ["memory leak", "race condition", "null pointer", "fix login", "upgrade go",
-                             "remove feature flag", "rate limiting"]]
+# ---------------------------------------------------------------- people, teams, repo metadata
 
-SYMBOLS = ["NewServer", "HandleRequest", "UserService", "parseConfig", "useAuth", "ConnectionPool",
-           "RateLimiter", "get_user_by_id", "TokenBucket", "renderTemplate", "validate_email", "HttpClient",
-           "ApplyMigration", "WithTimeout", "EventEmitter", "DatabaseConfig", "retryWithBackoff",
-           "CacheManager", "serialize_response", "OrderRepository", "PaymentProcessor", "newLogger",
-           "AuthMiddleware", "SearchIndexer", "parse_args", "BlobStore", "InvoiceService", "calculateTax",
-           "FeatureFlags", "JobScheduler"]
+FIRST_NAMES = ["erik", "alice", "bob", "sarah", "priya", "wei", "carlos", "fatima", "tom", "nina", "kenji",
+               "olga", "marcus", "aisha", "liam", "sofia", "raj", "chen", "beyang", "quinn", "thorsten",
+               "camden", "mei", "jonas", "amara", "diego", "hana", "ivan", "leila", "mateo", "noah", "yuki"]
+FULL_NAMES = ["Priya Patel", "Tom Chen", "Sarah Kim", "Carlos Diaz", "Fatima Khan", "Jonas Berg",
+              "Amara Okafor", "Diego Alvarez", "Hana Sato", "Leila Haddad", "Mateo Rossi", "Ivan Petrov"]
+HANDLES = ["jdoe", "bpasero", "mkaplan", "tsenart", "kz-dev", "sqs", "eseliger", "ryanb", "jlee42", "mrnugget"]
+EMAIL_DOMAINS = ["acme.com", "globex.io", "initech.dev"]
+BOTS = [("dependabot", "dependabot"), ("renovate", "renovate"), ("the release bot", "release-bot"),
+        ("github-actions", "github-actions")]
+TEAMS = ["@platform-team", "@payments-team", "@security", "@frontend-guild", "@sre", "@data-eng", "@mobile",
+         "@search-core", "@identity-team", "@infra-oncall"]
+TOPICS_GH = ["machine-learning", "kubernetes", "cli", "react", "graphql", "observability", "security",
+             "terraform", "rust", "deprecated", "internal-tools", "microservice", "data-engineering", "sdk"]
+DESCRIPTIONS = ["kubernetes operator", "payment gateway", "internal CLI", "design system", "feature flag",
+                "search engine", "rate limiter", "static site", "ETL pipeline", "GraphQL server", "mobile app",
+                "terraform module", "auth proxy", "load testing", "chaos engineering", "secrets manager",
+                "image service", "billing engine", "recommendation model", "admin dashboard", "sdk generator"]
+# (spoken, has.meta argument)
+META = [("owned by the payments team", "team:payments"), ("in the platform team's metadata", "team:platform"),
+        ("marked tier-1", "tier:1"), ("tagged as a production service", "env:production"),
+        ("with a lifecycle of deprecated", "lifecycle:deprecated"), ("with an oncall key set", "oncall"),
+        ("that have a pci metadata key", "pci"), ("with an empty owner key", "owner:"),
+        ("with the language metadata set to go", "language:go"), ("flagged as customer-facing", "customer-facing")]
+CONTEXTS = [("the backend", "backend"), ("the mobile", "mobile"), ("the frontend", "frontend"),
+            ("the open source", "oss"), ("the payments", "payments"), ("the data platform", "data-platform"),
+            ("the acme mobile org", "@acme/mobile"), ("the globex platform", "@globex/platform"),
+            ("the initech core", "@initech/core")]
+CONTEXT_USERS = ["alice", "erik", "priya", "sqs", "kenji", "sofia"]
 
-# (how people say it, select:symbol.<kind>)
+# commit-message subjects: single words and phrases
+MESSAGE_WORDS = ["revert", "hotfix", "CVE", "flaky", "migration", "bump", "refactor", "typo", "security",
+                 "deprecate", "rollback", "WIP", "breaking", "fixup!", "chore", "perf", "regression", "backport"]
+MESSAGE_PHRASES = ["memory leak", "race condition", "null pointer", "fix login", "upgrade go", "remove feature flag",
+                   "rate limiting", "breaking change", "security fix", "flaky test", "bump version", "dark mode",
+                   "data loss", "merge conflict"]
+
+# (spoken plural, select:symbol.<kind> kind)
 SYMBOL_KINDS = [("functions", "function"), ("classes", "class"), ("interfaces", "interface"),
-                ("structs", "struct"), ("methods", "method"), ("enums", "enum"), ("constants", "constant")]
-
-# (how people describe it, /regex/ body)
-REGEXES = [
-    ("TODO comments with an owner, like TODO(alice)", "TODO\\(\\w+\\)"),
-    ("semantic version strings like 1.2.3", "\\d+\\.\\d+\\.\\d+"),
-    ("AWS access key IDs", "AKIA[0-9A-Z]{16}"), ("hex color codes", "#[0-9a-fA-F]{6}"),
-    ("IPv4 addresses", "\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}"), ("localhost URLs with a port", "localhost:\\d+"),
-    ("console.log or console.debug calls", "console\\.(log|debug)\\("),
-    ("email addresses", "[\\w.]+@[\\w-]+\\.\\w+"), ("UUIDs", "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}"),
-    ("Go test functions", "func\\sTest\\w+"), ("plain http:// URLs", "http:\\/\\/[\\w.-]+"),
-    ("JIRA ticket ids like ABC-123", "[A-Z]{2,5}-\\d+"),
-]
-
-# (how people say it, options that do it)
-FLAGS = [("including forks", "fork:yes"), ("only in forks", "fork:only"), ("including archived repos", "archived:yes"),
-         ("only archived repositories", "archived:only"), ("in public repos only", "visibility:public"),
-         ("in private repos only", "visibility:private"), ("show all results", "count:all"),
-         ("case-sensitive", "case:yes")]
+                ("structs", "struct"), ("methods", "method"), ("enums", "enum"), ("constants", "constant"),
+                ("variables", "variable"), ("modules", "module"), ("packages", "package"), ("fields", "field"),
+                ("constructors", "constructor"), ("properties", "property"), ("type parameters", "type-parameter"),
+                ("enum members", "enum-member"), ("namespaces", "namespace"), ("events", "event"),
+                ("operators", "operator"), ("keys", "key"), ("object literals", "object")]
