@@ -124,17 +124,20 @@ def data_build(task: str = typer.Argument(..., help="Task name (querytune tasks)
 
 @adapters_app.command("list")
 def adapters_list(storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
-    """List registered adapters with their task, base and lineage."""
-    from querytune.platform.adapters import list_adapters
+    """List registered adapters with their task, base and lineage; a corrupt entry is listed as broken."""
+    from querytune.platform.adapters import scan
 
+    found, broken = scan(storage)
     table = Table(title=f"adapters under {storage}")
     for col in ("name", "task", "recipe", "base", "parents", "score", "created"):
         table.add_column(col)
-    for m in list_adapters(storage):
+    for m in found:
         score = next((f"{v:.3f}" for k, v in m.metrics.items() if k == "val_score"), "")
         table.add_row(m.name, m.task, m.recipe, m.base.model, " <- ".join(p.name for p in m.parents) or "-",
                       score, m.created)
     console.print(table)
+    for name, reason in broken.items():
+        console.print(f"[bold red]broken:[/] {name}: {reason}", highlight=False)
 
 
 @adapters_app.command("show")

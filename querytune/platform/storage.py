@@ -36,6 +36,12 @@ def local_path(path: str | Path) -> Path:
     return target
 
 
+def download(path: str, local: Path) -> None:
+    from pyarrow import fs
+
+    fs.copy_files(str(path), str(local))
+
+
 def upload(local: Path, dest: str) -> None:
     from pyarrow import fs
 

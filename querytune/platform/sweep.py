@@ -11,7 +11,7 @@ restored with ``Tuner.restore`` continues unfinished trials where they were and 
 reruns finished ones.
 
 Afterwards: a leaderboard, the best finished trial's adapter registered (with its
-lineage) as ``<task>-best``, and an HTML report. Layout of a sweep folder,
+lineage) as ``<task>-best`` (the one it replaces kept as ``<task>-best.v<N>``), and an HTML report. Layout of a sweep folder,
 ``<storage>/sweeps/<train.run.name>/``::
 
     sweep.yaml  leaderboard.json  report.html  *.png   what the sweep produced
@@ -278,7 +278,7 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
     registered = None
     if best is not None:
         registered = cfg.train.run.register_as or f"{task.name}-best"
-        adapters.register(best.adapter, registered, cfg.train.run.storage_path)
+        adapters.register(best.adapter, registered, cfg.train.run.storage_path, keep_previous=True)
     outcome = SweepOutcome(folder=folder, metric=cfg.sweep.metric, mode=cfg.sweep.mode, rows=rows, best=best,
                            registered=registered, report=storage.join(folder, "report.html"))
     write_outputs(outcome, cfg)
