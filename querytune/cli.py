@@ -184,7 +184,8 @@ def print_summary(folder: Path) -> None:
     for name, m in summary["metrics"].items():
         table.add_row(name, "↑" if m["higher_is_better"] else "↓", cell(m), str(m["n"]))
     console.print(table)
-    console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}")
+    console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}  "
+                  f"unscorable (score 0) {summary.get('n_errors', 0)}")
     if "latency" in summary:
         lat, cost = summary["latency"], summary["cost"]
         console.print(f"latency: first {lat['first_request_s']:.3f}s, p50 {lat['p50_s']:.3f}s, "

@@ -93,3 +93,7 @@ def get_task(name: str) -> Task:
         return getattr(importlib.import_module(module_name), attr)()
     except (ImportError, AttributeError) as err:
         raise KeyError(f"task {name!r}: cannot import {target} ({err})") from None
+
+
+class GoldError(ValueError):
+    """The example's gold answer cannot be scored (it does not parse): an eval counts the row as an error."""
