@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from querytune.platform import adapters, data, storage
-from querytune.platform.config import TrainConfig, set_path
+from querytune.platform.config import ConfigError, ScalingConfig, TrainConfig, set_path
 
 ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
 HF_STATE_SUBDIR = "checkpoint"  # inside epoch checkpoints: the HF Trainer's resumable state
+RUN_CONFIG = "querytune-run.yaml"  # in the Ray Train run folder: the config the run name started with
+RERUN_MAY_CHANGE = {"run.max_failures", "run.register_as"}  # keys that do not change what a run trains
 
 
 @dataclass
@@ -32,6 +34,40 @@ def ensure_ray() -> None:
 
     if not ray.is_initialized():
         ray.init(log_to_driver=True, configure_logging=False)
+
+
+def run_needs(scaling: ScalingConfig, driver_cpus: float = 0) -> dict[str, float]:
+    """Resources one Train run takes: its workers' (``scaling``) plus a driver's CPUs (a sweep trial's)."""
+    needs = {"CPU": driver_cpus + scaling.num_workers * scaling.cpus_per_worker}
+    if scaling.use_gpu:
+        needs["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1)
+    return needs
+
+
+def cluster_capacity() -> dict[str, float]:
+    """The most of each resource the cluster can ever have: its autoscaler's maximum where it has one,
+    else what its nodes have now (a cluster without an autoscaler does not grow)."""
+    import ray
+    from ray._private.state import state
+
+    try:
+        most = state.get_max_resources_from_cluster_config()
+    except Exception:  # noqa: BLE001 (an older GCS without the autoscaler's key)
+        most = None
+    return {k: float(v) for k, v in (most or ray.cluster_resources()).items()}
+
+
+def check_fits(scaling: ScalingConfig) -> None:
+    """A run the cluster can never hold would wait for its workers forever: refuse it, naming the keys."""
+    have = cluster_capacity()
+    keys = {"CPU": f"scaling.num_workers={scaling.num_workers} x scaling.cpus_per_worker={scaling.cpus_per_worker:g}",
+            "GPU": f"scaling.use_gpu=true, scaling.num_workers={scaling.num_workers} x scaling.gpus_per_worker="
+                   f"{scaling.gpus_per_worker or 1:g}"}
+    for resource, amount in run_needs(scaling).items():
+        if amount > have.get(resource, 0):
+            raise ConfigError(f"{keys[resource]} needs {amount:g} {resource} but this Ray cluster can have at most "
+                              f"{have.get(resource, 0):g}: lower them, or run on a cluster with more "
+                              f"{resource} (RAY_ADDRESS / ray job submit)")
 
 
 def absolute_storage(path: str) -> str:
@@ -88,11 +124,38 @@ def register_result(result, cfg: TrainConfig) -> Outcome:
     return Outcome(adapter=path, name=name, metrics=metrics)
 
 
+def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) and value else {prefix + key: value})
+    return out
+
+
+def check_same_run(cfg: TrainConfig) -> None:
+    """A run name resumes its run (or re-reports its finished adapter): with other settings, that would
+    register the old adapter as if it had been trained with them. Refuse, naming the keys that differ."""
+    import yaml
+
+    record = storage.join(cfg.run.storage_path, cfg.run.name, RUN_CONFIG)
+    now = cfg.model_dump(mode="json")
+    if not storage.exists(record):
+        storage.write_text(record, yaml.safe_dump(now, sort_keys=False))
+        return
+    before, after = flat(yaml.safe_load(storage.read_text(record))), flat(now)
+    differ = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k) and k not in RERUN_MAY_CHANGE)
+    if differ:
+        changes = ", ".join(f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in differ)
+        raise ConfigError(f"run.name={cfg.run.name!r} already ran with other settings ({record}): {changes}. "
+                          "Set run.name to start a new run, or use the run's settings to resume it")
+
+
 def train(cfg: TrainConfig) -> Outcome:
     """`querytune train`: the recipe the config names, then registration."""
     from querytune.experiments import get_task
 
     task = get_task(cfg.task)  # fail here, not in every retried worker
+    cfg = set_path(cfg, "run.storage_path", absolute_storage(cfg.run.storage_path))
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)
@@ -102,4 +165,7 @@ def train(cfg: TrainConfig) -> Outcome:
         from querytune.platform.train_grpo import open_parent, train_loop
 
         open_parent(cfg)  # a parent of another task or base fails here, not in every retried worker
+    ensure_ray()
+    check_fits(cfg.scaling)
+    check_same_run(cfg)
     return register_result(fit(cfg, train_loop), cfg)

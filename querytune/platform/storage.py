@@ -69,6 +69,18 @@ def list_dirs(root: str) -> list[str]:
     return sorted(Path(i.path).name for i in infos if i.type == fs.FileType.Directory)
 
 
+def write_text(path: str, text: str) -> None:
+    if not is_uri(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        return
+    from pyarrow import fs
+
+    filesystem, inner = fs.FileSystem.from_uri(path)
+    with filesystem.open_output_stream(inner) as stream:
+        stream.write(text.encode())
+
+
 def read_text(path: str) -> str:
     if not is_uri(path):
         return Path(path).read_text()

@@ -227,21 +227,16 @@ def check_metric(cfg: SweepConfig, task) -> None:
 
 
 def check_capacity(cfg: SweepConfig) -> None:
-    """Warn when the concurrent trials cannot all get their resources: they would wait for each other."""
-    import ray
-
-    scaling = cfg.train.scaling
-    per_trial = {"CPU": TRIAL_DRIVER_CPUS + scaling.num_workers * scaling.cpus_per_worker}
-    if scaling.use_gpu:
-        per_trial["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1)
-    have = ray.cluster_resources()
+    """Refuse a sweep whose one trial can never fit (it would wait forever); warn when the concurrent
+    trials cannot all get their resources: they would wait for each other."""
+    per_trial = launch.run_needs(cfg.train.scaling, driver_cpus=TRIAL_DRIVER_CPUS)
+    have = launch.cluster_capacity()
     for resource, amount in per_trial.items():
         available = have.get(resource, 0)
         if amount > available:
-            log.warning("one trial needs %g %s (its workers and its driver) but the cluster has %g: "
-                        "no trial starts until a node that can hold one joins; lower train.scaling "
-                        "or add nodes", amount, resource, available)
-            continue
+            raise ConfigError(f"one trial needs {amount:g} {resource} (its workers and its driver) but the cluster "
+                              f"can have at most {available:g}: no trial could ever start; lower train.scaling "
+                              "or add nodes")
         need = amount * cfg.sweep.max_concurrent_trials
         if need > available:
             log.warning("sweep.max_concurrent_trials=%d needs %g %s (%g per trial) but the cluster has %g: "
