@@ -59,9 +59,14 @@ def train(config: Path = typer.Argument(..., help="Train YAML (recipe: sft or gr
 
     try:
         cfg = load_config(config, TrainConfig, set_)
-        from querytune.platform.launch import train as run_train
+        from ray.train import TrainingFailedError
 
-        outcome = run_train(cfg)
+        from querytune.platform.launch import failure_summary, train as run_train
+
+        try:
+            outcome = run_train(cfg)
+        except TrainingFailedError as err:
+            fail(f"training run {cfg.run.name!r} failed: {failure_summary(err)}")
     except user_errors() as err:
         fail(str(err))
     table = Table(title=f"adapter {outcome.name}")
@@ -284,12 +289,12 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """
     from querytune.platform.config import SweepConfig, load_config
-    from querytune.platform.sweep import SweepInterrupted, leaderboard_table, run as run_sweep
+    from querytune.platform.sweep import SweepFailed, SweepInterrupted, leaderboard_table, run as run_sweep
 
     try:
         cfg = load_config(config, SweepConfig, set_)
         outcome = run_sweep(cfg, resume=resume)
-    except (*user_errors(), SweepInterrupted) as err:
+    except (*user_errors(), SweepInterrupted, SweepFailed) as err:
         fail(str(err))
     console.print(leaderboard_table(outcome))
     if outcome.registered:

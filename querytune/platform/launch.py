@@ -7,7 +7,10 @@ finished adapter as its checkpoint; ``register_result`` copies it into the regis
 """
 from __future__ import annotations
 
+import functools
 import os
+import re
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +22,10 @@ ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
 HF_STATE_SUBDIR = "checkpoint"  # inside epoch checkpoints: the HF Trainer's resumable state
 RUN_CONFIG = "querytune-run.yaml"  # in the Ray Train run folder: the config the run name started with
 RERUN_MAY_CHANGE = {"run.max_failures", "run.register_as"}  # keys that do not change what a run trains
+
+
+class WorkerError(RuntimeError):
+    """A training function's error in one line; its full traceback is in the file the message names."""
 
 
 @dataclass
@@ -86,9 +93,10 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
     per_worker: dict[str, float] = {"CPU": scaling.cpus_per_worker}
     if scaling.use_gpu:
         per_worker["GPU"] = scaling.gpus_per_worker or 1
+    run_dir = storage.join(cfg.run.storage_path, name or cfg.run.name)
     trainer = TorchTrainer(
-        loop,
-        train_loop_config={"cfg": cfg.model_dump(mode="json")},
+        logged_errors(loop),
+        train_loop_config={"cfg": cfg.model_dump(mode="json"), "run_dir": run_dir},
         scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                      resources_per_worker=per_worker),
         run_config=RunConfig(
@@ -103,9 +111,37 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
     return trainer.fit()
 
 
+def logged_errors(loop: Callable[[dict], None]) -> Callable[[dict], None]:
+    """``loop``, with any error written in full to ``<run dir>/error-rank<N>.log`` and raised again as one
+    line naming that file: Ray prints a worker's traceback several times over (148 lines for an
+    unknown model id), which buries the reason."""
+    @functools.wraps(loop)
+    def run(config: dict) -> None:
+        try:
+            loop(config)
+        except Exception as err:  # noqa: BLE001 (re-raised, shorter)
+            import ray.train
+
+            path = storage.join(config["run_dir"], f"error-rank{ray.train.get_context().get_world_rank()}.log")
+            storage.write_text(path, traceback.format_exc())
+            reason = " ".join(str(err).strip().splitlines()[:2])[:400]
+            raise WorkerError(f"{type(err).__name__}: {reason} (full traceback: {path})") from None
+
+    return run
+
+
+def failure_summary(err: Exception) -> str:
+    """The one line a failed run's workers raised (see ``logged_errors``), else the error's last line."""
+    found = re.findall(rf"{WorkerError.__name__}: (.*)", str(err))
+    return found[0] if found else (str(err).strip().splitlines() or [type(err).__name__])[-1]
+
+
 def _forwarded_env() -> dict[str, str]:
+    """Workers' environment: ours, plus Ray Train's print patch off. That patch sends every ``print`` to
+    the log even while a library captures stdout, and dill (hashing each ``datasets.map`` function)
+    captures a ``dis.dis`` of the function's bytecode: 933 of a train log's 1,359 lines."""
     keys = ("QUERYTUNE_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "QUERYTUNE_TEST_CRASH_AT_STEP")
-    return {k: os.environ[k] for k in keys if k in os.environ}
+    return {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0", **{k: os.environ[k] for k in keys if k in os.environ}}
 
 
 def register_result(result, cfg: TrainConfig) -> Outcome:
@@ -137,9 +173,11 @@ def check_same_run(cfg: TrainConfig) -> None:
     register the old adapter as if it had been trained with them. Refuse, naming the keys that differ."""
     import yaml
 
-    record = storage.join(cfg.run.storage_path, cfg.run.name, RUN_CONFIG)
+    run_dir = storage.join(cfg.run.storage_path, cfg.run.name)
+    record = storage.join(run_dir, RUN_CONFIG)
     now = cfg.model_dump(mode="json")
-    if not storage.exists(record):
+    trained = any(name.startswith("checkpoint_") for name in storage.list_dirs(run_dir))
+    if not trained or not storage.exists(record):  # nothing to resume yet: any settings may (re)start it
         storage.write_text(record, yaml.safe_dump(now, sort_keys=False))
         return
     before, after = flat(yaml.safe_load(storage.read_text(record))), flat(now)

@@ -47,6 +47,10 @@ class SweepInterrupted(RuntimeError):
     """The sweep stopped (Ctrl-C, lost driver) before every trial ended; its state is saved."""
 
 
+class SweepFailed(RuntimeError):
+    """Every trial of the sweep failed: there is nothing to rank or register."""
+
+
 @dataclass
 class TrialRow:
     """One line of the leaderboard."""
@@ -277,6 +281,9 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
     outcome = SweepOutcome(folder=folder, metric=cfg.sweep.metric, mode=cfg.sweep.mode, rows=rows, best=best,
                            registered=registered, report=storage.join(folder, "report.html"))
     write_outputs(outcome, cfg)
+    if rows and all(row.status == ERROR for row in rows):
+        raise SweepFailed(f"every trial of sweep {cfg.train.run.name!r} failed ({len(rows)} of {len(rows)}), "
+                          f"nothing registered; the first: {rows[0].trial}: {rows[0].error} (report: {outcome.report})")
     return outcome
 
 
@@ -305,7 +312,7 @@ def collect(grid, cfg: SweepConfig, folder: str) -> list[TrialRow]:
             metric=_last(history, "metric"), loss=_last(history, "loss"),
             epochs=max((h["epoch"] for h in history if h.get("epoch") is not None), default=0.0),
             history=[h for h in history if h.get("epoch") is not None], adapter=adapter,
-            error=str(result.error).splitlines()[0] if result.error else None))
+            error=launch.failure_summary(result.error) if result.error else None))
     return rows
 
 
