@@ -181,7 +181,7 @@ def check_same_run(cfg: TrainConfig) -> None:
         storage.write_text(record, yaml.safe_dump(now, sort_keys=False))
         return
     before, after = flat(yaml.safe_load(storage.read_text(record))), flat(now)
-    differ = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k) and k not in RERUN_MAY_CHANGE)
+    differ = sorted(k for k in (before.keys() | after.keys()) - RERUN_MAY_CHANGE if before.get(k) != after.get(k))
     if differ:
         changes = ", ".join(f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in differ)
         raise ConfigError(f"run.name={cfg.run.name!r} already ran with other settings ({record}): {changes}. "

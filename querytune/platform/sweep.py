@@ -11,7 +11,8 @@ restored with ``Tuner.restore`` continues unfinished trials where they were and 
 reruns finished ones.
 
 Afterwards: a leaderboard, the best finished trial's adapter registered (with its
-lineage) as ``<task>-best`` (the one it replaces kept as ``<task>-best.v<N>``), and an HTML report. Layout of a sweep folder,
+lineage) as ``<task>-best`` (the one it replaces kept as ``<task>-best.v<N>``), and an
+HTML report. Layout of a sweep folder,
 ``<storage>/sweeps/<train.run.name>/``::
 
     sweep.yaml  leaderboard.json  report.html  *.png   what the sweep produced
