@@ -295,9 +295,16 @@ def load_config(path: str | Path, model: type[M], overrides: list[str] | None = 
     return validate(model, data, str(path))
 
 
+class NoAliasDumper(yaml.SafeDumper):
+    """Writes a value used twice out twice: ``read_yaml`` refuses aliases."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def save_config(cfg: BaseModel, path: str | Path) -> None:
     """Write the resolved config next to an artifact (every default spelled out)."""
-    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    Path(path).write_text(yaml.dump(cfg.model_dump(mode="json"), Dumper=NoAliasDumper, sort_keys=False))
 
 
 def set_path(cfg: M, dotted: str, value: Any) -> M:

@@ -112,7 +112,7 @@ def sweep_yaml(tmp: Path) -> Path:
         # is stopped, wherever the kill falls (a restored sweep's ASHA starts with empty rungs: Tune does
         # not save the scheduler, and that GOOD trial may be the one before or after the kill).
         "sweep": {"num_samples": 4, "max_concurrent_trials": 1, "grace_period": 1, "reduction_factor": 2,
-                  "points_to_evaluate": [GOOD, BAD, GOOD, BAD]},
+                  "points_to_evaluate": [{**p} for p in (GOOD, BAD, GOOD, BAD)]},  # copies: no YAML aliases
     }
     path = tmp / "sweep.yaml"
     path.write_text(yaml.safe_dump(data))
