@@ -8,6 +8,7 @@ finished adapter as its checkpoint; ``register_result`` copies it into the regis
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import traceback
@@ -17,6 +18,8 @@ from typing import Any, Callable
 
 from querytune.platform import adapters, data, storage
 from querytune.platform.config import ConfigError, ScalingConfig, TrainConfig, set_path
+
+log = logging.getLogger(__name__)
 
 ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
 HF_STATE_SUBDIR = "checkpoint"  # inside epoch checkpoints: the HF Trainer's resumable state
@@ -51,30 +54,44 @@ def run_needs(scaling: ScalingConfig, driver_cpus: float = 0) -> dict[str, float
     return needs
 
 
-def cluster_capacity() -> dict[str, float]:
-    """The most of each resource the cluster can ever have: its autoscaler's maximum where it has one,
-    else what its nodes have now (a cluster without an autoscaler does not grow)."""
+def cluster_capacity() -> tuple[dict[str, float], bool]:
+    """(the most of each resource the cluster can have, whether that is final).
+
+    Final: the autoscaler's maximum where it publishes one, or what the nodes have now on a local
+    cluster this process started. Elsewhere what the nodes have now is a lower bound: an autoscaler
+    (or a person) may still add nodes.
+    """
     import ray
+    from ray._private import worker
     from ray._private.state import state
 
     try:
         most = state.get_max_resources_from_cluster_config()
-    except Exception:  # noqa: BLE001 (an older GCS without the autoscaler's key)
+    except Exception:  # noqa: BLE001 (a GCS without the autoscaler's key)
         most = None
-    return {k: float(v) for k, v in (most or ray.cluster_resources()).items()}
+    if most is not None:
+        return {k: float(v) for k, v in most.items()}, True
+    started_here = worker._global_node is not None and worker._global_node.is_head()
+    return {k: float(v) for k, v in ray.cluster_resources().items()}, started_here
 
 
 def check_fits(scaling: ScalingConfig) -> None:
-    """A run the cluster can never hold would wait for its workers forever: refuse it, naming the keys."""
-    have = cluster_capacity()
+    """A run the cluster can never hold would wait for its workers forever: refuse it, naming the keys
+    (where the cluster may still grow, say so and let it wait)."""
+    have, final = cluster_capacity()
     keys = {"CPU": f"scaling.num_workers={scaling.num_workers} x scaling.cpus_per_worker={scaling.cpus_per_worker:g}",
             "GPU": f"scaling.use_gpu=true, scaling.num_workers={scaling.num_workers} x scaling.gpus_per_worker="
                    f"{scaling.gpus_per_worker or 1:g}"}
     for resource, amount in run_needs(scaling).items():
-        if amount > have.get(resource, 0):
-            raise ConfigError(f"{keys[resource]} needs {amount:g} {resource} but this Ray cluster can have at most "
-                              f"{have.get(resource, 0):g}: lower them, or run on a cluster with more "
-                              f"{resource} (RAY_ADDRESS / ray job submit)")
+        if amount <= have.get(resource, 0):
+            continue
+        if not final:
+            log.warning("%s needs %g %s but the Ray cluster has %g now: the run waits until nodes that have "
+                        "them join", keys[resource], amount, resource, have.get(resource, 0))
+            continue
+        raise ConfigError(f"{keys[resource]} needs {amount:g} {resource} but this Ray cluster can have at most "
+                          f"{have.get(resource, 0):g}: lower them, or run on a cluster with more "
+                          f"{resource} (RAY_ADDRESS / ray job submit)")
 
 
 def absolute_storage(path: str) -> str:

@@ -235,9 +235,14 @@ def check_capacity(cfg: SweepConfig) -> None:
     """Refuse a sweep whose one trial can never fit (it would wait forever); warn when the concurrent
     trials cannot all get their resources: they would wait for each other."""
     per_trial = launch.run_needs(cfg.train.scaling, driver_cpus=TRIAL_DRIVER_CPUS)
-    have = launch.cluster_capacity()
+    have, final = launch.cluster_capacity()
     for resource, amount in per_trial.items():
         available = have.get(resource, 0)
+        if amount > available and not final:
+            log.warning("one trial needs %g %s (its workers and its driver) but the cluster has %g now: "
+                        "no trial starts until a node that can hold one joins; lower train.scaling "
+                        "or add nodes", amount, resource, available)
+            continue
         if amount > available:
             raise ConfigError(f"one trial needs {amount:g} {resource} (its workers and its driver) but the cluster "
                               f"can have at most {available:g}: no trial could ever start; lower train.scaling "
