@@ -59,9 +59,14 @@ def train(config: Path = typer.Argument(..., help="Train YAML (recipe: sft or gr
 
     try:
         cfg = load_config(config, TrainConfig, set_)
-        from querytune.platform.launch import train as run_train
+        from ray.train import TrainingFailedError
 
-        outcome = run_train(cfg)
+        from querytune.platform.launch import failure_summary, train as run_train
+
+        try:
+            outcome = run_train(cfg)
+        except TrainingFailedError as err:
+            fail(f"training run {cfg.run.name!r} failed: {failure_summary(err)}")
     except user_errors() as err:
         fail(str(err))
     table = Table(title=f"adapter {outcome.name}")
@@ -124,17 +129,20 @@ def data_build(task: str = typer.Argument(..., help="Task name (querytune tasks)
 
 @adapters_app.command("list")
 def adapters_list(storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
-    """List registered adapters with their task, base and lineage."""
-    from querytune.platform.adapters import list_adapters
+    """List registered adapters with their task, base and lineage; a corrupt entry is listed as broken."""
+    from querytune.platform.adapters import scan
 
+    found, broken = scan(storage)
     table = Table(title=f"adapters under {storage}")
     for col in ("name", "task", "recipe", "base", "parents", "score", "created"):
         table.add_column(col)
-    for m in list_adapters(storage):
+    for m in found:
         score = next((f"{v:.3f}" for k, v in m.metrics.items() if k == "val_score"), "")
         table.add_row(m.name, m.task, m.recipe, m.base.model, " <- ".join(p.name for p in m.parents) or "-",
                       score, m.created)
     console.print(table)
+    for name, reason in broken.items():
+        console.print(f"[bold red]broken:[/] {name}: {reason}", highlight=False)
 
 
 @adapters_app.command("show")
@@ -181,7 +189,8 @@ def print_summary(folder: Path) -> None:
     for name, m in summary["metrics"].items():
         table.add_row(name, "↑" if m["higher_is_better"] else "↓", cell(m), str(m["n"]))
     console.print(table)
-    console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}")
+    console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}  "
+                  f"unscorable (score 0) {summary.get('n_errors', 0)}")
     if "latency" in summary:
         lat, cost = summary["latency"], summary["cost"]
         console.print(f"latency: first {lat['first_request_s']:.3f}s, p50 {lat['p50_s']:.3f}s, "
@@ -283,12 +292,12 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """
     from querytune.platform.config import SweepConfig, load_config
-    from querytune.platform.sweep import SweepInterrupted, leaderboard_table, run as run_sweep
+    from querytune.platform.sweep import SweepFailed, SweepInterrupted, leaderboard_table, run as run_sweep
 
     try:
         cfg = load_config(config, SweepConfig, set_)
         outcome = run_sweep(cfg, resume=resume)
-    except (*user_errors(), SweepInterrupted) as err:
+    except (*user_errors(), SweepInterrupted, SweepFailed) as err:
         fail(str(err))
     console.print(leaderboard_table(outcome))
     if outcome.registered:

@@ -9,11 +9,16 @@ up. A base whose hash differs from the recorded one is refused.
 
 Registry layout: ``<storage>/adapters/<name>/``. Writes go to a temporary folder that is
 renamed into place, and the manifest is written last, so a crashed run never leaves a
-listed half-adapter.
+listed half-adapter. ``register(..., keep_previous=True)`` (sweeps' ``<task>-best``) keeps
+the version it replaces as ``<name>.v<N>``, listed and loadable like any adapter.
+
+The manifest records the sha256 of every file beside it; ``resolve`` refuses a folder whose
+files differ (tampered, truncated), and ``load`` refuses weights that are not finite (NaN).
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -63,6 +68,8 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     probe: dict[str, Any] = Field(default_factory=dict, description="logits the trained in-memory model gave "
                                   "for a fixed prompt; load(verify=True) checks a reload reproduces them")
+    files: dict[str, str] = Field(default_factory=dict, description="sha256 of each file of the adapter folder "
+                                  "(relative path -> hex), checked by resolve; empty in manifests before it")
     code_version: str = Field(default_factory=lambda: code_version())
     created: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
 
@@ -89,10 +96,49 @@ def registry_root(storage_path: str) -> str:
 
 
 def read_manifest(folder: str | Path) -> Manifest:
+    from pydantic import ValidationError
+
     path = storage.join(folder, MANIFEST)
     if not storage.exists(path):
         raise AdapterError(f"{folder} is not a querytune adapter: {MANIFEST} is missing")
-    return Manifest.model_validate_json(storage.read_text(path))
+    try:
+        return Manifest.model_validate_json(storage.read_text(path))
+    except (ValidationError, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[:3]
+        raise AdapterError(f"{path}: corrupt manifest ({' '.join(line.strip() for line in first)})") from None
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` but the manifest, by relative path."""
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST):
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        hashes[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return hashes
+
+
+def check_files(folder: Path, manifest: Manifest) -> None:
+    """The files are the ones the manifest was written with (a copy or upload may not alter them)."""
+    actual = file_hashes(folder)
+    changed = sorted(name for name, digest in manifest.files.items() if actual.get(name) != digest)
+    if changed:
+        raise AdapterError(f"{folder}: {', '.join(changed)} differ from what {MANIFEST} recorded (missing, "
+                           "modified or truncated): the adapter is corrupt; register it again from its run")
+
+
+def check_finite(folder: Path, manifest: Manifest) -> None:
+    """Weights of the adapter and its ancestors hold no NaN or infinity (a diverged run scores 0% silently)."""
+    import torch
+    from safetensors.torch import load_file
+
+    for sub in ["", *(ref.dir for ref in manifest.parents)]:
+        for key, tensor in load_file(folder / sub / WEIGHTS).items():
+            if not torch.isfinite(tensor).all():
+                raise AdapterError(f"{folder / sub / WEIGHTS}: tensor {key} holds NaN or infinite values: "
+                                   "the run that wrote it diverged; retrain it (e.g. a lower learning rate)")
 
 
 def write_adapter(folder: Path, peft_model, manifest: Manifest, parents: list[tuple[ParentRef, Path]] = ()) -> Path:
@@ -105,6 +151,7 @@ def write_adapter(folder: Path, peft_model, manifest: Manifest, parents: list[tu
     if manifest.parents:
         _block_plain_peft_load(folder, manifest.parents)
     (folder / "config.yaml").write_text(yaml.safe_dump(manifest.config, sort_keys=False))
+    manifest.files = file_hashes(folder)
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return folder
 
@@ -127,8 +174,11 @@ def lineage_for_child(parent_dir: Path, parent: Manifest) -> list[tuple[ParentRe
     return [(ref.model_copy(update={"dir": f"parents/{i}"}), src) for i, (ref, src) in enumerate(zip(refs, sources))]
 
 
-def register(src: str | Path, name: str, storage_path: str) -> str:
-    """Copy a finished adapter folder into the registry under ``name``; returns its path."""
+def register(src: str | Path, name: str, storage_path: str, keep_previous: bool = False) -> str:
+    """Copy a finished adapter folder into the registry under ``name``; returns its path.
+
+    ``keep_previous``: the version it replaces stays in the registry as ``<name>.v<N>``.
+    """
     check_name(name)
     src = storage.local_path(src)
     manifest = read_manifest(src)
@@ -136,6 +186,8 @@ def register(src: str | Path, name: str, storage_path: str) -> str:
     root = registry_root(storage_path)
     dest = storage.join(root, name)
     if storage.is_uri(root):
+        if keep_previous and storage.exists(storage.join(dest, MANIFEST)):
+            _keep_remote_version(root, name)
         staging = Path(tempfile.mkdtemp())
         try:
             _copy_with_manifest_last(src, staging / name, manifest)
@@ -150,8 +202,38 @@ def register(src: str | Path, name: str, storage_path: str) -> str:
     if Path(dest).exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
+    if keep_previous and (old / MANIFEST).is_file():
+        archived = Path(root) / next_version(root, name)
+        os.replace(old, archived)
+        _rename_manifest(archived)
     shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+def next_version(root: str, name: str) -> str:
+    """``<name>.v<N>``, one past the highest kept version."""
+    pattern = re.compile(rf"^{re.escape(name)}\.v(\d+)$")
+    kept = [int(m.group(1)) for d in storage.list_dirs(root) if (m := pattern.match(d))]
+    return f"{name}.v{max(kept, default=0) + 1}"
+
+
+def _rename_manifest(folder: Path) -> None:
+    """A kept version's manifest names its own folder (written aside, then renamed over)."""
+    manifest = read_manifest(folder)
+    manifest.name = folder.name
+    (folder / f".{MANIFEST}.tmp").write_text(manifest.model_dump_json(indent=2))
+    os.replace(folder / f".{MANIFEST}.tmp", folder / MANIFEST)
+
+
+def _keep_remote_version(root: str, name: str) -> None:
+    """The URI counterpart: download the current version, rename its manifest, upload it as ``<name>.v<N>``."""
+    staging = Path(tempfile.mkdtemp()) / next_version(root, name)
+    try:
+        storage.download(storage.join(root, name), staging)
+        _rename_manifest(staging)
+        storage.upload(staging, storage.join(root, staging.name))
+    finally:
+        shutil.rmtree(staging.parent, ignore_errors=True)
 
 
 def _copy_with_manifest_last(src: Path, dest: Path, manifest: Manifest) -> None:
@@ -159,18 +241,27 @@ def _copy_with_manifest_last(src: Path, dest: Path, manifest: Manifest) -> None:
     (dest / MANIFEST).write_text(manifest.model_dump_json(indent=2))
 
 
-def list_adapters(storage_path: str) -> list[Manifest]:
-    """Complete adapters only: folders whose manifest was written."""
+def scan(storage_path: str) -> tuple[list[Manifest], dict[str, str]]:
+    """(complete adapters, {name: reason} of folders whose manifest is corrupt).
+
+    A folder without a manifest is not an adapter (a crash before its last write) and is in neither.
+    """
     root = registry_root(storage_path)
-    found = []
+    found, broken = [], {}
     for name in storage.list_dirs(root):
-        if name.startswith("."):
+        folder = storage.join(root, name)
+        if name.startswith(".") or not storage.exists(storage.join(folder, MANIFEST)):
             continue
         try:
-            found.append(read_manifest(storage.join(root, name)))
-        except AdapterError:
-            continue
-    return found
+            found.append(read_manifest(folder))
+        except AdapterError as err:
+            broken[name] = str(err)
+    return found, broken
+
+
+def list_adapters(storage_path: str) -> list[Manifest]:
+    """Complete adapters only: folders whose manifest was written (and reads)."""
+    return scan(storage_path)[0]
 
 
 def resolve(name_or_path: str, storage_path: str = "runs") -> Path:
@@ -186,9 +277,10 @@ def resolve(name_or_path: str, storage_path: str = "runs") -> Path:
             raise AdapterError(f"no adapter named {name_or_path!r} under {registry_root(storage_path)} "
                                f"(known: {names})")
         folder = storage.local_path(known)
-    read_manifest(folder)
+    manifest = read_manifest(folder)
     if not (folder / WEIGHTS).is_file() or any(folder.rglob("*.bin")):  # rglob: ancestors in parents/ too
         raise AdapterError(f"{folder}: adapters load only from {WEIGHTS} (pickle files are refused)")
+    check_files(folder, manifest)
     return folder
 
 
@@ -235,6 +327,7 @@ def load(name_or_path: str, storage_path: str = "runs", *, base: str | None = No
 
     folder = resolve(name_or_path, storage_path)
     manifest = read_manifest(folder)
+    check_finite(folder, manifest)
     base_dir = models.resolve(base or manifest.base.model)
     check_base(manifest, base_dir)
     model, tokenizer, _ = models.load_model(str(base_dir), dtype=dtype, device=device)

@@ -252,12 +252,25 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases: each alias expands in place, so a few hundred bytes of
+    nested aliases become hundreds of megabytes (a "billion laughs" file). Configs write values out."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"anchors and aliases (&{event.anchor}, *{event.anchor}) are not allowed in configs: "
+                "write the value out", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -282,9 +295,16 @@ def load_config(path: str | Path, model: type[M], overrides: list[str] | None = 
     return validate(model, data, str(path))
 
 
+class NoAliasDumper(yaml.SafeDumper):
+    """Writes a value used twice out twice: ``read_yaml`` refuses aliases."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def save_config(cfg: BaseModel, path: str | Path) -> None:
     """Write the resolved config next to an artifact (every default spelled out)."""
-    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    Path(path).write_text(yaml.dump(cfg.model_dump(mode="json"), Dumper=NoAliasDumper, sort_keys=False))
 
 
 def set_path(cfg: M, dotted: str, value: Any) -> M:

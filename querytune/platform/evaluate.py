@@ -7,10 +7,13 @@
 A run folder holds ``examples.jsonl`` (per example: input, messages, output, parse result,
 every metric, latency), ``summary.json`` (means with bootstrap 95% CIs, the scorer version,
 latency of the first request apart from steady state, cost) and ``report.html``.
-Means skip NaN, so a metric that does not apply to an example does not drag the mean.
+Means skip NaN, so a metric that does not apply to an example does not drag the mean. A row
+that cannot be scored (its gold does not parse: ``GoldError``, or the scorer raised) is not
+dropped: it scores 0, carries its ``error``, and the summary counts it in ``n_errors``.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -83,6 +86,8 @@ def run_eval(spec: EvalSpec) -> Path:
     examples = load_examples(task, spec.data, spec.limit)
     conversations = [task.messages(ex) for ex in examples]
     baseline = read_run(resolve_run(spec.baseline, spec.storage)) if spec.baseline else None  # fail before generating
+    if spec.adapter and spec.backend in ("hf", "vllm"):  # the summary names the model that really runs
+        spec = spec.model_copy(update={"model": adapter_base(task, spec.adapter, spec.storage)})
     backend = make_backend(spec.backend, model=spec.model, adapter=spec.adapter, storage=spec.storage,
                            url=spec.url, api_key_env=spec.api_key_env, concurrency=spec.concurrency,
                            grammar=task.grammar() if spec.grammar else None)
@@ -105,6 +110,19 @@ def run_eval(spec: EvalSpec) -> Path:
     out = Path(spec.out or default_folder(spec.storage, task.name, spec.adapter or spec.model))
     write_run(out, rows, summary, baseline)
     return out
+
+
+def adapter_base(task, adapter: str, storage: str) -> str:
+    """The base model a local adapter rides on; an adapter trained for another task is refused."""
+    from querytune.experiments import get_task
+    from querytune.platform import adapters
+
+    manifest = adapters.read_manifest(adapters.resolve(adapter, storage))
+    trained_for = get_task(manifest.task).name
+    if trained_for != task.name:
+        raise EvalError(f"--adapter {adapter}: trained for task {trained_for!r}, not {task.name!r}: pass "
+                        f"--task {manifest.task}, or an adapter trained for {task.name!r}")
+    return manifest.base.model
 
 
 def run_score(task_name: str, file: str | Path, out: str | Path | None = None, storage: str = "runs",
@@ -227,13 +245,13 @@ def judge(task, index: int, example: dict, messages: list, output: str, latency_
         parse = {"ok": True}
     except ParseError as err:
         parse = {"ok": False, "reason": err.reason, "message": str(err), "position": err.position}
+    error = None
     try:
         metrics = {k: float(v) for k, v in task.score(example, output).items()}
-    except Exception as err:  # a scorer crash on one odd output must not lose the run; the row records it
-        metrics = {}
-        parse["score_error"] = f"{type(err).__name__}: {err}"
+    except Exception as err:  # a GoldError, or a scorer crash on one odd output: the row fails, it is not dropped
+        metrics, error = {"score": 0.0}, f"{type(err).__name__}: {err}"
     return {"index": index, "example": example, "messages": messages, "output": output, "parse": parse,
-            "metrics": metrics, "latency_s": latency_s}
+            "metrics": metrics, "error": error, "latency_s": latency_s}
 
 
 def bootstrap_ci(values: Sequence[float], *, confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES,
@@ -287,9 +305,10 @@ def summarize(task, rows: list[dict], seed: int = 0) -> dict[str, Any]:
                          "n": sum(not math.isnan(v) for v in values),
                          "higher_is_better": task.metrics.get(name, True)}
     ok = [float(r["parse"]["ok"]) for r in rows]
-    failures = Counter(r["parse"].get("reason", "score_error") for r in rows
-                       if not r["parse"]["ok"] or "score_error" in r["parse"])
+    failures = Counter(r["parse"]["reason"] for r in rows if not r["parse"]["ok"])
+    n_errors = sum(r.get("error") is not None for r in rows)
     return {"task": task.name, "scorer_version": getattr(task, "SCORER_VERSION", None), "count": len(rows),
+            "n_errors": n_errors,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": metrics,
             "parse": {"ok": nanmean(ok), "ci": list(bootstrap_ci(ok, seed=seed)), "failures": dict(failures)}}
 
@@ -329,7 +348,20 @@ def training_seconds(spec: EvalSpec) -> float | None:
 
 def default_folder(storage: str, task: str, what: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(storage) / "eval" / re.sub(r"[^A-Za-z0-9._-]+", "_", f"{task}-{Path(what).name}-{stamp}")
+    return new_folder(Path(storage) / "eval", re.sub(r"[^A-Za-z0-9._-]+", "_", f"{task}-{Path(what).name}-{stamp}"))
+
+
+def new_folder(parent: Path, stem: str) -> Path:
+    """A folder no other run has: ``stem``, else ``stem-2``, ... (mkdir is atomic, so two runs
+    started in the same second, even in two processes, never share one)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
 
 
 def resolve_run(name: str, storage: str = "runs") -> Path:
@@ -428,7 +460,7 @@ def compare_runs(runs: Sequence[str], out: str | Path | None = None, storage: st
     reference = loaded[0]
     diffs = {name: paired_differences(rows, reference[1], reference[2]["metrics"], seed)
              for name, rows, _ in loaded[1:]}
-    folder = Path(out or Path(storage) / "compare" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    folder = Path(out) if out else new_folder(Path(storage) / "compare", datetime.now().strftime("%Y%m%d-%H%M%S"))
     compare_report(loaded, diffs).write(folder)
     (folder / "comparison.json").write_text(json.dumps(json_safe(
         {"runs": [name for name, _, _ in loaded], "reference": reference[0], "differences": diffs}),
@@ -505,13 +537,16 @@ def add_failure_section(report: Report, summary: dict, rows: list[dict]) -> None
                 f"(95% CI {ci_text(*parse['ci'])}).")
     if parse["failures"]:
         report.table(["reason", "count"], sorted(parse["failures"].items(), key=lambda kv: -kv[1]))
+    if summary.get("n_errors"):
+        report.text(f"{summary['n_errors']} of {summary['count']} examples could not be scored (gold answer "
+                    "does not parse, or the scorer raised): each counts as score 0; its error is in examples.jsonl.")
     headline = "score" if "score" in summary["metrics"] else next(iter(summary["metrics"]), None)
     if headline is None:
         return
     order = sorted(rows, key=lambda r: sort_value(number(r["metrics"].get(headline))))
     report.table(["#", headline, "input", "output", "failure"],
                  [(r["index"], number(r["metrics"].get(headline)), shorten(pair_key(r["example"])),
-                   shorten(r["output"]), r["parse"].get("message") or r["parse"].get("score_error") or "")
+                   shorten(r["output"]), r.get("error") or r["parse"].get("message") or "")
                   for r in order[:WORST_SHOWN]])
 
 

@@ -7,16 +7,28 @@ finished adapter as its checkpoint; ``register_result`` copies it into the regis
 """
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import re
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from querytune.platform import adapters, data, storage
-from querytune.platform.config import TrainConfig, set_path
+from querytune.platform.config import ConfigError, ScalingConfig, TrainConfig, set_path
+
+log = logging.getLogger(__name__)
 
 ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
 HF_STATE_SUBDIR = "checkpoint"  # inside epoch checkpoints: the HF Trainer's resumable state
+RUN_CONFIG = "querytune-run.yaml"  # in the Ray Train run folder: the config the run name started with
+RERUN_MAY_CHANGE = {"run.max_failures", "run.register_as"}  # keys that do not change what a run trains
+
+
+class WorkerError(RuntimeError):
+    """A training function's error in one line; its full traceback is in the file the message names."""
 
 
 @dataclass
@@ -32,6 +44,54 @@ def ensure_ray() -> None:
 
     if not ray.is_initialized():
         ray.init(log_to_driver=True, configure_logging=False)
+
+
+def run_needs(scaling: ScalingConfig, driver_cpus: float = 0) -> dict[str, float]:
+    """Resources one Train run takes: its workers' (``scaling``) plus a driver's CPUs (a sweep trial's)."""
+    needs = {"CPU": driver_cpus + scaling.num_workers * scaling.cpus_per_worker}
+    if scaling.use_gpu:
+        needs["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1)
+    return needs
+
+
+def cluster_capacity() -> tuple[dict[str, float], bool]:
+    """(the most of each resource the cluster can have, whether that is final).
+
+    Final: the autoscaler's maximum where it publishes one, or what the nodes have now on a local
+    cluster this process started. Elsewhere what the nodes have now is a lower bound: an autoscaler
+    (or a person) may still add nodes.
+    """
+    import ray
+    from ray._private import worker
+    from ray._private.state import state
+
+    try:
+        most = state.get_max_resources_from_cluster_config()
+    except Exception:  # noqa: BLE001 (a GCS without the autoscaler's key)
+        most = None
+    if most is not None:
+        return {k: float(v) for k, v in most.items()}, True
+    started_here = worker._global_node is not None and worker._global_node.is_head()
+    return {k: float(v) for k, v in ray.cluster_resources().items()}, started_here
+
+
+def check_fits(scaling: ScalingConfig) -> None:
+    """A run the cluster can never hold would wait for its workers forever: refuse it, naming the keys
+    (where the cluster may still grow, say so and let it wait)."""
+    have, final = cluster_capacity()
+    keys = {"CPU": f"scaling.num_workers={scaling.num_workers} x scaling.cpus_per_worker={scaling.cpus_per_worker:g}",
+            "GPU": f"scaling.use_gpu=true, scaling.num_workers={scaling.num_workers} x scaling.gpus_per_worker="
+                   f"{scaling.gpus_per_worker or 1:g}"}
+    for resource, amount in run_needs(scaling).items():
+        if amount <= have.get(resource, 0):
+            continue
+        if not final:
+            log.warning("%s needs %g %s but the Ray cluster has %g now: the run waits until nodes that have "
+                        "them join", keys[resource], amount, resource, have.get(resource, 0))
+            continue
+        raise ConfigError(f"{keys[resource]} needs {amount:g} {resource} but this Ray cluster can have at most "
+                          f"{have.get(resource, 0):g}: lower them, or run on a cluster with more "
+                          f"{resource} (RAY_ADDRESS / ray job submit)")
 
 
 def absolute_storage(path: str) -> str:
@@ -50,9 +110,10 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
     per_worker: dict[str, float] = {"CPU": scaling.cpus_per_worker}
     if scaling.use_gpu:
         per_worker["GPU"] = scaling.gpus_per_worker or 1
+    run_dir = storage.join(cfg.run.storage_path, name or cfg.run.name)
     trainer = TorchTrainer(
-        loop,
-        train_loop_config={"cfg": cfg.model_dump(mode="json")},
+        logged_errors(loop),
+        train_loop_config={"cfg": cfg.model_dump(mode="json"), "run_dir": run_dir},
         scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                      resources_per_worker=per_worker),
         run_config=RunConfig(
@@ -67,9 +128,37 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
     return trainer.fit()
 
 
+def logged_errors(loop: Callable[[dict], None]) -> Callable[[dict], None]:
+    """``loop``, with any error written in full to ``<run dir>/error-rank<N>.log`` and raised again as one
+    line naming that file: Ray prints a worker's traceback several times over (148 lines for an
+    unknown model id), which buries the reason."""
+    @functools.wraps(loop)
+    def run(config: dict) -> None:
+        try:
+            loop(config)
+        except Exception as err:  # noqa: BLE001 (re-raised, shorter)
+            import ray.train
+
+            path = storage.join(config["run_dir"], f"error-rank{ray.train.get_context().get_world_rank()}.log")
+            storage.write_text(path, traceback.format_exc())
+            reason = " ".join(str(err).strip().splitlines()[:2])[:400]
+            raise WorkerError(f"{type(err).__name__}: {reason} (full traceback: {path})") from None
+
+    return run
+
+
+def failure_summary(err: Exception) -> str:
+    """The one line a failed run's workers raised (see ``logged_errors``), else the error's last line."""
+    found = re.findall(rf"{WorkerError.__name__}: (.*)", str(err))
+    return found[0] if found else (str(err).strip().splitlines() or [type(err).__name__])[-1]
+
+
 def _forwarded_env() -> dict[str, str]:
+    """Workers' environment: ours, plus Ray Train's print patch off. That patch sends every ``print`` to
+    the log even while a library captures stdout, and dill (hashing each ``datasets.map`` function)
+    captures a ``dis.dis`` of the function's bytecode: 933 of a train log's 1,359 lines."""
     keys = ("QUERYTUNE_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "QUERYTUNE_TEST_CRASH_AT_STEP")
-    return {k: os.environ[k] for k in keys if k in os.environ}
+    return {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0", **{k: os.environ[k] for k in keys if k in os.environ}}
 
 
 def register_result(result, cfg: TrainConfig) -> Outcome:
@@ -88,11 +177,40 @@ def register_result(result, cfg: TrainConfig) -> Outcome:
     return Outcome(adapter=path, name=name, metrics=metrics)
 
 
+def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) and value else {prefix + key: value})
+    return out
+
+
+def check_same_run(cfg: TrainConfig) -> None:
+    """A run name resumes its run (or re-reports its finished adapter): with other settings, that would
+    register the old adapter as if it had been trained with them. Refuse, naming the keys that differ."""
+    import yaml
+
+    run_dir = storage.join(cfg.run.storage_path, cfg.run.name)
+    record = storage.join(run_dir, RUN_CONFIG)
+    now = cfg.model_dump(mode="json")
+    trained = any(name.startswith("checkpoint_") for name in storage.list_dirs(run_dir))
+    if not trained or not storage.exists(record):  # nothing to resume yet: any settings may (re)start it
+        storage.write_text(record, yaml.safe_dump(now, sort_keys=False))
+        return
+    before, after = flat(yaml.safe_load(storage.read_text(record))), flat(now)
+    differ = sorted(k for k in (before.keys() | after.keys()) - RERUN_MAY_CHANGE if before.get(k) != after.get(k))
+    if differ:
+        changes = ", ".join(f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in differ)
+        raise ConfigError(f"run.name={cfg.run.name!r} already ran with other settings ({record}): {changes}. "
+                          "Set run.name to start a new run, or use the run's settings to resume it")
+
+
 def train(cfg: TrainConfig) -> Outcome:
     """`querytune train`: the recipe the config names, then registration."""
     from querytune.experiments import get_task
 
     task = get_task(cfg.task)  # fail here, not in every retried worker
+    cfg = set_path(cfg, "run.storage_path", absolute_storage(cfg.run.storage_path))
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)
@@ -102,4 +220,7 @@ def train(cfg: TrainConfig) -> Outcome:
         from querytune.platform.train_grpo import open_parent, train_loop
 
         open_parent(cfg)  # a parent of another task or base fails here, not in every retried worker
+    ensure_ray()
+    check_fits(cfg.scaling)
+    check_same_run(cfg)
     return register_result(fit(cfg, train_loop), cfg)

@@ -36,6 +36,12 @@ def local_path(path: str | Path) -> Path:
     return target
 
 
+def download(path: str, local: Path) -> None:
+    from pyarrow import fs
+
+    fs.copy_files(str(path), str(local))
+
+
 def upload(local: Path, dest: str) -> None:
     from pyarrow import fs
 
@@ -61,6 +67,18 @@ def list_dirs(root: str) -> list[str]:
     filesystem, inner = fs.FileSystem.from_uri(root)
     infos = filesystem.get_file_info(fs.FileSelector(inner, allow_not_found=True))
     return sorted(Path(i.path).name for i in infos if i.type == fs.FileType.Directory)
+
+
+def write_text(path: str, text: str) -> None:
+    if not is_uri(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        return
+    from pyarrow import fs
+
+    filesystem, inner = fs.FileSystem.from_uri(path)
+    with filesystem.open_output_stream(inner) as stream:
+        stream.write(text.encode())
 
 
 def read_text(path: str) -> str:

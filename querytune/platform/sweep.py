@@ -11,7 +11,8 @@ restored with ``Tuner.restore`` continues unfinished trials where they were and 
 reruns finished ones.
 
 Afterwards: a leaderboard, the best finished trial's adapter registered (with its
-lineage) as ``<task>-best``, and an HTML report. Layout of a sweep folder,
+lineage) as ``<task>-best`` (the one it replaces kept as ``<task>-best.v<N>``), and an
+HTML report. Layout of a sweep folder,
 ``<storage>/sweeps/<train.run.name>/``::
 
     sweep.yaml  leaderboard.json  report.html  *.png   what the sweep produced
@@ -45,6 +46,10 @@ FINISHED, STOPPED, ERROR = "finished", "stopped early", "error"
 
 class SweepInterrupted(RuntimeError):
     """The sweep stopped (Ctrl-C, lost driver) before every trial ended; its state is saved."""
+
+
+class SweepFailed(RuntimeError):
+    """Every trial of the sweep failed: there is nothing to rank or register."""
 
 
 @dataclass
@@ -227,21 +232,21 @@ def check_metric(cfg: SweepConfig, task) -> None:
 
 
 def check_capacity(cfg: SweepConfig) -> None:
-    """Warn when the concurrent trials cannot all get their resources: they would wait for each other."""
-    import ray
-
-    scaling = cfg.train.scaling
-    per_trial = {"CPU": TRIAL_DRIVER_CPUS + scaling.num_workers * scaling.cpus_per_worker}
-    if scaling.use_gpu:
-        per_trial["GPU"] = scaling.num_workers * (scaling.gpus_per_worker or 1)
-    have = ray.cluster_resources()
+    """Refuse a sweep whose one trial can never fit (it would wait forever); warn when the concurrent
+    trials cannot all get their resources: they would wait for each other."""
+    per_trial = launch.run_needs(cfg.train.scaling, driver_cpus=TRIAL_DRIVER_CPUS)
+    have, final = launch.cluster_capacity()
     for resource, amount in per_trial.items():
         available = have.get(resource, 0)
-        if amount > available:
-            log.warning("one trial needs %g %s (its workers and its driver) but the cluster has %g: "
+        if amount > available and not final:
+            log.warning("one trial needs %g %s (its workers and its driver) but the cluster has %g now: "
                         "no trial starts until a node that can hold one joins; lower train.scaling "
                         "or add nodes", amount, resource, available)
             continue
+        if amount > available:
+            raise ConfigError(f"one trial needs {amount:g} {resource} (its workers and its driver) but the cluster "
+                              f"can have at most {available:g}: no trial could ever start; lower train.scaling "
+                              "or add nodes")
         need = amount * cfg.sweep.max_concurrent_trials
         if need > available:
             log.warning("sweep.max_concurrent_trials=%d needs %g %s (%g per trial) but the cluster has %g: "
@@ -278,10 +283,13 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
     registered = None
     if best is not None:
         registered = cfg.train.run.register_as or f"{task.name}-best"
-        adapters.register(best.adapter, registered, cfg.train.run.storage_path)
+        adapters.register(best.adapter, registered, cfg.train.run.storage_path, keep_previous=True)
     outcome = SweepOutcome(folder=folder, metric=cfg.sweep.metric, mode=cfg.sweep.mode, rows=rows, best=best,
                            registered=registered, report=storage.join(folder, "report.html"))
     write_outputs(outcome, cfg)
+    if rows and all(row.status == ERROR for row in rows):
+        raise SweepFailed(f"every trial of sweep {cfg.train.run.name!r} failed ({len(rows)} of {len(rows)}), "
+                          f"nothing registered; the first: {rows[0].trial}: {rows[0].error} (report: {outcome.report})")
     return outcome
 
 
@@ -310,7 +318,7 @@ def collect(grid, cfg: SweepConfig, folder: str) -> list[TrialRow]:
             metric=_last(history, "metric"), loss=_last(history, "loss"),
             epochs=max((h["epoch"] for h in history if h.get("epoch") is not None), default=0.0),
             history=[h for h in history if h.get("epoch") is not None], adapter=adapter,
-            error=str(result.error).splitlines()[0] if result.error else None))
+            error=launch.failure_summary(result.error) if result.error else None))
     return rows
 
 

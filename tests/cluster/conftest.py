@@ -3,6 +3,10 @@
 Each node gets its own temp dir and its own ports (other Ray instances may be running),
 runs under `ray start --block` in its own process group, and is torn down by signalling
 that group, so teardown never touches Ray processes that are not ours (`ray stop` would).
+Every process of the cluster (nodes, `ray` CLI calls, job drivers) runs with an empty HOME of its
+own, as on a new machine: token authentication uses a token made here (`RAY_AUTH_TOKEN_PATH`), not
+a `~/.ray/auth_token` left by an earlier run, and models come from this session's model cache
+(`QUERYTUNE_HOME`), which the `tiny_model` fixture fills.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+TOKEN_FILE = "auth_token"
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -90,12 +96,18 @@ def start_node(cluster: LocalCluster, *args: str, name: str) -> None:
 @pytest.fixture(scope="module")
 def two_node_cluster():
     """Head (2 CPUs) + worker node (2 CPUs, custom resource `node2`), sharing one storage folder."""
+    from ray._private.authentication.authentication_token_generator import generate_new_authentication_token
     from ray.util import get_node_ip_address
 
+    from querytune.platform.models import cache_dir
+
     temp = Path(tempfile.mkdtemp(prefix="qt-cluster-", dir="/tmp"))
+    (temp / TOKEN_FILE).write_text(generate_new_authentication_token())
+    (temp / "home").mkdir()
     gcs_port, dash_port, client_port = free_ports(3)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(temp / "home"),
+           "QUERYTUNE_HOME": str(cache_dir().parent), "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN_PATH": str(temp / TOKEN_FILE), "PYTHONUNBUFFERED": "1"}
     cluster = LocalCluster(gcs=f"{get_node_ip_address()}:{gcs_port}", dashboard=f"http://127.0.0.1:{dash_port}",
                            storage=temp / "shared-storage", env=env, temp=temp)
     try:

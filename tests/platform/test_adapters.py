@@ -94,6 +94,68 @@ def test_a_folder_without_manifest_is_neither_listed_nor_loaded(registry):
     shutil.rmtree(half)
 
 
+def test_a_corrupt_manifest_is_listed_as_broken_and_the_others_still_list(registry):
+    from typer.testing import CliRunner
+
+    from querytune.cli import app
+
+    storage, _ = registry
+    torn = storage / "adapters" / "torn"
+    shutil.copytree(storage / "adapters" / "sft", torn)
+    (torn / adapters.MANIFEST).write_text('{"task": "toy", "recipe": ')  # a write cut short
+    try:
+        listed = CliRunner().invoke(app, ["adapters", "list", "--storage", str(storage)], env={"COLUMNS": "200"})
+        assert listed.exit_code == 0, listed.output
+        assert "sft" in listed.output and "grpo" in listed.output
+        assert "broken: torn:" in listed.output and "corrupt manifest" in listed.output
+        with pytest.raises(adapters.AdapterError, match="torn/querytune.json: corrupt manifest"):
+            adapters.resolve("torn", str(storage))
+    finally:
+        shutil.rmtree(torn)
+
+
+def test_a_tampered_adapter_is_refused_naming_the_file(registry, tmp_path):
+    """One weight byte changed in place: the file still loads, into another model."""
+    storage, _ = registry
+    folder = shutil.copytree(storage / "adapters" / "sft", tmp_path / "tampered")
+    weights = bytearray((folder / adapters.WEIGHTS).read_bytes())
+    weights[-3] ^= 0x01
+    (folder / adapters.WEIGHTS).write_bytes(weights)
+    with pytest.raises(adapters.AdapterError, match="adapter_model.safetensors differ from what querytune.json"):
+        adapters.load(str(folder), device="cpu")
+
+
+def test_an_adapter_with_nan_weights_is_refused_on_load(registry, tmp_path):
+    """A run that diverged writes NaN weights and an honest manifest: the hashes match, the weights are unusable."""
+    from safetensors.torch import load_file, save_file
+
+    storage, _ = registry
+    folder = shutil.copytree(storage / "adapters" / "sft", tmp_path / "diverged")
+    tensors = load_file(folder / adapters.WEIGHTS)
+    key = sorted(tensors)[0]
+    tensors[key][0, 0] = float("nan")
+    save_file(tensors, folder / adapters.WEIGHTS, metadata={"format": "pt"})
+    manifest = adapters.read_manifest(folder)
+    manifest.files = adapters.file_hashes(folder)
+    (folder / adapters.MANIFEST).write_text(manifest.model_dump_json())
+    with pytest.raises(adapters.AdapterError, match=f"tensor {key} holds NaN"):
+        adapters.load(str(folder), device="cpu")
+
+
+def test_registering_over_a_name_with_keep_previous_keeps_the_old_version(registry, tmp_path):
+    """What a sweep does to ``<task>-best``: the version it replaces stays listed and loadable."""
+    storage, _ = registry
+    for src in ("sft", "grpo"):
+        adapters.register(storage / "adapters" / src, "toy-best", str(tmp_path), keep_previous=True)
+    names = {m.name: m for m in adapters.list_adapters(str(tmp_path))}
+    assert sorted(names) == ["toy-best", "toy-best.v1"]
+    assert names["toy-best"].recipe == "grpo" and names["toy-best.v1"].recipe == "sft"
+    _, _, kept = adapters.load("toy-best.v1", str(tmp_path), dtype="float32", device="cpu")
+    assert kept.name == "toy-best.v1"
+    adapters.register(storage / "adapters" / "sft", "toy-best", str(tmp_path))  # a plain register replaces
+    assert sorted(m.name for m in adapters.list_adapters(str(tmp_path))) == ["toy-best", "toy-best.v1"]
+
+
 @pytest.mark.parametrize("keep_safetensors", [True, False])
 def test_pickle_weights_are_refused(registry, tmp_path, keep_safetensors):
     storage, _ = registry

@@ -7,9 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from querytune.cli import app
-from querytune.platform.evaluate import (EvalError, EvalSpec, bootstrap_ci, paired_rows, run_eval, run_score,
-                                         verdict)
+from querytune.experiments.base import GoldError
+from querytune.platform.evaluate import (EvalError, EvalSpec, bootstrap_ci, compare_runs, new_folder, paired_rows,
+                                         run_eval, run_score, verdict)
 from tests.conftest import TOY_TASK
+from tests.toy import ToyTask
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -168,3 +170,65 @@ def test_duplicate_inputs_pair_in_order():
     rows_a = [{"example": {"q": "x"}, "tag": 1}, {"example": {"q": "x"}, "tag": 2}, {"example": {"q": "y"}, "tag": 3}]
     rows_b = [{"example": {"q": "y"}, "tag": 6}, {"example": {"q": "x"}, "tag": 4}, {"example": {"q": "x"}, "tag": 5}]
     assert [(a["tag"], b["tag"]) for a, b in paired_rows(rows_a, rows_b)] == [(1, 4), (2, 5), (3, 6)]
+
+
+# ---- every row counts, every run has its own folder, the adapter fits the task ----------------
+
+class GoldlessToy(ToyTask):
+    """The toy task, whose gold answers containing '!' do not parse (as some hand-written gold sets)."""
+
+    def score(self, example: dict, completion: str) -> dict[str, float]:
+        if "!" in example["word"]:
+            raise GoldError(f"gold {example['word']!r} does not parse")
+        return super().score(example, completion)
+
+
+def test_a_row_whose_gold_does_not_parse_counts_as_a_failure(tmp_path):
+    rows = [{"word": "kalo", "completion": "kalo"}, {"word": "zo!pa", "completion": "zo!pa"},
+            {"word": "neka", "completion": "neka"}, {"word": "miru", "completion": "nope"}]
+    out = run_score(f"{__name__}:GoldlessToy", write_jsonl(tmp_path / "done.jsonl", rows), tmp_path / "scored")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["count"] == 4 and summary["n_errors"] == 1
+    assert summary["metrics"]["score"]["n"] == 4 and summary["metrics"]["score"]["mean"] == 0.5  # not 2/3
+    examples = [json.loads(line) for line in (out / "examples.jsonl").read_text().splitlines()]
+    assert examples[1]["error"] == "GoldError: gold 'zo!pa' does not parse" and examples[1]["metrics"]["score"] == 0
+    assert all(e["error"] is None for e in examples if e["index"] != 1)
+    assert "1 of 4 examples could not be scored" in (out / "report.html").read_text()
+
+
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path):
+    assert new_folder(tmp_path, "toy-20261201-100000") != new_folder(tmp_path, "toy-20261201-100000")
+    file = write_jsonl(tmp_path / "done.jsonl", COMPLETIONS)
+    scored = {run_score(TOY_TASK, file, storage=str(tmp_path)) for _ in range(2)}
+    assert len(scored) == 2 and all((f / "summary.json").is_file() for f in scored)
+    compared = {compare_runs([str(f) for f in scored], storage=str(tmp_path))[2] for _ in range(2)}
+    assert len(compared) == 2 and all((f / "comparison.json").is_file() for f in compared)
+
+
+def registered_adapter(storage, task: str) -> str:
+    """A random LoRA on tiny-qwen3, registered as trained for ``task``."""
+    from querytune.platform import adapters, models
+    from tests.platform.test_adapters import base_model, random_lora
+
+    model, _ = base_model()
+    manifest = adapters.Manifest(task=task, recipe="sft", base=adapters.BaseRef(
+        model="tiny-qwen3", hash=models.content_hash(models.resolve("tiny-qwen3"))))
+    adapters.write_adapter(storage / "out", random_lora(model, seed=1), manifest)
+    name = task.replace(":", "-")
+    adapters.register(storage / "out", name, str(storage))
+    return name
+
+
+def test_an_adapter_of_another_task_is_refused_naming_both(tiny_model, tmp_path):
+    adapter = registered_adapter(tmp_path, "qmd")
+    with pytest.raises(EvalError, match="trained for task 'qmd', not 'toy'"):
+        run_eval(EvalSpec(task=TOY_TASK, adapter=adapter, storage=str(tmp_path), out=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_adapter_eval_records_the_base_it_ran_on_not_the_model_option(tiny_model, tmp_path):
+    adapter = registered_adapter(tmp_path, TOY_TASK)
+    out = run_eval(EvalSpec(task=TOY_TASK, model="default", adapter=adapter, storage=str(tmp_path), limit=1,
+                            max_new_tokens=2, out=str(tmp_path / "r")))
+    spec = json.loads((out / "summary.json").read_text())["spec"]
+    assert (spec["model"], spec["adapter"]) == ("tiny-qwen3", adapter)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from querytune.platform import adapters, launch
-from querytune.platform.config import TrainConfig
+from querytune.platform.config import ConfigError, TrainConfig
 from querytune.platform.train_sft import train_loop
 from tests.conftest import TOY_TASK
 
@@ -92,6 +93,28 @@ def test_rerun_of_a_finished_run_does_not_train_again(ray_local, tiny_model, tmp
     assert first.metrics["done"] == again.metrics["done"] == 1
     assert again.metrics["rerun"] == 1  # reported the finished adapter, trained nothing
     assert again.metrics["train_loss"] == first.metrics["train_loss"]
+
+
+def test_rerun_under_the_same_name_with_other_settings_is_refused_naming_them(ray_local, tiny_model, tmp_path):
+    """Without the check the rerun exits 0 and registers the first run's adapter as if trained at lr 1e-3."""
+    first = launch.train(tiny_cfg(tmp_path, "toy-same", sft={"epochs": 1, "max_steps": 2}))
+    changed = tiny_cfg(tmp_path, "toy-same", sft={"epochs": 1, "max_steps": 2, "lr": 1e-3}, lora={"r": 8})
+    with pytest.raises(ConfigError, match=r"run.name='toy-same' already ran with other settings .*: "
+                                          r"lora.r \(16 -> 8\), sft.lr \(0.005 -> 0.001\)\. Set run.name"):
+        launch.train(changed)
+    again = launch.train(tiny_cfg(tmp_path, "toy-same", sft={"epochs": 1, "max_steps": 2}, run={"max_failures": 0}))
+    assert again.metrics["rerun"] == 1 and again.metrics["train_loss"] == first.metrics["train_loss"]
+
+
+@pytest.mark.parametrize("scaling, keys", [
+    ({"num_workers": 20}, "scaling.num_workers=20 x scaling.cpus_per_worker=1 needs 20 CPU"),
+    ({"use_gpu": True}, "scaling.use_gpu=true, scaling.num_workers=1 x scaling.gpus_per_worker=1 needs 1 GPU"),
+])
+def test_a_run_the_cluster_can_never_hold_fails_at_once_naming_the_keys(ray_local, tmp_path, scaling, keys):
+    """Ray Train would wait for these workers forever."""
+    with pytest.raises(ConfigError, match=re.escape(keys) + " but this Ray cluster can have at most"):
+        launch.train(tiny_cfg(tmp_path, "toy-too-big", scaling=scaling))
+    assert not (tmp_path / "toy-too-big").exists()
 
 
 def test_unknown_task_fails_before_any_worker_starts(tmp_path):

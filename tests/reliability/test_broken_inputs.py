@@ -36,6 +36,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "train-unknown-task": (["train", f"{BROKEN}/train-unknown-task.yaml"], ["no-such-task"]),
     "train-grpo-without-parent": (["train", f"{BROKEN}/train-grpo-without-parent.yaml"], ["grpo.parent"]),
     "train-bad-override": (["train", f"{BROKEN}/train-unknown-task.yaml", "--set", "lora.r=-1"], ["lora.r", "-1"]),
+    "train-yaml-aliases": (["train", f"{BROKEN}/train-yaml-aliases.yaml"], ["train-yaml-aliases.yaml", "line 5",
+                                                                            "anchors and aliases"]),
     "train-bad-data": (["train", f"{BROKEN}/train-bad-data.yaml"], ["bad-json-line.jsonl:3", "not valid JSON"]),
     "sweep-unknown-space-key": (["sweep", f"{BROKEN}/sweep-unknown-space-key.yaml"], ["sweep-unknown-space-key.yaml",
                                                                                       "lora.rank"]),

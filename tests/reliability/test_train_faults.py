@@ -181,3 +181,38 @@ def test_an_interrupted_register_leaves_the_previous_version_intact(registry, ti
 
     adapters.register(src, "sg", str(registry))  # the next register completes over the leftovers
     assert adapters.read_manifest(adapters.resolve("sg", str(registry))).task == "qmd"
+
+
+# --------------------------------------------------------------------------- failures, told in one line
+NO_SUCH_MODEL = "no-such-org/no-such-model"  # HF_HUB_OFFLINE=1: fails at once, inside every Train worker
+
+
+def cli(ray_local, *argv: str) -> tuple[int, str]:
+    """``querytune ARGV`` on the session's Ray cluster; (exit code, stdout + stderr)."""
+    env = {**os.environ, "RAY_ADDRESS": ray_local.get_runtime_context().gcs_address, "HF_HUB_OFFLINE": "1",
+           "COLUMNS": "400"}  # rich wraps at the terminal width: keep the message on one line
+    done = subprocess.run([sys.executable, "-m", "querytune.cli", *argv], cwd=Path(__file__).parents[2], env=env,
+                          capture_output=True, text=True, timeout=DEADLINE_S)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_worker_error_is_one_line_naming_its_full_log(ray_local, tmp_path):
+    """Before: 148 lines of three copies of the worker's traceback, the reason at the bottom of each."""
+    code, output = cli(ray_local, "train", "tests/data/tiny_train.yaml", "--set", f"run.storage_path={tmp_path}",
+                       "--set", f"model.name={NO_SUCH_MODEL}", "--set", "run.max_failures=0")
+    message = next((line for line in output.splitlines() if line.startswith("error: ")), "")
+    assert code != 0 and message.startswith("error: training run 'tiny-job' failed: "), output
+    full = Path(message.split("full traceback: ")[1].rstrip(")"))
+    assert full == tmp_path / "tiny-job" / "error-rank0.log" and NO_SUCH_MODEL in full.read_text()
+    assert full.read_text().startswith("Traceback") and "site-packages/huggingface_hub" in full.read_text()
+    assert "site-packages/huggingface_hub" not in output, output  # no frame of the worker's traceback is shown
+    print(f"\nworker error: {output.count(chr(10))} lines of output, {full.read_text().count(chr(10))} in {full.name}")
+
+
+def test_a_sweep_whose_every_trial_fails_exits_non_zero(ray_local, tmp_path):
+    """Before: exit 0 with a leaderboard of errors and 'no trial finished'."""
+    code, output = cli(ray_local, "sweep", "tests/data/tiny_sweep.yaml", "--set", f"train.run.storage_path={tmp_path}",
+                       "--set", f"train.model.name={NO_SUCH_MODEL}", "--set", "train.run.max_failures=0")
+    assert code != 0, output
+    assert "error: every trial of sweep 'tiny-sweep' failed (2 of 2), nothing registered; the first: trial-" in output
+    assert "full traceback: " in output and adapters.list_adapters(str(tmp_path)) == []
