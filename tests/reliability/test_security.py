@@ -3,11 +3,20 @@ adapter names that stay inside the registry."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import inspect
 import json
+import os
 import pickle
+import secrets
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import psutil
@@ -18,7 +27,8 @@ from querytune.platform import adapters
 from querytune.serve import api
 from querytune.serve.catalog import CatalogError, resolve_catalog
 from querytune.serve.config import ServeConfig, ServeFile
-from tests.reliability.conftest import API_KEY, CHAT_MAX_TOKENS, LocalServer, auth, serve_args
+from tests.reliability.conftest import (API_KEY, CHAT_MAX_TOKENS, LocalServer, auth, free_port, serve_args,
+                                       write_serve_file)
 from tests.reliability.malformed import ADAPTER_ESCAPES, BODY_LIMIT, POST_ROUTES, QUERY_LIMIT, VALID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,6 +72,92 @@ def test_the_right_key_opens_every_route(keyed_server: LocalServer):
     with httpx.Client(base_url=keyed_server.url, timeout=30, headers=auth()) as client:
         assert client.get("/v1/models").json()["data"]
         assert all(client.post(path, json=VALID[path]).status_code == 200 for path in POST_ROUTES)
+
+
+def ray_free_env(**extra: str) -> dict[str, str]:
+    """This process's environment without our key or any Ray address/auth, plus ``extra``."""
+    drop = ("QUERYTUNE_API_KEY", "RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+    return {**{k: v for k, v in os.environ.items() if k not in drop}, "PYTHONPATH": str(REPO), **extra}
+
+
+@contextlib.contextmanager
+def token_cluster(token: str) -> Iterator[tuple[str, str]]:
+    """`ray start --head` in its own temp dir with token auth, started without $QUERYTUNE_API_KEY (as a
+    cluster started by someone else is); yields its address. Torn down by PID: this cluster's processes
+    are the ones naming its temp dir, and their children (workers retitle themselves ray::...).
+    Yields (address, temp dir)."""
+    temp_dir = tempfile.mkdtemp(prefix="qt-ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
+    port = free_port()
+    ports = {flag: str(free_port()) for flag in ("--dashboard-agent-listen-port", "--metrics-export-port",
+                                                   "--runtime-env-agent-port", "--ray-client-server-port")}
+    env = ray_free_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--num-cpus=2",
+                    "--include-dashboard=false", "--disable-usage-stats",
+                    *(f"{flag}={value}" for flag, value in ports.items())],
+                   env=env, check=True, capture_output=True, timeout=120)
+    try:
+        yield f"127.0.0.1:{port}", temp_dir
+    finally:
+        kill_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def kill_cluster(temp_dir: str) -> None:
+    own = [p for p in psutil.process_iter(["cmdline"]) if any(temp_dir in arg for arg in p.info["cmdline"] or [])]
+    family = {p.pid: p for p in own}
+    for process in own:
+        with contextlib.suppress(psutil.Error):
+            family.update({child.pid: child for child in process.children(recursive=True)})
+    for process in family.values():
+        with contextlib.suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(list(family.values()), timeout=15)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+
+
+def test_a_server_joining_a_cluster_applies_the_callers_key(tiny_registry, tmp_path):
+    """The probe's case: `querytune serve` with RAY_ADDRESS; the key lives only in the caller's shell."""
+    import httpx
+
+    token, key, port = secrets.token_hex(16), secrets.token_hex(16), free_port()
+    config = write_serve_file(tmp_path / "serve.yaml", serve_args(tiny_registry),
+                              {"host": "127.0.0.1", "port": port})
+    log = tmp_path / "serve.log"
+    with token_cluster(token) as (address, temp_dir), open(log, "w") as sink:
+        cli = subprocess.Popen([sys.executable, "-m", "querytune.cli", "serve", str(config)], stdout=sink,
+                               stderr=subprocess.STDOUT, env=ray_free_env(
+                                   RAY_ADDRESS=address, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token,
+                                   QUERYTUNE_API_KEY=key))
+        try:
+            deadline = time.time() + 300
+            while "querytune is serving" not in log.read_text():
+                assert cli.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                for path in ("/v1/models", "/metrics"):
+                    assert client.get(path).status_code == 401, path
+                    assert client.get(path, headers=auth(key)).status_code == 200, path
+                expand = VALID["/qmd/expand"]
+                assert client.post("/qmd/expand", json=expand).status_code == 401
+                assert client.post("/qmd/expand", json=expand, headers=auth(key)).status_code == 200
+                assert client.get("/healthz").status_code == 200
+        finally:
+            cli.send_signal(signal.SIGINT)
+            cli.wait(60)
+        logs = [*Path(temp_dir).rglob("*.log"), *Path(temp_dir).rglob("*.out"), *Path(temp_dir).rglob("*.err")]
+        assert logs and not [f for f in logs if key in f.read_text(errors="replace")], "the key was logged"
+    assert key not in log.read_text()
+
+
+def test_a_server_told_to_require_a_key_refuses_to_start_without_one(tmp_path):
+    config = write_serve_file(tmp_path / "serve.yaml", serve_args(str(tmp_path)))
+    for mode in ([], ["--local"]):
+        done = subprocess.run([sys.executable, "-m", "querytune.cli", "serve", str(config), *mode],
+                              env=ray_free_env(), capture_output=True, text=True, timeout=120)
+        assert done.returncode != 0 and "QUERYTUNE_API_KEY" in done.stdout + done.stderr, done
+        assert "Traceback" not in done.stderr and "querytune is serving" not in done.stdout
 
 
 def test_api_key_is_compared_in_constant_time():
