@@ -11,6 +11,8 @@ import pickle
 import secrets
 import shutil
 import signal
+import socket
+import threading
 import subprocess
 import sys
 import tempfile
@@ -27,8 +29,8 @@ from querytune.platform import adapters
 from querytune.serve import api
 from querytune.serve.catalog import CatalogError, resolve_catalog
 from querytune.serve.config import ServeConfig, ServeFile
-from tests.reliability.conftest import (API_KEY, CHAT_MAX_TOKENS, LocalServer, auth, free_port, serve_args,
-                                       write_serve_file)
+from tests.reliability.conftest import (API_KEY, CHAT_MAX_TOKENS, HEADER_TIMEOUT_S, MAX_CONNECTIONS, LocalServer,
+                                       auth, free_port, serve_args, write_serve_file)
 from tests.reliability.malformed import ADAPTER_ESCAPES, BODY_LIMIT, POST_ROUTES, QUERY_LIMIT, VALID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,6 +203,101 @@ def test_a_body_over_the_size_limit_is_refused_before_it_is_read(keyed_server: L
     small = httpx.post(keyed_server.url + "/qmd/expand", content=iter([json.dumps(VALID["/qmd/expand"]).encode()]),
                        headers={**auth(), "content-type": "application/json"}, timeout=30)
     assert small.status_code == 200, f"a chunked body within the limit must still reach its route: {small.text}"
+
+
+# --------------------------------------------------------------------------- connections
+def connect(server: LocalServer) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def closed_by_server(sock: socket.socket, within_s: float) -> bool:
+    """Whether the server closes ``sock`` (EOF or reset) within ``within_s`` seconds."""
+    sock.settimeout(within_s)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_a_huge_header_is_refused_before_it_is_read(keyed_server: LocalServer):
+    """The probe sent one 128 MB header: 13 s of CPU and +236 MB. The head is bounded at 16 KiB."""
+    server = psutil.Process(keyed_server.process.pid)
+    cpu_before, rss_before = sum(server.cpu_times()[:2]), server.memory_info().rss
+    sent, chunk = 0, b"a" * 65536
+    with connect(keyed_server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        with contextlib.suppress(OSError):  # the server hangs up mid-header
+            while sent < 64 << 20:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        reply = b""
+        with contextlib.suppress(OSError):
+            reply = sock.recv(1024)
+    cpu, grown = sum(server.cpu_times()[:2]) - cpu_before, server.memory_info().rss - rss_before
+    print(f"\nhuge header: server hung up after {sent / 2**20:.1f} MiB sent; +{cpu:.2f} CPU-s, "
+          f"+{grown / 2**20:.1f} MiB; reply {reply[:12]!r}")
+    assert sent < 64 << 20, "the server read a 64 MiB header to its end"
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 400"), reply
+    assert grown < 32 << 20
+    assert httpx.get(keyed_server.url + "/healthz", timeout=10).status_code == 200
+
+
+def test_too_many_header_lines_get_431_naming_the_limit(keyed_server: LocalServer):
+    headers = {**auth(), **{f"x-h{i}": "1" for i in range(100)}}
+    answer = httpx.get(keyed_server.url + "/v1/models", headers=headers, timeout=10)
+    assert answer.status_code == 431 and "limits.max_headers" in answer.json()["error"]["message"]
+
+
+def trickle(sock: socket.socket, stop: threading.Event) -> None:
+    """A slowloris client: a request line, then one header byte every 0.3 s, never the blank line."""
+    with contextlib.suppress(OSError):
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        while not stop.wait(0.3):
+            sock.sendall(b"a")
+
+
+def test_slow_and_silent_clients_are_dropped_and_do_not_delay_others(keyed_server: LocalServer):
+    """Trickled headers restarted uvicorn's keep-alive timer on every byte: held forever. Now the
+    whole head has limits.header_timeout_s, however slowly it comes, and a silent connection too."""
+    stop = threading.Event()
+    slow = [connect(keyed_server) for _ in range(10)]
+    silent = [connect(keyed_server) for _ in range(10)]
+    threads = [threading.Thread(target=trickle, args=(sock, stop), daemon=True) for sock in slow]
+    for thread in threads:
+        thread.start()
+    try:
+        began = time.perf_counter()
+        others = [httpx.get(keyed_server.url + "/v1/models", headers=auth(), timeout=10) for _ in range(5)]
+        served_s = time.perf_counter() - began
+        assert [a.status_code for a in others] == [200] * 5
+        dropped = [closed_by_server(sock, HEADER_TIMEOUT_S * 3) for sock in slow + silent]
+        dropped_s = time.perf_counter() - began
+    finally:
+        stop.set()
+        for sock in slow + silent:
+            sock.close()
+    print(f"\n10 trickling + 10 silent clients: 5 other requests took {served_s:.2f} s; "
+          f"{sum(dropped)}/20 dropped within {dropped_s:.1f} s (header_timeout_s={HEADER_TIMEOUT_S})")
+    assert all(dropped), f"{dropped.count(False)} of 20 slow or silent connections were held past the deadline"
+
+
+def test_connections_beyond_the_limit_get_503_and_the_server_recovers(keyed_server: LocalServer):
+    held = [connect(keyed_server) for _ in range(MAX_CONNECTIONS)]
+    try:
+        refused = httpx.get(keyed_server.url + "/healthz", timeout=10)
+        assert refused.status_code == 503, refused.text  # an answer, not a hang
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.time() + 10
+    while httpx.get(keyed_server.url + "/healthz", timeout=10).status_code != 200:
+        assert time.time() < deadline, "the server did not recover after the connections closed"
+        time.sleep(0.1)
 
 
 # --------------------------------------------------------------------------- weights
