@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PLAYGROUND = Path(__file__).with_name("playground.html")
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/"})  # readiness, liveness, the static page (it holds no data)
-DISCONNECT_POLL_S = 0.1  # how often a waiting route checks whether its client is still there
 CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
 
 
@@ -136,17 +135,22 @@ def _add_routes(app: "FastAPI", service: "Service") -> None:
 
 async def while_connected(request: Request, work):
     """Await ``work`` while the client is there; once it leaves, cancel the work (and its generation)."""
-    task = asyncio.ensure_future(work)
+    task, gone = asyncio.ensure_future(work), asyncio.ensure_future(_disconnect(request))
     try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
-            if not task.done() and await request.is_disconnected():
-                task.cancel()
-                return ApiError(CLIENT_CLOSED, "client_closed", "the client closed the connection; generation "
-                                "was cancelled")
-        return task.result()
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        return ApiError(CLIENT_CLOSED, "client_closed", "the client closed the connection; generation was cancelled")
     finally:
-        task.cancel()  # a no-op once done; stops the work if this route itself is cancelled
+        task.cancel()  # a no-op once done; stops the work if the client left or this route is cancelled
+        gone.cancel()
+
+
+async def _disconnect(request: Request) -> None:
+    """Returns once the client has gone: the body is read, so the next ASGI message is the disconnect.
+    (``request.is_disconnected()`` never sees it behind Starlette's middleware, which must wait for it.)"""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _add_error_handlers(app: "FastAPI") -> None:
