@@ -444,3 +444,28 @@ def test_adapter_names_cannot_leave_the_registry(keyed_server: LocalServer, tiny
     with pytest.raises(adapters.AdapterError, match="not allowed"):
         adapters.register(Path(tiny_registry) / "adapters" / "sg-tiny", name, str(tmp_path))
     assert not any(tmp_path.rglob(adapters.MANIFEST))
+
+
+def test_a_model_name_from_a_manifest_must_match_the_name_pattern(tiny_registry, tmp_path):
+    """The probe served a manifest's name ``../../etc/passwd <script>`` as a model id."""
+    folder = adapter_copy(tiny_registry, tmp_path)
+    manifest = adapters.read_manifest(folder)
+    manifest.name = "../../etc/passwd <script>"
+    (folder / adapters.MANIFEST).write_text(manifest.model_dump_json())
+    cfg = ServeConfig.model_validate(serve_args(str(tmp_path), routes={}, deployments=[
+        {"name": "tiny", "adapters": [{"adapter": "sg-tiny"}]}]))
+    with pytest.raises(CatalogError, match="does not match"):
+        resolve_catalog(cfg)
+
+
+def test_a_route_on_another_tasks_adapter_is_refused_at_start(tiny_registry):
+    """It was accepted, and then every request to the route was a 500."""
+    cfg = ServeConfig.model_validate(serve_args(tiny_registry, routes={"qmd": {"model": "sg-tiny"}}))
+    with pytest.raises(CatalogError, match=r"routes\.qmd\.model='sg-tiny' is an adapter of task 'sourcegraph'"):
+        resolve_catalog(cfg)
+
+
+def test_healthz_names_nothing_the_key_protects(keyed_server: LocalServer):
+    health = httpx.get(keyed_server.url + "/healthz", timeout=10)
+    assert health.json() == {"status": "ok"}
+    assert not any(name in health.text for name in ("sg-tiny", "qmd-tiny", "sourcegraph"))

@@ -45,19 +45,23 @@ class Tally:
     retried: int = 0  # answered, but not at the first try
     client_errors: Counter = field(default_factory=Counter)  # status codes of the deliberately bad requests
     first_try: Counter = field(default_factory=Counter)  # status (or 'connection') of each first attempt
+    our_5xx: list = field(default_factory=list)  # bodies of our own 5xx errors (not the proxy's)
 
 
-async def attempt(client: httpx.AsyncClient, path: str, body: dict) -> int | str:
+async def attempt(client: httpx.AsyncClient, path: str, body: dict, tally: Tally) -> int | str:
     try:
-        return (await client.post(path, json=body)).status_code
+        response = await client.post(path, json=body)
     except httpx.HTTPError as err:
         return type(err).__name__
+    if response.status_code >= 500 and response.headers.get("content-type") == "application/json":
+        tally.our_5xx.append(response.text)
+    return response.status_code
 
 
 async def request_with_retries(client: httpx.AsyncClient, path: str, body: dict, tally: Tally) -> None:
     tally.sent += 1
     for n in range(ATTEMPTS):
-        status = await attempt(client, path, body)
+        status = await attempt(client, path, body, tally)
         if n == 0:
             tally.first_try[status] += 1
         if isinstance(status, int) and status < 500:
@@ -155,6 +159,9 @@ def test_killed_replicas_are_replaced_and_retrying_clients_lose_no_request(serve
     assert tally.sent >= 50, "too little load to judge"
     assert rate <= FAILED_RATE_GOAL, f"{tally.failed} of {tally.sent} requests failed after {ATTEMPTS} tries"
     assert set(tally.client_errors) == {422}, f"a client error got {dict(tally.client_errors)}"
+    internals = ("pid=", "ip=", "actor", "Traceback", "127.0.0.1", "Error:")  # Ray's error text holds all of these
+    leaks = [text for text in tally.our_5xx if any(mark in text for mark in internals)]
+    assert not leaks, f"error bodies carry server internals: {leaks[:2]}"
 
 
 # --------------------------------------------------------------------------- clients that leave
