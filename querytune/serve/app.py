@@ -95,8 +95,8 @@ def build_app(cfg: ServeConfig) -> "Application":
     """Ingress + one LLM deployment per base model, each with its autoscaling config."""
     from ray import serve
 
-    api_key = resolve_api_key(cfg.api_key_env)
     catalog = resolve_catalog(cfg)
+    api_key = resolve_api_key(cfg.api_key_env)
     llms = {}
     for deployment in cfg.deployments:
         served = [entry for entry in catalog.values() if entry.deployment == deployment.name]
@@ -120,8 +120,8 @@ def build_from_args(args: dict) -> "Application":
 
 def local_app(cfg: ServeConfig) -> "FastAPI":
     """The app with in-process engines, loaded and warmed up before the first request (no Ray)."""
-    api_key = resolve_api_key(cfg.api_key_env)
     catalog = resolve_catalog(cfg)
+    api_key = resolve_api_key(cfg.api_key_env)
     service = Service(cfg, catalog, engines={})
 
     @asynccontextmanager

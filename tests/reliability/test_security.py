@@ -153,8 +153,8 @@ def test_a_server_joining_a_cluster_applies_the_callers_key(tiny_registry, tmp_p
     assert key not in log.read_text()
 
 
-def test_a_server_told_to_require_a_key_refuses_to_start_without_one(tmp_path):
-    config = write_serve_file(tmp_path / "serve.yaml", serve_args(str(tmp_path)))
+def test_a_server_told_to_require_a_key_refuses_to_start_without_one(tiny_registry, tmp_path):
+    config = write_serve_file(tmp_path / "serve.yaml", serve_args(tiny_registry))
     for mode in ([], ["--local"]):
         done = subprocess.run([sys.executable, "-m", "querytune.cli", "serve", str(config), *mode],
                               env=ray_free_env(), capture_output=True, text=True, timeout=120)

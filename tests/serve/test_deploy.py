@@ -64,9 +64,10 @@ def test_the_manifest_builds_the_app_as_ray_would(manifest, manifest_registry, t
 
 
 @pytest.mark.parametrize("manifest", SERVICES, ids=lambda p: p.name)
-def test_the_manifest_requires_a_key_off_loopback_and_takes_it_from_a_secret(manifest, tmp_path, monkeypatch):
+def test_the_manifest_requires_a_key_off_loopback_and_takes_it_from_a_secret(manifest, manifest_registry,
+                                                                              monkeypatch):
     data = serve_config(manifest)
-    args = data["applications"][0]["args"]
+    args = {**data["applications"][0]["args"], "storage_path": manifest_registry}
     if data["http_options"]["host"] in LOOPBACK_HOSTS:
         return  # loopback only: a key is the operator's choice
     assert args["api_key_env"] == KEY_ENV
