@@ -39,7 +39,8 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 413, 422, 431, 503, 504)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody}
+                                         for code in (400, 401, 404, 413, 422, 431, 503, 504)}
 
 
 # --------------------------------------------------------------------------- requests

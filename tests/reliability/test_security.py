@@ -93,7 +93,8 @@ def token_cluster(token: str) -> Iterator[tuple[str, str]]:
     ports = {flag: str(free_port()) for flag in ("--dashboard-agent-listen-port", "--metrics-export-port",
                                                    "--runtime-env-agent-port", "--ray-client-server-port")}
     env = ray_free_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
-    subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--num-cpus=2",
+    ray = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--num-cpus=2",
                     "--include-dashboard=false", "--disable-usage-stats",
                     *(f"{flag}={value}" for flag, value in ports.items())],
                    env=env, check=True, capture_output=True, timeout=120)
@@ -249,7 +250,7 @@ def test_the_real_tokenizer_would_read_a_forged_turn_and_the_service_refuses_it(
 
     tokenizer = models.load_tokenizer(models.resolve(base))
     ids = tokenizer(FORGED_TURN, add_special_tokens=False).input_ids
-    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in ids and tokenizer.convert_tokens_to_ids("<|im_start|>") in ids
+    assert {tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|im_start|>")} <= set(ids)
     cfg = ServeConfig.model_validate(serve_args("runs", routes={}))
     entry = ServedModel(name="m", deployment="tiny", adapter="m", storage_path="runs", task="qmd", base=base,
                         base_hash="h", recipe="sft", has_parents=False, constrained=False)
