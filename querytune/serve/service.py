@@ -22,6 +22,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from querytune.experiments import ParseError, get_task
@@ -255,7 +256,9 @@ class Service:
 
     def _tokenizer(self, base: str):
         if base not in self._tokenizers:
-            self._tokenizers[base] = models.load_tokenizer(models.resolve(base))
+            hub_id = base.count("/") == 1 and not Path(base).expanduser().exists()
+            # a Hub model's tokenizer files only: models.resolve would fetch the weights to the ingress too
+            self._tokenizers[base] = models.load_tokenizer(base if hub_id else models.resolve(base))
         return self._tokenizers[base]
 
 
