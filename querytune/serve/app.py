@@ -11,6 +11,12 @@
 
 ``local_app(cfg)`` is the same FastAPI app with the engines in-process: it runs under
 uvicorn without Ray (``querytune serve --local``, tests, the eval harness).
+
+The API key is read here, where the app is built (the caller's shell for ``querytune
+serve``, the cluster for ``serve deploy``), and travels to the ingress replicas as an
+init argument: a replica's own environment is the raylet's, which never saw the
+caller's ``$QUERYTUNE_API_KEY``. ``/healthz`` answers 200 only once every LLM
+deployment has answered a warm-up request; ``/livez`` answers as soon as the ingress runs.
 """
 from __future__ import annotations
 
@@ -21,9 +27,9 @@ import time
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from querytune.serve.api import create_app
+from querytune.serve.api import ApiKey, create_app, resolve_api_key
 from querytune.serve.catalog import ServedModel, resolve_catalog
-from querytune.serve.config import LLMDeployment, ServeConfig, ServeFile
+from querytune.serve.config import LLMDeployment, ServeConfig, ServeFile, require_key_off_loopback
 from querytune.serve.engines import GenRequest, Info, Messages, TransformersEngine, load_engine
 from querytune.serve.service import Service
 
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 INGRESS_NAME = "Ingress"
+READY_TIMEOUT_S = 900  # `querytune serve` waits this long for /healthz after deploying (a vLLM start is minutes)
 
 
 class LLMServer:
@@ -71,11 +78,17 @@ class HandleEngine:
 class Ingress:
     """The FastAPI front door; built on the replica by ``__serve_build_asgi_app__``."""
 
-    def __init__(self, cfg: ServeConfig, catalog: dict[str, ServedModel], llms: dict[str, Any]):
+    async def __init__(self, cfg: ServeConfig, catalog: dict[str, ServedModel], llms: dict[str, Any],
+                       api_key: ApiKey | None):
+        import asyncio
+
         self.service = Service(cfg, catalog, {name: HandleEngine(handle) for name, handle in llms.items()})
+        self.api_key = api_key
+        # LLM replicas may still be loading: /healthz says 503 until each has answered once
+        self._warming = asyncio.create_task(self.service.warm_up(retry=True))
 
     def __serve_build_asgi_app__(self) -> "FastAPI":
-        return create_app(self.service)
+        return create_app(self.service, self.api_key)
 
 
 def build_app(cfg: ServeConfig) -> "Application":
@@ -83,6 +96,7 @@ def build_app(cfg: ServeConfig) -> "Application":
     from ray import serve
 
     catalog = resolve_catalog(cfg)
+    api_key = resolve_api_key(cfg.api_key_env)
     llms = {}
     for deployment in cfg.deployments:
         served = [entry for entry in catalog.values() if entry.deployment == deployment.name]
@@ -94,7 +108,7 @@ def build_app(cfg: ServeConfig) -> "Application":
     log.info("deployment %s: routes=%s %s", INGRESS_NAME, {k: v.model for k, v in cfg.routes.items()},
              cfg.ingress.ray())
     ingress = serve.deployment(serve.ingress()(Ingress), name=INGRESS_NAME, **cfg.ingress.ray())  # [ray]
-    return ingress.bind(cfg, catalog, llms)
+    return ingress.bind(cfg, catalog, llms, api_key)
 
 
 def build_from_args(args: dict) -> "Application":
@@ -105,8 +119,9 @@ def build_from_args(args: dict) -> "Application":
 
 
 def local_app(cfg: ServeConfig) -> "FastAPI":
-    """The app with in-process engines, loaded before the first request (no Ray)."""
+    """The app with in-process engines, loaded and warmed up before the first request (no Ray)."""
     catalog = resolve_catalog(cfg)
+    api_key = resolve_api_key(cfg.api_key_env)
     service = Service(cfg, catalog, engines={})
 
     @asynccontextmanager
@@ -114,11 +129,12 @@ def local_app(cfg: ServeConfig) -> "FastAPI":
         for deployment in cfg.deployments:
             served = [entry for entry in catalog.values() if entry.deployment == deployment.name]
             service.engines[deployment.name] = await load_engine(deployment, served)
+        await service.warm_up()
         yield
         for engine in service.engines.values():
             getattr(engine, "shutdown", lambda: None)()
 
-    return create_app(service, lifespan=lifespan)
+    return create_app(service, api_key, lifespan=lifespan)
 
 
 # --------------------------------------------------------------------------- `querytune serve`
@@ -127,19 +143,21 @@ def url_of(file: ServeFile) -> str:
 
 
 def serve_until_interrupted(file: ServeFile) -> None:
-    """Start Ray (or join RAY_ADDRESS), deploy, print the URL, block until Ctrl-C, then tear down."""
+    """Start Ray (or join RAY_ADDRESS), deploy, wait for /healthz, print the URL, block until Ctrl-C."""
     import ray
     from ray import serve
 
     from querytune.platform.launch import ensure_ray
 
-    application = build_app(file.app.args)  # config and registry errors surface before Ray starts
+    require_key_off_loopback(file.http_options.host, file.app.args)  # --host may have changed it
+    application = build_app(file.app.args)  # config, key and registry errors surface before Ray starts
     joined = bool(os.environ.get("RAY_ADDRESS")) or ray.is_initialized()
     ensure_ray()
     signal.signal(signal.SIGTERM, _raise_interrupt)  # after ray.init, which installs its own handler
     try:
         serve.start(http_options=file.http_options.model_dump())
         serve.run(application, name=file.app.name, route_prefix=file.app.route_prefix, blocking=False)
+        _wait_until_ready(file)
         print(f"querytune is serving at {url_of(file)} (Ctrl-C stops it)", flush=True)
         while True:
             time.sleep(1)
@@ -149,6 +167,23 @@ def serve_until_interrupted(file: ServeFile) -> None:
         serve.delete(file.app.name)  # drains in-flight requests, then stops the replicas
         if not joined:  # a cluster we started goes with us; a joined one keeps running
             ray.shutdown()
+
+
+def _wait_until_ready(file: ServeFile) -> None:
+    """Poll the proxy's /healthz until every engine has answered its warm-up."""
+    import httpx
+
+    host = "127.0.0.1" if file.http_options.host in ("0.0.0.0", "::") else file.http_options.host
+    url = f"http://{host}:{file.http_options.port}{file.app.route_prefix.rstrip('/')}/healthz"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer 200 within {READY_TIMEOUT_S} s; see `serve status`")
 
 
 def _raise_interrupt(*_args) -> None:
@@ -161,8 +196,10 @@ def serve_local(file: ServeFile) -> None:
 
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(local_app(file.app.args), host=file.http_options.host,
-                                          port=file.http_options.port, log_level="info"))
+    from querytune.serve.connections import uvicorn_options
+
+    require_key_off_loopback(file.http_options.host, file.app.args)  # --host may have changed it
+    server = uvicorn.Server(uvicorn.Config(local_app(file.app.args), log_level="info", **uvicorn_options(file)))
     where = f"http://{file.http_options.host}:{file.http_options.port}/"
     # uvicorn drains on SIGINT/SIGTERM, then re-raises the signal to the handler found before it started:
     # ours turns it into KeyboardInterrupt, so a drained server exits with status 0.

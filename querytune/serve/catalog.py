@@ -2,16 +2,18 @@
 
 Resolved once when the application is built (on the driver, or on the cluster for
 ``serve deploy``), so a wrong adapter name, a task that does not import, two adapters
-on different bases in one deployment, or a route naming nothing all fail before any
-replica starts. Replicas get the resolved entries and load the weights themselves.
+on different bases in one deployment, a route naming nothing or an adapter of another
+task, and a model name a manifest made up (``../../etc/passwd <script>``) all fail
+before any replica starts. Replicas get the resolved entries and load the weights themselves.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from querytune.platform import adapters, storage
-from querytune.serve.config import LLMDeployment, ServeConfig
+from querytune.serve.config import NAME_PATTERN, LLMDeployment, ServeConfig
 
 
 class CatalogError(ValueError):
@@ -49,10 +51,21 @@ def resolve_catalog(cfg: ServeConfig) -> dict[str, ServedModel]:
                                    "of them another 'name'")
             catalog[entry.name] = entry
     for route, spec in cfg.routes.items():
-        if spec.model not in catalog:
-            raise CatalogError(f"routes.{route}.model={spec.model!r} is not served; served models: "
-                               f"{', '.join(sorted(catalog))}")
+        _check_route(route, spec.model, catalog)
     return catalog
+
+
+def _check_route(route: str, model: str, catalog: dict[str, ServedModel]) -> None:
+    """A route writes its own task's prompts and parses its answers: the adapter must be of that task."""
+    from querytune.experiments import get_task
+
+    if model not in catalog:
+        raise CatalogError(f"routes.{route}.model={model!r} is not served; served models: "
+                           f"{', '.join(sorted(catalog))}")
+    task = catalog[model].task
+    if task != route and get_task(task).name != route:
+        raise CatalogError(f"routes.{route}.model={model!r} is an adapter of task {task!r}, not {route!r}: "
+                           f"point routes.{route}.model at a {route} adapter")
 
 
 def _deployment_models(deployment: LLMDeployment, storage_path: str) -> list[ServedModel]:
@@ -70,8 +83,12 @@ def _deployment_models(deployment: LLMDeployment, storage_path: str) -> list[Ser
             get_task(task)
         except KeyError as err:
             raise CatalogError(f"deployment {deployment.name!r}, adapter {spec.adapter!r}: {err.args[0]}") from None
+        name = spec.name or manifest.name or folder.name
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise CatalogError(f"deployment {deployment.name!r}, adapter {spec.adapter!r}: model name {name!r} "
+                               f"(from its manifest) does not match {NAME_PATTERN}; give the adapter a 'name'")
         entries.append(ServedModel(
-            name=spec.name or manifest.name or folder.name, deployment=deployment.name, adapter=spec.adapter,
+            name=name, deployment=deployment.name, adapter=spec.adapter,
             storage_path=storage_path, task=task, base=deployment.base or manifest.base.model,
             base_hash=manifest.base.hash, recipe=manifest.recipe, has_parents=bool(manifest.parents),
             constrained=spec.constrained))

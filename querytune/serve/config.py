@@ -24,6 +24,8 @@ DEFAULT_PORT = 8000
 DEFAULT_API_KEY_ENV = "QUERYTUNE_API_KEY"
 DEFAULT_LLM_MAX_ONGOING_REQUESTS = 32  # Serve's own default (5) starves a batching LLM replica
 DEFAULT_INGRESS_MAX_ONGOING_REQUESTS = 256  # the ingress only waits on LLM replicas
+DEFAULT_KEEP_ALIVE_S = 5  # an idle keep-alive connection is closed after this long (Ray's default is 90)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 IMPORT_PATH = "querytune.serve.app:build_from_args"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 ROUTES = ("sourcegraph", "qmd")
@@ -160,16 +162,27 @@ class Limits(Strict):
     max_tokens: int = Field(512, ge=1, description="largest max_tokens a chat completion may ask for")
     max_messages: int = Field(32, ge=1, description="messages in one chat completion")
     max_message_chars: int = Field(8_000, ge=1, description="length of one chat message")
+    max_prompt_tokens: int = Field(1_024, ge=16, description="tokens of the whole prompt (chat template, system "
+                                   "prompt and user text), counted with the model's tokenizer before generating")
     timeout_s: float = Field(60, gt=0, description="generation time before the request fails with 504")
+    max_headers: int = Field(64, ge=8, description="header lines of one request; more get 431")
+    max_header_bytes: int = Field(16_384, ge=1_024, description="request line plus headers, in bytes; more get "
+                                  "400 before they are parsed (--local; Ray's proxy has no such limit)")
+    header_timeout_s: float = Field(10, gt=0, description="time a connection has to send a request's headers, "
+                                    "however slowly it trickles them (--local)")
+    max_connections: int = Field(128, ge=1, description="open connections plus requests in flight; beyond it "
+                                 "new requests get 503 (--local; keep it below the process's file limit)")
 
 
 class ServeConfig(Strict):
     """The application's arguments: what is served, by which deployments, within which limits."""
 
     storage_path: str = Field("runs", description="registry root holding the adapters (folder or s3://...)")
-    api_key_env: str | None = Field(DEFAULT_API_KEY_ENV, description="environment variable holding the API key; "
-                                    "when it is set, every route but /healthz (and the static page) needs "
-                                    "'Authorization: Bearer <key>'")
+    api_key_env: str | None = Field(DEFAULT_API_KEY_ENV, description="environment variable holding the API key, "
+                                    "read where the app is built and handed to its replicas; every route but "
+                                    "/healthz, /livez and the static page then needs 'Authorization: Bearer "
+                                    "<key>', and the server refuses to start while the variable is unset. "
+                                    "null = no key (loopback only)")
     routes: dict[Literal["sourcegraph", "qmd"], Route] = Field(
         default_factory=dict, description="task routes: sourcegraph -> POST /sourcegraph/query and /query, "
                                           "qmd -> POST /qmd/expand")
@@ -192,8 +205,14 @@ class ServeConfig(Strict):
 
 # --------------------------------------------------------------------------- the file
 class HttpOptions(Strict):
+    """Ray Serve's ``http_options`` (our ``--local`` server reads host and port; its limits are in ``limits``)."""
+
     host: str = Field(DEFAULT_HOST, description="bind address of Serve's HTTP proxy (127.0.0.1 = this machine)")
     port: int = Field(DEFAULT_PORT, ge=1, le=65535, description="port of Serve's HTTP proxy")
+    request_timeout_s: float = Field(90, gt=0, description="Serve's proxy answers 408 to a request still open "
+                                     "after this long (keep it above limits.timeout_s)")
+    keep_alive_timeout_s: int = Field(DEFAULT_KEEP_ALIVE_S, ge=1, description="idle keep-alive connections are "
+                                      "closed after this long")
 
 
 class ServeApplication(Strict):
@@ -210,9 +229,21 @@ class ServeFile(Strict):
     http_options: HttpOptions = Field(default_factory=HttpOptions)
     applications: list[ServeApplication] = Field(..., min_length=1, max_length=1)
 
+    @model_validator(mode="after")
+    def _keyed_off_loopback(self) -> "ServeFile":
+        require_key_off_loopback(self.http_options.host, self.app.args)
+        return self
+
     @property
     def app(self) -> ServeApplication:
         return self.applications[0]
+
+
+def require_key_off_loopback(host: str, args: ServeConfig) -> None:
+    """A server other machines can reach must demand a key: an open one hands out every adapter."""
+    if host not in LOOPBACK_HOSTS and args.api_key_env is None:
+        raise ConfigError(f"http_options.host={host!r} reaches other machines but api_key_env is null: set "
+                         f"api_key_env: {DEFAULT_API_KEY_ENV} (and that variable), or bind 127.0.0.1")
 
 
 def load_serve_file(path: str | Path, overrides: list[str] | None = None) -> ServeFile:

@@ -8,7 +8,9 @@ each chain exactly, and a merged model runs without LoRA's extra matmuls, which 
 what matters on CPU. The price is one copy of the base per adapter (0.5 GB for the
 135M default in fp32). Requests are batched by ``@serve.batch`` in the deployment
 (``app.LLMServer``) and grouped here by adapter. The engine cannot enforce a grammar
-while decoding; the service validates the answer and resamples instead.
+while decoding; the service validates the answer and resamples instead. A generation
+whose caller is cancelled (its client left, or it timed out) stops at the next token
+instead of running to ``max_tokens`` on cores the next request needs.
 
 ``VLLMEngine`` (GPU) is vLLM 0.26's ``AsyncLLM`` on one shared base with one
 ``LoRARequest`` per task adapter (multi-LoRA: requests for different tasks share a
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,23 +96,57 @@ class TransformersEngine:
         for i, request in enumerate(requests):
             groups.setdefault((request.adapter, request.max_tokens, request.temperature), []).append(i)
         answers: list[tuple[str, Info]] = [("", {})] * len(requests)
-        async with self._lock:
+        async with self._lock:  # a caller cancelled while it waits here never reaches the model
             for (adapter, max_tokens, temperature), members in groups.items():
                 conversations = [requests[i].messages for i in members]
-                outs = await asyncio.to_thread(self._run, adapter, conversations, max_tokens, temperature)
+                outs = await _cancellable(self._run, adapter, conversations, max_tokens, temperature)
                 for i, out in zip(members, outs):
                     answers[i] = out
         return answers
 
-    def _run(self, adapter: str, conversations: list[Messages], max_tokens: int,
-             temperature: float) -> list[tuple[str, Info]]:
+    def _run(self, adapter: str, conversations: list[Messages], max_tokens: int, temperature: float,
+             stop: threading.Event) -> list[tuple[str, Info]]:
+        from transformers import LogitsProcessorList
+
         if adapter not in self.loaded:
             raise EngineError(f"adapter {adapter!r} is not loaded here (loaded: {', '.join(self.loaded)})")
         model, tokenizer = self.loaded[adapter]
         outs = generation.generate(model, tokenizer, conversations, max_new_tokens=max_tokens,
-                                   batch_size=len(conversations), temperature=temperature)
+                                   batch_size=len(conversations), temperature=temperature,
+                                   logits_processor=LogitsProcessorList([_StopWhenSet(stop)]))
         return [(text, _token_info(tokenizer, messages, text, max_tokens, len(conversations)))
                 for messages, (text, _) in zip(conversations, outs)]
+
+
+class GenerationCancelled(Exception):
+    """Raised inside ``model.generate`` once the caller has gone."""
+
+
+class _StopWhenSet:
+    """A logits processor that ends the generation at the next token once ``stop`` is set."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop = stop
+
+    def __call__(self, input_ids, scores):
+        if self.stop.is_set():
+            raise GenerationCancelled
+        return scores
+
+
+async def _cancellable(run, *args):
+    """``run(*args, stop)`` in a thread; if the awaiting task is cancelled, set ``stop`` and wait for the
+    thread to notice, so the cores are free (and the engine lock is held) until it has."""
+    stop = threading.Event()
+    thread = asyncio.ensure_future(asyncio.to_thread(run, *args, stop))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait({thread})
+        if not thread.cancelled():
+            thread.exception()  # retrieved: GenerationCancelled is the expected end
+        raise
 
 
 def _token_info(tokenizer, messages: Messages, text: str, max_tokens: int, batch_size: int) -> Info:

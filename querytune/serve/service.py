@@ -7,6 +7,11 @@ own parser: *valid* means exactly what it means in evaluation. An engine that ca
 enforce the grammar (transformers) gets up to ``retries`` resamples at a higher
 temperature when the answer does not parse; the answer says how many it took.
 
+Before anything is generated, the whole prompt is measured in the model's own tokens
+(``limits.max_prompt_tokens``), and user text holding one of the model's control tokens
+(``<|im_end|>``, ``<|im_start|>``...) is refused: the tokenizer would read it as a real turn
+boundary, and a user could write the system turn.
+
 Every method returns an answer or an ``ApiError`` value; the routes stay thin.
 """
 from __future__ import annotations
@@ -17,18 +22,23 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from querytune.experiments import ParseError, get_task
 from querytune.experiments.base import Example, Parsed, Task
-from querytune.serve.api import (ApiError, ChatAnswer, ChatChoice, ChatChoiceMessage, ChatRequest, ExpandAnswer,
-                                 ExpandRequest, Metrics, ModelCard, ModelList, QueryAnswer, QueryRequest, Usage)
+from querytune.platform import generation, models
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import Route, ServeConfig
 from querytune.serve.engines import Engine, Info, Messages
+from querytune.serve.metrics import Metrics
+from querytune.serve.schemas import (ApiError, ChatAnswer, ChatChoice, ChatChoiceMessage, ChatRequest, ExpandAnswer,
+                                     ExpandRequest, ModelCard, ModelList, QueryAnswer, QueryRequest, Usage)
 
 log = logging.getLogger(__name__)
 DEFAULT_CHAT_MAX_TOKENS = 128
+WARM_UP = [{"role": "user", "content": "warm-up"}]  # one token of this per deployment before /healthz says ready
+WARM_UP_RETRY_S = 1.0
 
 
 @dataclass
@@ -59,6 +69,8 @@ class Service:
         self.tasks: dict[str, Task] = {name: get_task(entry.task) for name, entry in self.catalog.items()}
         self.metrics = Metrics()
         self.started = int(time.time())
+        self.warm: dict[str, float] = {}  # deployment -> seconds its warm-up request took
+        self._tokenizers: dict[str, Any] = {}  # base model -> tokenizer, loaded on first use
 
     # ----------------------------------------------------------------- routes
     async def query(self, body: QueryRequest) -> QueryAnswer | ApiError:
@@ -68,7 +80,8 @@ class Service:
             return problem
         example = {"request": body.query, "candidate_repos": body.candidate_repos,
                    "date": body.date or dt.date.today().isoformat()}
-        attempt = await self._answer("sourcegraph", example, began)
+        user_text = {"query": body.query, **{f"candidate_repos.{i}": r for i, r in enumerate(body.candidate_repos)}}
+        attempt = await self._answer("sourcegraph", example, user_text, began)
         if isinstance(attempt, ApiError):
             return attempt
         return QueryAnswer(query=attempt.text, **attempt.fields())
@@ -78,7 +91,7 @@ class Service:
         problem = self._check_query(body.query)
         if problem:
             return problem
-        attempt = await self._answer("qmd", {"query": body.query}, began)
+        attempt = await self._answer("qmd", {"query": body.query}, {"query": body.query}, began)
         if isinstance(attempt, ApiError):
             return attempt
         value = attempt.parsed.value if attempt.parsed and isinstance(attempt.parsed.value, dict) else {}
@@ -95,6 +108,10 @@ class Service:
             return problem
         max_tokens = body.max_completion_tokens or body.max_tokens or DEFAULT_CHAT_MAX_TOKENS
         messages = [{"role": m.role, "content": m.content} for m in body.messages]
+        user_text = {f"messages.{i}.content": m.content for i, m in enumerate(body.messages)}
+        problem = self._check_prompt(entry, messages, user_text, "messages")
+        if problem:
+            return problem
         out = await self._generate(entry, messages, max_tokens, None, body.temperature)
         if isinstance(out, ApiError):
             return out
@@ -110,11 +127,37 @@ class Service:
         return ModelList(data=[ModelCard(id=name, created=self.started, task=e.task, base=e.base, recipe=e.recipe)
                                for name, e in sorted(self.catalog.items())])
 
-    def health(self) -> dict[str, Any]:
-        return {"status": "ok", "models": sorted(self.catalog), "routes": sorted(self.cfg.routes)}
+    def ready(self) -> bool:
+        """Every deployment's engine has answered a warm-up request."""
+        return all(d.name in self.warm for d in self.cfg.deployments)
+
+    async def warm_up(self, retry: bool = False) -> None:
+        """One token from each deployment, so the first client does not pay for lazy set-up.
+
+        ``retry``: keep asking a deployment that fails (an ingress waits for LLM replicas that
+        are still starting); without it the first failure is raised (``--local``: start-up fails).
+        """
+        for entry in self.catalog.values():
+            self._tokenizer(entry.base)  # the prompt check's tokenizer, so no request loads it
+        for deployment in self.cfg.deployments:
+            entry = next(e for e in self.catalog.values() if e.deployment == deployment.name)
+            while deployment.name not in self.warm:
+                began = time.perf_counter()
+                try:
+                    await self.engines[deployment.name].generate(WARM_UP, entry.name, 1)
+                except Exception:
+                    if not retry:
+                        raise
+                    log.warning("warm-up of %s failed; retrying in %g s", deployment.name, WARM_UP_RETRY_S,
+                                exc_info=True)
+                    await asyncio.sleep(WARM_UP_RETRY_S)
+                    continue
+                self.warm[deployment.name] = time.perf_counter() - began
+                log.info("warm-up: deployment %s answered in %.2f s", deployment.name, self.warm[deployment.name])
 
     # ----------------------------------------------------------------- generation
-    async def _answer(self, route_name: str, example: Example, began: float) -> Attempt | ApiError:
+    async def _answer(self, route_name: str, example: Example, user_text: dict[str, str],
+                      began: float) -> Attempt | ApiError:
         """Generate for a task route; resample an unparsable answer while retries last."""
         route: Route | None = self.cfg.routes.get(route_name)
         if route is None:
@@ -122,6 +165,9 @@ class Service:
                             f"routes.{route_name}.model in the serve config)")
         entry, task = self.catalog[route.model], self.tasks[route.model]
         messages = task.messages(example)
+        problem = self._check_prompt(entry, messages, user_text, "query")
+        if problem:
+            return problem
         grammar = task.grammar() if entry.constrained else None
         temperature, retries = 0.0, 0
         while True:
@@ -148,10 +194,10 @@ class Service:
         except asyncio.TimeoutError:
             return ApiError(504, "timeout", f"no answer from {entry.deployment!r} within {timeout:g} s "
                             "(limits.timeout_s); the server is overloaded or the answer budget too large")
-        except Exception as err:  # a failed replica is the server's problem: a 503 that names it, no hang
+        except Exception:  # a failed replica is the server's problem: a 503, no hang, details only in the log
             log.exception("generation failed on %s", entry.deployment)
-            return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed: {type(err).__name__}: "
-                            f"{str(err)[:300]}")
+            return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to answer; retry, "
+                            "or see the server log")
 
     # ----------------------------------------------------------------- limits
     def _check_query(self, query: str) -> ApiError | None:
@@ -190,6 +236,35 @@ class Service:
                                 f"limit is {limits.max_message_chars} (limits.max_message_chars)",
                                 f"messages.{i}.content")
         return None
+
+
+    def _check_prompt(self, entry: ServedModel, messages: Messages, user_text: dict[str, str],
+                      prompt_field: str) -> ApiError | None:
+        """Control tokens in user text, then the prompt's length in the model's tokens."""
+        tokenizer = self._tokenizer(entry.base)
+        for name, text in user_text.items():
+            token = next((t for t in control_tokens(tokenizer) if t in text), None)
+            if token:
+                return ApiError(422, "control_token", f"{name} contains {token!r}, a control token of the model's "
+                                "chat format; remove it", name)
+        limit = self.cfg.limits.max_prompt_tokens
+        count = len(tokenizer(generation.render(tokenizer, messages), add_special_tokens=False).input_ids)
+        if count > limit:
+            return ApiError(422, "prompt_too_long", f"the prompt is {count} tokens; the limit is {limit} "
+                            "(limits.max_prompt_tokens): shorten it", prompt_field)
+        return None
+
+    def _tokenizer(self, base: str):
+        if base not in self._tokenizers:
+            hub_id = base.count("/") == 1 and not Path(base).expanduser().exists()
+            # a Hub model's tokenizer files only: models.resolve would fetch the weights to the ingress too
+            self._tokenizers[base] = models.load_tokenizer(base if hub_id else models.resolve(base))
+        return self._tokenizers[base]
+
+
+def control_tokens(tokenizer) -> list[str]:
+    """Strings the tokenizer turns into one added token wherever they appear (turn markers and the like)."""
+    return [token.content for token in tokenizer.added_tokens_decoder.values()]
 
 
 def parse(task: Task, text: str) -> tuple[Parsed | None, str | None]:

@@ -23,6 +23,8 @@ API_KEY = "reliability-test-key"
 ADAPTERS = {"sg-tiny": "sourcegraph", "qmd-tiny": "qmd"}
 ROUTE_MAX_TOKENS = 4  # answers are judged for status codes here, not for quality
 CHAT_MAX_TOKENS = 8  # limits.max_tokens: a chat completion may ask for at most this many
+HEADER_TIMEOUT_S = 2  # limits.header_timeout_s: seconds, not the default 10, so a test sees connections dropped
+MAX_CONNECTIONS = 48  # limits.max_connections: small enough for a test to reach it
 
 
 def free_port() -> int:
@@ -64,7 +66,8 @@ def serve_args(storage: str, **sections) -> dict:
         "api_key_env": "QUERYTUNE_API_KEY",
         "routes": {"sourcegraph": {"model": "sg-tiny", "max_tokens": ROUTE_MAX_TOKENS, "retries": 0},
                    "qmd": {"model": "qmd-tiny", "max_tokens": ROUTE_MAX_TOKENS, "retries": 0}},
-        "limits": {"max_tokens": CHAT_MAX_TOKENS, "timeout_s": 20},
+        "limits": {"max_tokens": CHAT_MAX_TOKENS, "timeout_s": 20, "header_timeout_s": HEADER_TIMEOUT_S,
+                   "max_connections": MAX_CONNECTIONS},
         "ingress": {"num_cpus": 0.1, "autoscaling": {"min_replicas": 1, "max_replicas": 1}},
         "deployments": [{"name": "tiny", "adapters": [{"adapter": name} for name in ADAPTERS],
                          "replica": {"num_cpus": 0.1, "max_ongoing_requests": 8},

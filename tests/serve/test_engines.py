@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -29,6 +30,26 @@ def test_a_mixed_batch_is_answered_in_order_one_generate_call_per_adapter(served
     assert all(info["completion_tokens"] <= 8 and not info["constrained"] for _, info in answers)
     with pytest.raises(EngineError, match="'ghost' is not loaded"):
         asyncio.run(engine.generate(ASK, "ghost", 8))
+
+
+def test_a_cancelled_generation_stops_at_the_next_token(served):
+    """Cancelling the awaiting task used to leave model.generate running in its thread to max_tokens."""
+    engine = TransformersEngine.load(served, TransformersSettings(threads=1))
+
+    async def cancel_a_long_answer() -> float:
+        long = asyncio.ensure_future(engine.generate(ASK, "qmd-tiny", 2048))  # seconds of work on one thread
+        await asyncio.sleep(0.5)
+        long.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await long
+        assert not engine._lock.locked()
+        mark = time.process_time()
+        await asyncio.sleep(1)  # a generation still running in a thread would burn this process's CPU here
+        return time.process_time() - mark
+
+    assert asyncio.run(cancel_a_long_answer()) < 0.3
+    _, info = asyncio.run(engine.generate(ASK, "qmd-tiny", 4))  # the engine still answers
+    assert info["engine"] == "transformers" and info["completion_tokens"] <= 4
 
 
 def test_vllm_refuses_an_adapter_above_its_rank_limit_before_starting(served):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from querytune.serve.api import ApiError, ExpandRequest, QueryRequest
+from querytune.serve.schemas import ApiError, ExpandRequest, QueryRequest
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import ServeConfig
 from querytune.serve.service import Service
@@ -40,8 +40,8 @@ def service(engine: ScriptedEngine, *, constrained: bool = True, retries: int = 
                    "qmd": {"model": "qmd", "retries": retries}},
         "limits": limits,
         "deployments": [{"name": "d", "adapters": [{"adapter": "sg"}, {"adapter": "qmd"}]}]})
-    common = dict(deployment="d", storage_path="/nowhere", base="b", base_hash="h", recipe="sft", has_parents=False,
-                  constrained=constrained)
+    common = dict(deployment="d", storage_path="/nowhere", base="tiny-qwen3", base_hash="h", recipe="sft",
+                  has_parents=False, constrained=constrained)
     catalog = {"sg": ServedModel(name="sg", adapter="sg", task=STANDIN, **common),
                "qmd": ServedModel(name="qmd", adapter="qmd", task="qmd", **common)}
     return Service(cfg, catalog, {"d": engine})
@@ -101,9 +101,10 @@ def test_qmd_expansion_comes_from_the_task_parser():
     assert answer.hyde == "Set AUTH_SECRET first." and answer.raw.startswith("hyde:")
 
 
-def test_a_failing_engine_is_a_503_and_a_slow_one_a_504():
-    failed = ask(service(ScriptedEngine([RuntimeError("replica died")])))
-    assert isinstance(failed, ApiError) and failed.status == 503 and "replica died" in failed.message
+def test_a_failing_engine_is_a_503_without_its_internals_and_a_slow_one_a_504():
+    failed = ask(service(ScriptedEngine([RuntimeError("replica died on 10.0.0.7, pid=4242")])))
+    assert isinstance(failed, ApiError) and failed.status == 503
+    assert "10.0.0.7" not in failed.message and "pid" not in failed.message  # internals go to the log only
     slow = ask(service(ScriptedEngine([None]), timeout_s=0.05))
     assert isinstance(slow, ApiError) and slow.status == 504 and "limits.timeout_s" in slow.message
 
