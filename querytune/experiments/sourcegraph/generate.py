@@ -51,8 +51,10 @@ HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/1
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
 MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
-TERSE_SHARE = 0.4  # requests typed without a head, like a search box ("grpc timeout in Go")
+THIRD_MODIFIER_SHARE = 0.3  # rows that drew 3+ modifiers keep all three this often, else two
+TERSE_SHARE = 0.55  # requests typed without a head, like a search box ("grpc timeout in Go")
 TERSE_INTENTS = {"code", "file_list"}  # only where the head adds nothing to the query
+CHATTY_SHARE = 0.08  # requests with an opener ("hey, ") or a closer (" for the postmortem"): real ones are terse
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 
@@ -106,7 +108,9 @@ def _example(rng: random.Random) -> dict[str, Any]:
 
 def _template_index(rng: random.Random, intent: str) -> int:
     count = len(t.TEMPLATES[intent])
-    weights = [HELD_OUT_WEIGHT if i >= count - t.HELD_OUT else 1.0 for i in range(count)]
+    # short heads are drawn more often ("find X" over "could you search for X"): real requests are terse
+    weights = [(HELD_OUT_WEIGHT if i >= count - t.HELD_OUT else 1.0) * (3 / (2 + len(head.split()))) ** 2
+               for i, head in enumerate(t.TEMPLATES[intent])]
     return rng.choices(range(count), weights)[0]
 
 
@@ -222,14 +226,14 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
         what, fragments = _join(ctx, fragments), []
     terse = d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
     core = what if terse else head.format(what=what)  # typed like a search box: "grpc timeout in Go"
-    if fragments and rng.random() < 0.2:
+    if fragments and not question and rng.random() < 0.2:
         core = core[0].lower() + core[1:] if not core.startswith("I ") else core
         text = f"{fragments[0]}, {core} {_join(ctx, fragments[1:])}"
     else:
         text = f"{core} {_join(ctx, fragments)}"
-    if rng.random() < 0.05:
+    if rng.random() < CHATTY_SHARE / 2:
         text = ctx.pick(PREFIXES) + text
-    if rng.random() < 0.08:
+    elif rng.random() < CHATTY_SHARE / 2:
         text += ctx.pick(SUFFIXES)
     text = re.sub(r"\s+([?.!,])(?=\s|$)", r"\1", " ".join(text.split())).replace(",,", ",").strip(", ")
     if question:
@@ -244,7 +248,7 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
 # ---------------------------------------------------------------- intents
 
 
-def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: float = 0.17,
+def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file: float = 0.15,
                lang: float = 0.1, flags: bool = True) -> None:
     """Scope and option filters, each drawn independently; at most ``MAX_MODIFIERS`` of them are kept
     (a random subset), then applied in a fixed order so later ones can see earlier ones."""
@@ -253,11 +257,12 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: 
     drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
              (0.012, "two_langs"), (file, "file"), (0.1, "-file"), (0.1, "file_predicate"), (0.03, "-lang")]
     if flags:
-        drawn += [(0.07, "context"), (0.13, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+        drawn += [(0.07, "context"), (0.11, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.024, "index")]
     fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
-    if len(fired) > MAX_MODIFIERS:
-        fired = ctx.rng.sample(fired, MAX_MODIFIERS)
+    keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
+    if len(fired) > keep:
+        fired = ctx.rng.sample(fired, keep)
     for name, piece in _MODIFIERS:
         if name not in fired:
             continue
