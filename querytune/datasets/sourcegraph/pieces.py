@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from querytune.datasets.sourcegraph import vocab as v
 
 #: share of scope/option/time phrases drawn from their short (1-3 word) phrasings
-SHORT_SHARE = 0.85
+SHORT_SHARE = 0.9
 _PLAIN_PATTERN = re.compile(r"[A-Za-z0-9_.$#@&*+=<>!?,;/-]+")
 
 
@@ -65,6 +65,7 @@ class Draft:
     lang: str | None = None
     no_repo_predicates: bool = False  # rev: cannot be combined with repo predicates
     file_specific: bool = False  # a file name or extension filter (implies a language)
+    bare: bool = False  # the request is the content alone, typed like a search box
 
     def add(self, param: str, fragment: str | None = None) -> "Draft":
         self.params.append(param)
@@ -115,16 +116,16 @@ def identifier(ctx: Ctx) -> tuple[str, str]:
     kind = ctx.rng.random()
     if kind < 0.4:
         name = ctx.rng.choice(v.FUNCTIONS)
-        return name, ctx.pick([name]) if ctx.chance(0.6) else ctx.pick([name, name, f"calls to {name}", f"the {name} function", f"uses of {name}",
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"calls to {name}", f"the {name} function", f"uses of {name}",
                                f"{name} calls", f"references to {name}", f"callers of {name}",
                                f"anything calling {name}"])
     if kind < 0.7:
         name = ctx.rng.choice(v.TYPES)
-        return name, ctx.pick([name]) if ctx.chance(0.6) else ctx.pick([name, name, f"the {name} type", f"usages of {name}", f"references to {name}",
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"the {name} type", f"usages of {name}", f"references to {name}",
                                f"{name} instances", f"code that uses {name}", f"where {name} gets created"])
     if kind < 0.85:
         name = ctx.rng.choice(v.CONSTANTS)
-        return name, ctx.pick([name]) if ctx.chance(0.6) else ctx.pick([name, f"the {name} constant", f"the {name} env var", f"reads of {name}",
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, f"the {name} constant", f"the {name} env var", f"reads of {name}",
                                f"{name} settings", f"where we read {name}"])
     if kind < 0.95:
         name = ctx.rng.choice(v.FLAGS_NAMES)
@@ -218,8 +219,8 @@ def before_date(ctx: Ctx) -> tuple[str, str]:
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 26), ("lang_code", 16), ("topic", 11), ("message", 10), ("term", 6), ("regex", 6),
-             ("regexp_mode", 5), ("literal", 3.5), ("standard", 4), ("keyword_mode", 1), ("or", 7), ("and", 4),
-             ("not", 5), ("group", 2), ("content", 3.5), ("neg_content", 4)]
+             ("regexp_mode", 5), ("literal", 5), ("standard", 5), ("keyword_mode", 1), ("or", 7), ("and", 5),
+             ("not", 5), ("group", 2), ("content", 6), ("neg_content", 5)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
@@ -233,7 +234,7 @@ def _lang_code(ctx, d):
     lang = ctx.rng.choice(list(v.CODE))
     code = ctx.rng.choice(v.CODE[lang])
     said = say_code(ctx, code)
-    d.what = said if ctx.chance(0.6) else ctx.pick([said, f"uses of {said}", f"code with {said}", f"{said} usages", f"occurrences of {said}",
+    d.what = said if ctx.chance(0.7) else ctx.pick([said, f"uses of {said}", f"code with {said}", f"{said} usages", f"occurrences of {said}",
                        f"anything using {said}", f"places that call {said}"])
     d.pattern = pattern_token(code)
     if ctx.chance(0.6):
@@ -243,7 +244,7 @@ def _lang_code(ctx, d):
 def _topic(ctx, d):
     spoken, terms = ctx.rng.choice(v.TOPICS)
     filler = ctx.pick(["", "", " handling", " logic", " code", " stuff", " implementation", " setup"])
-    d.what = spoken if ctx.chance(0.6) else ctx.pick([f"{spoken}{filler}", f"the {spoken}{filler}", f"where we handle {spoken}",
+    d.what = spoken if ctx.chance(0.7) else ctx.pick([f"{spoken}{filler}", f"the {spoken}{filler}", f"where we handle {spoken}",
                        f"anything about {spoken}", f"our {spoken}{filler}", f"code dealing with {spoken}"])
     d.pattern = terms
 
@@ -259,7 +260,7 @@ def _message(ctx, d):
 
 def _term(ctx, d):
     term = ctx.rng.choice(v.TERMS)
-    d.what = term if ctx.chance(0.6) else ctx.pick([term, f"{term} references", f"mentions of {term}", f"anything mentioning {term}",
+    d.what = term if ctx.chance(0.7) else ctx.pick([term, f"{term} references", f"mentions of {term}", f"anything mentioning {term}",
                        f"all the {term} stuff", f"every {term} mention"])
     d.pattern = pattern_token(term)
 
@@ -465,11 +466,11 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
     """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads."""
     kinds = ["path", "-path", "repohasfile", "file", "content", "commit", "-commit", "repohascommitafter",
              "description", "meta", "topic"]
-    weights = [1, 1, 0 if "type:symbol" in d.params else 1, 1, 1, 1.2, 1, 1, 1, 1.5, 1.5]
+    weights = [1.1, 1, 0 if "type:symbol" in d.params else 1.1, 1, 1, 1.2, 1, 1.1, 1.2, 1.5, 1.5]
     kind = ctx.rng.choices(kinds, weights)[0]
     said, regex = ctx.rng.choice(v.FILES)
     n = ctx.rng.randint(2, 11)
-    when, spoken = ctx.pick([(f"{n} months ago", f"{n} months"), (f"{n} months ago", f"the last {n} months"),
+    when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"),
                              ("1 year ago", "the past year"),
                              ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
     if kind in ("path", "repohasfile"):
@@ -506,7 +507,11 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
         spoken_meta, arg = ctx.rng.choice(v.META)
         neg = ctx.chance(0.15)
         param = f"{'-' if neg else ''}repo:has.meta({arg})"
-        phrase = f"are not {spoken_meta}" if neg else f"are {spoken_meta}"
+        has = re.sub(r"^(with|that have) ", "", spoken_meta)  # "with an oncall key set" -> "an oncall key set"
+        if has != spoken_meta:  # "repos that have an oncall key set", not "repos that are with ..."
+            phrase = f"don't have {has}" if neg else f"have {has}"
+        else:
+            phrase = f"are not {spoken_meta}" if neg else f"are {spoken_meta}"
     else:
         topic = ctx.rng.choice(v.TOPICS_GH)
         neg = ctx.chance(0.2)
@@ -527,7 +532,7 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
     roll = ctx.rng.random() * (0.6 if {"lang", "-lang"} & d.fields() else 1.0)
     if roll < 0.4:
         said, regex = ctx.rng.choice(v.FILES)
-        phrase = ctx.short([f"in {said}", f"{said}", f"in {said}"],
+        phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} only"],
                            [f"in the {said}", f"inside {said}", f"across {said}", f"only in {said}"])
     elif roll < 0.6:
         directory = ctx.rng.choice(v.DIRECTORIES)
@@ -535,7 +540,7 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
         regex = f"^{directory}/" if anchored else f"{directory}/"
         phrase = ctx.short([f"under {directory}", f"under {directory}/"],
                            [f"under the top-level {directory} folder", f"below {directory}"]) \
-            if anchored else ctx.short([f"in {directory} dirs", f"any {directory} dir"],
+            if anchored else ctx.short([f"in {directory} dirs", f"in any {directory} dir"],
                                        [f"in any {directory} directory", f"in {directory} folders anywhere",
                                         f"in paths containing {directory}"])
     elif roll < 0.8:
@@ -546,7 +551,7 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
     else:
         ext = ctx.rng.choice(v.EXTENSIONS)
         regex, d.file_specific = f"{dots(ext)}$", True
-        phrase = ctx.short([f"in {ext} files", f"{ext} files"], [f"in files ending in {ext}",
+        phrase = ctx.short([f"in {ext} files", f"{ext} files only"], [f"in files ending in {ext}",
                                                                  f"in files with the {ext} extension"])
     param = f"file:{regex}"
     d.add(param, phrase)
@@ -568,23 +573,23 @@ def file_predicate(ctx: Ctx, d: Draft) -> None:
     roll = ctx.rng.random()
     if roll < 0.25:
         team = ctx.rng.choice(v.TEAMS)
-        d.add(f"file:has.owner({team})", ctx.short([f"owned by {team}", f"{team}'s files"],
+        d.add(f"file:has.owner({team})", ctx.short([f"owned by {team}", f"in {team}'s files"],
                                                     [f"in files owned by {team}", f"in code that {team} owns",
                                                      f"where {team} is the code owner"]))
     elif roll < 0.47:
-        d.add("-file:has.owner()", ctx.short(["unowned files", "in unowned files", "no code owner"],
+        d.add("-file:has.owner()", ctx.short(["in unowned files", "with no code owner"],
                                              ["in files nobody owns", "in files without a code owner"]))
     elif roll < 0.77:
         name = ctx.rng.choice(v.FIRST_NAMES)
         neg = ctx.chance(0.3)
         d.add(f"{'-' if neg else ''}file:has.contributor({name})",
-              ctx.short([f"files {name} never touched"], [f"in files {name} never touched"]) if neg else
-              ctx.short([f"files {name} touched", f"{name}'s files"], [f"in files {name} has contributed to",
+              ctx.short([f"in files {name} never touched"], [f"in files {name} never touched"]) if neg else
+              ctx.short([f"in files {name} touched", f"in {name}'s files"], [f"in files {name} has contributed to",
                                                                      f"in files that {name} worked on"]))
     else:
         term = ctx.rng.choice(v.TERMS)
         d.add(f"file:has.content({regex_escape(term)})", ctx.short([f"in files mentioning {term}",
-                                                                    f"files also with {term}"],
+                                                                    f"in files also with {term}"],
                                                                    [f"in files that also mention {term}",
                                                                     f"only in files that contain {term} too",
                                                                     f"in files which reference {term} as well"]))
@@ -641,7 +646,7 @@ def repo_flags(ctx: Ctx, d: Draft) -> None:
                ("visibility:private", ["private repos only", "private only", "only private repositories",
                                        "just our private repos"]),
                (None, ["no archived", "no forks", "skip archived repos", "excluding forks"])]
-    param, phrases = ctx.rng.choices(options, [3, 3, 3, 3, 4, 3.5, 1])[0]
+    param, phrases = ctx.rng.choices(options, [3.3, 3, 3.4, 3, 4, 3.5, 1])[0]
     phrase = ctx.pick(phrases)
     if param:
         d.add(param, phrase)
@@ -709,7 +714,7 @@ def author_piece(ctx: Ctx, d: Draft, committer: bool = False) -> None:
             d.add("-author:bot", ctx.short(["no bots", "not by bots"], ["not made by bots", "excluding bot commits",
                                                                         "that weren't from bots"]))
         else:
-            d.add(f"-author:{value}", ctx.pick([f"not by {said}", f"excluding {said}'s", f"from anyone but {said}"]))
+            d.add(f"-author:{value}", ctx.pick([f"not by {said}", f"excluding {said}", f"from anyone but {said}"]))
     else:
         d.add(f"author:{value}", ctx.short([f"by {said}", f"by {said}", f"from {said}"],
                                            [f"authored by {said}", f"made by {said}", f"that {said} wrote",
@@ -726,7 +731,7 @@ def message_piece(ctx: Ctx, d: Draft) -> None:
     if ctx.chance(0.1):
         d.add(f"-message:{value}", ctx.pick([f"without {said} in the message", f"whose message doesn't say {said}"]))
         return
-    d.add(f"message:{value}", ctx.short([f"mentioning {said}", f"message {said}", f"saying {said}"],
+    d.add(f"message:{value}", ctx.short([f"mentioning {said}", f"saying {said}", f"{said} in message"],
                                         [f"with {said} in the message", f"whose message says {said}",
                                          f"that mention {said}", f"with a commit message containing {said}",
                                          f"tagged {said} in the message"]))

@@ -47,12 +47,13 @@ ALIASES = {"repo": [("r", 0.03)], "file": [("f", 0.025), ("path", 0.025)], "lang
 CANDIDATE_SHARE_NAMED = 0.45  # requests naming a repo: share that also get candidates (incl. it)
 CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that must not be used
 CANDIDATE_SHARE_UNNAMED = 0.15  # requests naming a repo outside the candidates (the gold names it as said)
-HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/10 of rows
+HELD_OUT_WEIGHT = 0.8  # held-out heads drawn a bit less often (heads are also weighted by length): test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
 MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
-THIRD_MODIFIER_SHARE = 0.3  # rows that drew 3+ modifiers keep all three this often, else two
-TERSE_SHARE = 0.55  # requests typed without a head, like a search box ("grpc timeout in Go")
+THIRD_MODIFIER_SHARE = 0.15  # rows that drew 3+ modifiers keep all three this often, else two
+BARE_SHARE = 0.22  # code requests that are only a name or a term, without modifiers or a head
+TERSE_SHARE = 0.65  # requests typed without a head, like a search box ("grpc timeout in Go")
 TERSE_INTENTS = {"code", "file_list"}  # only where the head adds nothing to the query
 CHATTY_SHARE = 0.08  # requests with an opener ("hey, ") or a closer (" for the postmortem"): real ones are terse
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
@@ -109,7 +110,7 @@ def _example(rng: random.Random) -> dict[str, Any]:
 def _template_index(rng: random.Random, intent: str) -> int:
     count = len(t.TEMPLATES[intent])
     # short heads are drawn more often ("find X" over "could you search for X"): real requests are terse
-    weights = [(HELD_OUT_WEIGHT if i >= count - t.HELD_OUT else 1.0) * (3 / (2 + len(head.split()))) ** 2
+    weights = [(HELD_OUT_WEIGHT if i >= count - t.HELD_OUT else 1.0) * (3 / (2 + len(head.split()))) ** 3
                for i, head in enumerate(t.TEMPLATES[intent])]
     return rng.choices(range(count), weights)[0]
 
@@ -224,15 +225,19 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
     what = d.what
     if not what:  # commit-style heads: the fragments are the subject ("commits by alice last week")
         what, fragments = _join(ctx, fragments), []
-    terse = d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
+    terse = d.bare or d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
+    if what.lower().startswith("where ") and "where" in head.lower():  # not "where is where we log X used?"
+        terse, question, period = True, False, False
     core = what if terse else head.format(what=what)  # typed like a search box: "grpc timeout in Go"
+    if not terse and not head.endswith("{what}") and not question:
+        core += ","  # "files for X, not the lines, in Go": fragments never run on into the head's tail
     if fragments and not question and rng.random() < 0.2:
         core = core[0].lower() + core[1:] if not core.startswith("I ") else core
         text = f"{fragments[0]}, {core} {_join(ctx, fragments[1:])}"
     else:
         text = f"{core} {_join(ctx, fragments)}"
     if rng.random() < CHATTY_SHARE / 2:
-        text = ctx.pick(PREFIXES) + text
+        text = ctx.pick(PREFIXES) + (text[0].lower() + text[1:] if not text.startswith("I ") else text)
     elif rng.random() < CHATTY_SHARE / 2:
         text += ctx.pick(SUFFIXES)
     text = re.sub(r"\s+([?.!,])(?=\s|$)", r"\1", " ".join(text.split())).replace(",,", ",").strip(", ")
@@ -240,7 +245,7 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
         text += "?"
     elif period or rng.random() < 0.08:
         text += "."
-    if rng.random() < 0.3:
+    if rng.random() < 0.3 and "case:yes" not in d.params:  # a case-sensitive search keeps its pattern's case
         text = text[0].upper() + text[1:]
     return text
 
@@ -255,10 +260,10 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     if d.lang:
         p.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
-             (0.012, "two_langs"), (file, "file"), (0.1, "-file"), (0.1, "file_predicate"), (0.03, "-lang")]
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.13, "file_predicate"), (0.036, "-lang")]
     if flags:
-        drawn += [(0.07, "context"), (0.11, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
-                  (0.024, "index")]
+        drawn += [(0.08, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+                  (0.04, "index")]
     fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
     keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
     if len(fired) > keep:
@@ -275,7 +280,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
         piece(ctx, d)
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-            if named and not d.repo.rev and ctx.chance(0.17):
+            if named and not d.repo.rev and ctx.chance(0.2):
                 p.at_time(ctx, d)
 
 
@@ -287,6 +292,10 @@ _MODIFIERS = [("repo", p.named_repo), ("-repo", p.exclude_repo), ("repo_predicat
 
 
 def _code(ctx, d):
+    if ctx.chance(BARE_SHARE):  # a search-box request: just the thing ("RegisterSpan", "grpc timeout")
+        p.BUILD[ctx.rng.choice(["ident", "term", "topic"])](ctx, d)
+        d.bare = True
+        return
     p.content_code(ctx, d)
     _modifiers(ctx, d)
 
@@ -332,16 +341,16 @@ def _type_repo(ctx, d):
 
 def _repo_list(ctx, d):
     d.what = p.repo_predicate(ctx, d, as_subject=True)
-    if ctx.chance(0.3):
+    if ctx.chance(0.2):
         family = lambda param: "commit" if "commit" in param else param.lstrip("-").split("(")[0]  # noqa: E731
         second = p.repo_predicate(ctx, d, as_subject=True)
         if family(d.params[-1]) == family(d.params[-2]):
             d.params.pop()  # two of a kind would repeat a once-only field or contradict the first
         else:
             d.what += ctx.pick([" and ", " but also ", ", and "]) + second
-    if ctx.chance(0.35):
+    if ctx.chance(0.3):
         org = ctx.rng.choice(v.ORGS)
-        d.what += " " + ctx.pick([f"in the {org} org", f"under {org}", f"at {org}"])
+        d.what += " " + ctx.pick([f"in {org}", f"under {org}", f"at {org}", f"in the {org} org"])
         d.params.append(f"repo:{org}/")
     if ctx.chance(0.15):
         p.repo_flags(ctx, d)
@@ -374,7 +383,7 @@ def _symbol(ctx, d):
         p.count_flag(ctx, d)
 
 
-def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.65) -> None:
+def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.55) -> None:
     if ctx.chance(0.35):
         p.named_repo(ctx, d, allow_rev=ctx.chance(0.3))
         if d.repo and not d.repo.implicit and len(d.repo.fulls) == 1 and not d.repo.rev and ctx.chance(0.15):
@@ -394,9 +403,9 @@ def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.65) -> None:
 
 def _commit(ctx, d):
     d.params.append("type:commit")
-    if ctx.chance(0.65):
+    if ctx.chance(0.55):
         p.author_piece(ctx, d)
-    if ctx.chance(0.2):
+    if ctx.chance(0.15):
         p.author_piece(ctx, d, committer=True)
     if ctx.chance(0.45) or len(d.params) == 1:
         p.message_piece(ctx, d)
@@ -436,11 +445,11 @@ def _structural(ctx, d):
     d.params += ["patterntype:structural", f"lang:{lang}"]
     d.pattern = template
     holes = re.findall(r":\[(\w+)\]", template)
-    if holes and ctx.chance(0.6):
+    if holes and ctx.chance(0.5):
         hole = holes[0]
         d.add(f"rule:'where :[{hole}] != \"\"'", ctx.pick([f"where the {hole} part isn't empty",
                                                              f"only when {hole} is non-empty"]))
-    if ctx.chance(0.25):
+    if ctx.chance(0.15):
         d.fragments.append(ctx.pick([f"in {p.lang_said(ctx, lang)}", f"{p.lang_said(ctx, lang)} code"]))
     _modifiers(ctx, d, 0.5, lang=0.0, flags=False)
 
@@ -460,10 +469,10 @@ _INTENTS: dict[str, tuple[float, Callable[[Ctx, Draft], None]]] = {
     "code": (44, _code), "select_file": (3, _select("file")), "select_repo": (4, _select("repo")),
     "select_dir": (1.5, _select("file.directory")), "select_owners": (1.5, _select("file.owners")),
     "select_content": (1.8, _select("content")), "select_symbol": (1.6, _select("symbol")),
-    "type_file": (2, _type("file")), "type_path": (2.5, _type_path), "type_repo": (2.2, _type_repo),
-    "repo_list": (11, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
+    "type_file": (2, _type("file")), "type_path": (2.5, _type_path), "type_repo": (2.6, _type_repo),
+    "repo_list": (12, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
     "diff": (5.5, _diff), "diff_added": (2.5, _diff_select("commit.diff.added")),
-    "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.3, _diff_select("commit")),
+    "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.5, _diff_select("commit")),
     "structural": (4.5, _structural), "nls": (1.3, _nls),
 }
 INTENTS = sorted(_INTENTS)
