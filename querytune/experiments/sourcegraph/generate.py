@@ -5,7 +5,9 @@ structural or natural-language search), a head phrasing of that intent, a conten
 construct (a pattern of some kind), then scope, time and option modifiers, each drawn
 independently with its own phrasings (``datasets/sourcegraph/pieces.py``). The request
 puts the head and the fragments together in varied order (a share of code requests drop
-the head, typed like a search box); the gold is the filters, in the order the GBNF grammar
+the head, typed like a search box, and ``BARE_SHARE`` of them are the content alone; scope and option
+fragments come from their 1-3 word phrasings most of the time and short heads are drawn more
+often, so requests stay as terse as real ones); the gold is the filters, in the order the GBNF grammar
 writes them (``FIELD_ORDER``), followed by the pattern. At most ``MAX_MODIFIERS`` scope and
 option filters are kept per row.
 
@@ -205,6 +207,10 @@ SUFFIXES = [" so I can clean them up", " before we remove it", " for the inciden
             " as part of the cleanup"]
 
 
+#: a "where ..." clause around the content ("where we set X", "where 'x' comes from") -> just the content
+_CLAUSE = re.compile(r"^where (we (set|read|handle|log) )?| (comes from|gets created)$", re.IGNORECASE)
+
+
 def _join(ctx: Ctx, fragments: list[str]) -> str:
     if len(fragments) < 2:
         return "".join(fragments)
@@ -226,8 +232,8 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
     if not what:  # commit-style heads: the fragments are the subject ("commits by alice last week")
         what, fragments = _join(ctx, fragments), []
     terse = d.bare or d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
-    if what.lower().startswith("where ") and "where" in head.lower():  # not "where is where we log X used?"
-        terse, question, period = True, False, False
+    if what.lower().startswith("where ") and (not terse and "where" in head.lower() or d.intent not in TERSE_INTENTS):
+        what = _CLAUSE.sub("", what)  # not "where is where we log X used?" nor "files with where we set X"
     core = what if terse else head.format(what=what)  # typed like a search box: "grpc timeout in Go"
     if not terse and not head.endswith("{what}") and not question:
         core += ","  # "files for X, not the lines, in Go": fragments never run on into the head's tail
@@ -304,6 +310,8 @@ def _simple_content(ctx: Ctx, d: Draft) -> None:
     """Content for result-shape intents: one identifier, term, snippet or phrase."""
     kind = ctx.rng.choices(["ident", "lang_code", "term", "message", "topic", "or"], [4, 3, 2, 1.5, 1, 1])[0]
     p.BUILD[kind](ctx, d)
+    if d.what.lower().startswith("where "):
+        d.what = _CLAUSE.sub("", d.what)  # "files with X", not "files with where we set X"
 
 
 def _select(value: str, scale: float = 0.7) -> Callable:
