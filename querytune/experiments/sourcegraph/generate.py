@@ -266,9 +266,9 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     if d.lang:
         p.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
-             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.13, "file_predicate"), (0.036, "-lang")]
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang")]
     if flags:
-        drawn += [(0.08, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+        drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.04, "index")]
     fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
     keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
