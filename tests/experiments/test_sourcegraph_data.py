@@ -90,7 +90,7 @@ def test_realistic_proportions(rows, shares):
     assert shares["lang"] <= 0.25
     assert 0.1 <= shares["lang"]
     words = [len(r["request"].split()) for r in rows]
-    assert sum(words) / N >= 8
+    assert 7 <= sum(words) / N <= 10
     filters = Counter(min(len([c for c in constructs_of(r["query"]) if ":" not in c and " " not in c]), 5)
                       for r in rows)
     assert (filters[1] + filters[2] + filters[3]) / N > 0.6  # most queries: a pattern and one to three filters
@@ -154,7 +154,7 @@ def test_no_escape_artifacts_in_requests_or_golds(rows):
 def test_stats_report_constructs_and_lengths(rows):
     counts = stats(rows[:500])
     assert counts["rows"] == 500 and sum(counts["splits"].values()) == 500
-    assert counts["request_words"]["mean"] >= 8 and counts["constructs"]["type:commit"] > 0
+    assert 5 <= counts["request_words"]["mean"] <= 12 and counts["constructs"]["type:commit"] > 0
 
 
 def test_dev_set_golds_are_valid_and_hand_written():

@@ -18,9 +18,9 @@ _CODE = [
     "list every occurrence of {what}", "find all the places with {what}", "could you search for {what}",
     "pull up {what}", "track down {what}", "hunting for {what}", "do we have {what} anywhere?",
     "Please find {what}", "where does {what} show up?", "search the code for {what}",
-    "I want to see {what}", "can you show me {what}", "any idea where {what} lives?", "where's {what}?",
+    "I want to see {what}", "can you show me {what}", "any idea where to find {what}?", "where's {what}?",
     "remind me where {what} is", "need {what}", "show all {what}", "do you know where {what} is?",
-    "trying to find {what}", "got a minute? looking for {what}", "search {what}",
+    "trying to find {what}", "looking for {what}", "search {what}",
     "point me to {what}", "help me find {what}",
 ]
 
@@ -79,8 +79,8 @@ TEMPLATES: dict[str, list[str]] = {
     ],
     "repo_list": [
         "which repos {what}?", "list repositories that {what}", "repos that {what}", "find all repos that {what}",
-        "show me the repositories that {what}", "what repos {what}?", "I need every repo that {what}",
-        "give me the repos that {what}", "Which repositories {what}?", "List every repo that {what}.",
+        "show me the repositories that {what}", "what repos {what}?", "I need all repos that {what}",
+        "give me the repos that {what}", "Which repositories {what}?", "List all repos that {what}.",
     ],
     "file_list": [
         "find {what}", "list all {what}", "show me the {what}", "where are the {what}?", "get me every one of the {what}",

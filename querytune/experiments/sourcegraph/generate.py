@@ -5,7 +5,9 @@ structural or natural-language search), a head phrasing of that intent, a conten
 construct (a pattern of some kind), then scope, time and option modifiers, each drawn
 independently with its own phrasings (``datasets/sourcegraph/pieces.py``). The request
 puts the head and the fragments together in varied order (a share of code requests drop
-the head, typed like a search box); the gold is the filters, in the order the GBNF grammar
+the head, typed like a search box, and ``BARE_SHARE`` of them are the content alone; scope and option
+fragments come from their 1-3 word phrasings most of the time and short heads are drawn more
+often, so requests stay as terse as real ones); the gold is the filters, in the order the GBNF grammar
 writes them (``FIELD_ORDER``), followed by the pattern. At most ``MAX_MODIFIERS`` scope and
 option filters are kept per row.
 
@@ -47,12 +49,15 @@ ALIASES = {"repo": [("r", 0.03)], "file": [("f", 0.025), ("path", 0.025)], "lang
 CANDIDATE_SHARE_NAMED = 0.45  # requests naming a repo: share that also get candidates (incl. it)
 CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that must not be used
 CANDIDATE_SHARE_UNNAMED = 0.15  # requests naming a repo outside the candidates (the gold names it as said)
-HELD_OUT_WEIGHT = 0.5  # held-out heads are drawn half as often, so test is ~1/10 of rows
+HELD_OUT_WEIGHT = 0.8  # held-out heads drawn a bit less often (heads are also weighted by length): test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
 MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
-TERSE_SHARE = 0.4  # requests typed without a head, like a search box ("grpc timeout in Go")
+THIRD_MODIFIER_SHARE = 0.15  # rows that drew 3+ modifiers keep all three this often, else two
+BARE_SHARE = 0.22  # code requests that are only a name or a term, without modifiers or a head
+TERSE_SHARE = 0.65  # requests typed without a head, like a search box ("grpc timeout in Go")
 TERSE_INTENTS = {"code", "file_list"}  # only where the head adds nothing to the query
+CHATTY_SHARE = 0.08  # requests with an opener ("hey, ") or a closer (" for the postmortem"): real ones are terse
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 
@@ -106,7 +111,9 @@ def _example(rng: random.Random) -> dict[str, Any]:
 
 def _template_index(rng: random.Random, intent: str) -> int:
     count = len(t.TEMPLATES[intent])
-    weights = [HELD_OUT_WEIGHT if i >= count - t.HELD_OUT else 1.0 for i in range(count)]
+    # short heads are drawn more often ("find X" over "could you search for X"): real requests are terse
+    weights = [(HELD_OUT_WEIGHT if i >= count - t.HELD_OUT else 1.0) * (3 / (2 + len(head.split()))) ** 3
+               for i, head in enumerate(t.TEMPLATES[intent])]
     return rng.choices(range(count), weights)[0]
 
 
@@ -200,6 +207,10 @@ SUFFIXES = [" so I can clean them up", " before we remove it", " for the inciden
             " as part of the cleanup"]
 
 
+#: a "where ..." clause around the content ("where we set X", "where 'x' comes from") -> just the content
+_CLAUSE = re.compile(r"^where (we (set|read|handle|log) )?| (comes from|gets created)$", re.IGNORECASE)
+
+
 def _join(ctx: Ctx, fragments: list[str]) -> str:
     if len(fragments) < 2:
         return "".join(fragments)
@@ -220,23 +231,27 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
     what = d.what
     if not what:  # commit-style heads: the fragments are the subject ("commits by alice last week")
         what, fragments = _join(ctx, fragments), []
-    terse = d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
+    terse = d.bare or d.intent in TERSE_INTENTS and not question and rng.random() < TERSE_SHARE
+    if what.lower().startswith("where ") and (not terse and "where" in head.lower() or d.intent not in TERSE_INTENTS):
+        what = _CLAUSE.sub("", what)  # not "where is where we log X used?" nor "files with where we set X"
     core = what if terse else head.format(what=what)  # typed like a search box: "grpc timeout in Go"
-    if fragments and rng.random() < 0.2:
+    if not terse and not head.endswith("{what}") and not question:
+        core += ","  # "files for X, not the lines, in Go": fragments never run on into the head's tail
+    if fragments and not question and rng.random() < 0.2:
         core = core[0].lower() + core[1:] if not core.startswith("I ") else core
         text = f"{fragments[0]}, {core} {_join(ctx, fragments[1:])}"
     else:
         text = f"{core} {_join(ctx, fragments)}"
-    if rng.random() < 0.05:
-        text = ctx.pick(PREFIXES) + text
-    if rng.random() < 0.08:
+    if rng.random() < CHATTY_SHARE / 2:
+        text = ctx.pick(PREFIXES) + (text[0].lower() + text[1:] if not text.startswith("I ") else text)
+    elif rng.random() < CHATTY_SHARE / 2:
         text += ctx.pick(SUFFIXES)
     text = re.sub(r"\s+([?.!,])(?=\s|$)", r"\1", " ".join(text.split())).replace(",,", ",").strip(", ")
     if question:
         text += "?"
     elif period or rng.random() < 0.08:
         text += "."
-    if rng.random() < 0.3:
+    if rng.random() < 0.3 and "case:yes" not in d.params:  # a case-sensitive search keeps its pattern's case
         text = text[0].upper() + text[1:]
     return text
 
@@ -244,20 +259,21 @@ def _request(ctx: Ctx, head: str, d: Draft) -> str:
 # ---------------------------------------------------------------- intents
 
 
-def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: float = 0.17,
+def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file: float = 0.15,
                lang: float = 0.1, flags: bool = True) -> None:
     """Scope and option filters, each drawn independently; at most ``MAX_MODIFIERS`` of them are kept
     (a random subset), then applied in a fixed order so later ones can see earlier ones."""
     if d.lang:
         p.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
-             (0.012, "two_langs"), (file, "file"), (0.1, "-file"), (0.1, "file_predicate"), (0.03, "-lang")]
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang")]
     if flags:
-        drawn += [(0.07, "context"), (0.13, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
-                  (0.024, "index")]
+        drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+                  (0.04, "index")]
     fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
-    if len(fired) > MAX_MODIFIERS:
-        fired = ctx.rng.sample(fired, MAX_MODIFIERS)
+    keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
+    if len(fired) > keep:
+        fired = ctx.rng.sample(fired, keep)
     for name, piece in _MODIFIERS:
         if name not in fired:
             continue
@@ -270,7 +286,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.3, file: 
         piece(ctx, d)
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-            if named and not d.repo.rev and ctx.chance(0.17):
+            if named and not d.repo.rev and ctx.chance(0.2):
                 p.at_time(ctx, d)
 
 
@@ -282,6 +298,10 @@ _MODIFIERS = [("repo", p.named_repo), ("-repo", p.exclude_repo), ("repo_predicat
 
 
 def _code(ctx, d):
+    if ctx.chance(BARE_SHARE):  # a search-box request: just the thing ("RegisterSpan", "grpc timeout")
+        p.BUILD[ctx.rng.choice(["ident", "term", "topic"])](ctx, d)
+        d.bare = True
+        return
     p.content_code(ctx, d)
     _modifiers(ctx, d)
 
@@ -290,6 +310,8 @@ def _simple_content(ctx: Ctx, d: Draft) -> None:
     """Content for result-shape intents: one identifier, term, snippet or phrase."""
     kind = ctx.rng.choices(["ident", "lang_code", "term", "message", "topic", "or"], [4, 3, 2, 1.5, 1, 1])[0]
     p.BUILD[kind](ctx, d)
+    if d.what.lower().startswith("where "):
+        d.what = _CLAUSE.sub("", d.what)  # "files with X", not "files with where we set X"
 
 
 def _select(value: str, scale: float = 0.7) -> Callable:
@@ -327,16 +349,16 @@ def _type_repo(ctx, d):
 
 def _repo_list(ctx, d):
     d.what = p.repo_predicate(ctx, d, as_subject=True)
-    if ctx.chance(0.3):
+    if ctx.chance(0.2):
         family = lambda param: "commit" if "commit" in param else param.lstrip("-").split("(")[0]  # noqa: E731
         second = p.repo_predicate(ctx, d, as_subject=True)
         if family(d.params[-1]) == family(d.params[-2]):
             d.params.pop()  # two of a kind would repeat a once-only field or contradict the first
         else:
             d.what += ctx.pick([" and ", " but also ", ", and "]) + second
-    if ctx.chance(0.35):
+    if ctx.chance(0.3):
         org = ctx.rng.choice(v.ORGS)
-        d.what += " " + ctx.pick([f"in the {org} org", f"under {org}", f"at {org}"])
+        d.what += " " + ctx.pick([f"in {org}", f"under {org}", f"at {org}", f"in the {org} org"])
         d.params.append(f"repo:{org}/")
     if ctx.chance(0.15):
         p.repo_flags(ctx, d)
@@ -369,7 +391,7 @@ def _symbol(ctx, d):
         p.count_flag(ctx, d)
 
 
-def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.65) -> None:
+def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.55) -> None:
     if ctx.chance(0.35):
         p.named_repo(ctx, d, allow_rev=ctx.chance(0.3))
         if d.repo and not d.repo.implicit and len(d.repo.fulls) == 1 and not d.repo.rev and ctx.chance(0.15):
@@ -389,9 +411,9 @@ def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.65) -> None:
 
 def _commit(ctx, d):
     d.params.append("type:commit")
-    if ctx.chance(0.65):
+    if ctx.chance(0.55):
         p.author_piece(ctx, d)
-    if ctx.chance(0.2):
+    if ctx.chance(0.15):
         p.author_piece(ctx, d, committer=True)
     if ctx.chance(0.45) or len(d.params) == 1:
         p.message_piece(ctx, d)
@@ -431,11 +453,11 @@ def _structural(ctx, d):
     d.params += ["patterntype:structural", f"lang:{lang}"]
     d.pattern = template
     holes = re.findall(r":\[(\w+)\]", template)
-    if holes and ctx.chance(0.6):
+    if holes and ctx.chance(0.5):
         hole = holes[0]
         d.add(f"rule:'where :[{hole}] != \"\"'", ctx.pick([f"where the {hole} part isn't empty",
                                                              f"only when {hole} is non-empty"]))
-    if ctx.chance(0.25):
+    if ctx.chance(0.15):
         d.fragments.append(ctx.pick([f"in {p.lang_said(ctx, lang)}", f"{p.lang_said(ctx, lang)} code"]))
     _modifiers(ctx, d, 0.5, lang=0.0, flags=False)
 
@@ -455,10 +477,10 @@ _INTENTS: dict[str, tuple[float, Callable[[Ctx, Draft], None]]] = {
     "code": (44, _code), "select_file": (3, _select("file")), "select_repo": (4, _select("repo")),
     "select_dir": (1.5, _select("file.directory")), "select_owners": (1.5, _select("file.owners")),
     "select_content": (1.8, _select("content")), "select_symbol": (1.6, _select("symbol")),
-    "type_file": (2, _type("file")), "type_path": (2.5, _type_path), "type_repo": (2.2, _type_repo),
-    "repo_list": (11, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
+    "type_file": (2, _type("file")), "type_path": (2.5, _type_path), "type_repo": (2.6, _type_repo),
+    "repo_list": (12, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
     "diff": (5.5, _diff), "diff_added": (2.5, _diff_select("commit.diff.added")),
-    "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.3, _diff_select("commit")),
+    "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.5, _diff_select("commit")),
     "structural": (4.5, _structural), "nls": (1.3, _nls),
 }
 INTENTS = sorted(_INTENTS)
