@@ -16,7 +16,7 @@ case "${1:-}" in
     shift
     name=$1; shift
     source bench/gpu_env.sh
-    mkdir -p "$job/results"
+    mkdir -p "$job/results"; rm -f "$job/rc"
     nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
     setsid bash -c "python3 -m bench.$name --out $job/results $*; echo \$? > $job/rc" > "$job/log" 2>&1 < /dev/null &
     ;;
