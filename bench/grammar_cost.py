@@ -1,11 +1,11 @@
 """CPU benchmark: what grammar-constrained decoding costs per generated token.
 
 vLLM computes each sequence's allowed-token mask on the CPU, once per decoding step,
-with the structured-output backend the deployment names (``xgrammar``, which ``auto``
-picks for GBNF, or ``guidance``). This times exactly that work for each task's grammar,
-with the served tokenizer and the model's vocabulary size. A random-weight model is
-imitated by taking, at each step, the highest of random logits among the allowed
-tokens. Needs xgrammar and llguidance (installed with vLLM, the ``gpu`` extra); no GPU.
+with the structured-output backend the deployment names (``xgrammar`` reading the
+task's GBNF, or ``guidance`` reading its Lark). This times exactly that work for each
+task's grammar, with the default model's tokenizer and vocabulary size. A random-weight
+model is imitated by taking, at each step, the highest of random logits among the
+allowed tokens. Needs xgrammar and llguidance (the ``dev`` extra); no GPU.
 
     python -m bench.grammar_cost [--sequences 50] [--tokens 24] [--out DIR]
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import percentiles, results_dir, table, write
 
-VOCAB_SIZE = 151936  # Qwen3's embedding rows; the tokenizer has fewer entries
+VOCAB_SIZE = 49152  # SmolLM2-135M's embedding rows (the default model)
 
 
 class XGrammar:
@@ -45,7 +45,7 @@ class XGrammar:
 
 
 class Guidance:
-    """llguidance: vLLM's ``structured_outputs_backend: guidance`` (GBNF converted to Lark, as vLLM does)."""
+    """llguidance: vLLM's ``structured_outputs_backend: guidance``, read as vLLM reads a ``grammar``."""
 
     def __init__(self, grammar: str, tokenizer):
         import llguidance
@@ -72,14 +72,15 @@ class Guidance:
         return self.matcher.consume_token(token) and not self.matcher.is_stopped()
 
 
-BACKENDS = {"xgrammar": XGrammar, "guidance": Guidance}
+#: backend -> (engine, the grammar syntax it reads)
+BACKENDS = {"xgrammar": (XGrammar, "gbnf"), "guidance": (Guidance, "lark")}
 
 
 def measure(backend: str, grammar: str, tokenizer, sequences: int, tokens: int, seed: int = 0) -> dict[str, Any]:
     import torch
 
     began = time.perf_counter()
-    engine = BACKENDS[backend](grammar, tokenizer)
+    engine = BACKENDS[backend][0](grammar, tokenizer)
     compile_s = time.perf_counter() - began
     generator = torch.Generator().manual_seed(seed)
     mask_ms, lengths = [], []
@@ -110,13 +111,13 @@ def main() -> None:
     from querytune.experiments import get_task
     from querytune.platform import models
 
-    tokenizer = models.load_tokenizer(models.resolve("tiny-qwen3"))  # the random Qwen3s' tokenizer too
+    tokenizer = models.load_tokenizer(models.resolve("default"))
     result = {}
     for task in ("sourcegraph", "qmd"):
-        for backend in BACKENDS:
+        for backend, (_, syntax) in BACKENDS.items():
             try:
-                result[f"{task}/{backend}"] = measure(backend, get_task(task).grammar(), tokenizer, args.sequences,
-                                                      args.tokens)
+                result[f"{task}/{backend}"] = measure(backend, get_task(task).grammar(syntax), tokenizer,
+                                                      args.sequences, args.tokens)
             except ValueError as err:  # the backend refuses the grammar: what vLLM would answer too
                 result[f"{task}/{backend}"] = {"error": str(err)[:300]}
     write(results_dir(args.out), "grammar_cost", result)

@@ -5,7 +5,6 @@ import pytest
 
 from querytune.datasets.sourcegraph.templates import HELD_OUT, TEMPLATES
 from querytune.experiments import get_task
-from querytune.experiments.sourcegraph import gbnf
 from querytune.experiments.sourcegraph.generate import examples, stats
 from querytune.experiments.sourcegraph.validate import problems_of
 
@@ -18,10 +17,10 @@ def rows() -> list[dict]:
     return examples(N, seed=0)
 
 
-def test_every_generated_gold_parses_validates_and_fits_the_decoding_grammar(rows):
+def test_every_generated_gold_parses_and_validates(rows):
+    """(test_sourcegraph_grammar.py feeds them to the decoding grammar token by token.)"""
     bad = [(r["query"], problems_of(r["query"])[0].reason) for r in rows if problems_of(r["query"])]
     assert bad == []
-    assert [r["query"] for r in rows if not gbnf.accepts(r["query"])] == []
 
 
 def test_generator_gives_thousands_of_unique_pairs(rows):
