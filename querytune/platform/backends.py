@@ -129,6 +129,7 @@ class VLLMBackend:
         base, self.lora, engine = _vllm_weights(model, adapter, storage)
         if grammar:
             # Lark grammars need the guidance backend; GBNF ('::=') goes to xgrammar (stack notes §6).
+            # Tasks give Lark by default: llguidance computes their masks far faster (BENCHMARKS.md).
             engine["structured_outputs_config"] = {"backend": "xgrammar" if "::=" in grammar else "guidance"}
         # enforce_eager skips compilation and CUDA graphs: starts in seconds, decodes slower (tests)
         self.llm = vllm.LLM(model=base, gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
