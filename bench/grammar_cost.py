@@ -86,7 +86,8 @@ class GuidanceCopy(Guidance):
 
 
 #: backend -> (engine, the grammar syntax it reads)
-BACKENDS = {"xgrammar": (XGrammar, "gbnf"), "guidance": (Guidance, "lark"), "guidance-copy": (GuidanceCopy, "lark")}
+BACKENDS = {"xgrammar": (XGrammar, "gbnf"), "guidance": (Guidance, "lark"),
+            "guidance-copy": (GuidanceCopy, "lark")}
 
 
 def measure(backend: str, grammar: str, tokenizer, sequences: int, tokens: int, seed: int = 0) -> dict[str, Any]:
@@ -163,8 +164,8 @@ def main() -> None:
             except ValueError as err:  # the backend refuses the grammar: what vLLM would answer too
                 result[f"{task}/{backend}"] = {"error": str(err)[:300]}
     write(results_dir(args.out), "grammar_cost", result)
-    rows = [[name, r["grammar_chars"], r["compile_s"], r["matcher_ms"]["p50"], r["mask_ms"]["p50"], r["mask_ms"]["p99"], r["mask_ms"]["mean"],
-             r["replay_mask_ms"]["p50"], r["replay_mask_ms"]["p99"]] if "error" not in r
+    rows = [[name, r["grammar_chars"], r["compile_s"], r["matcher_ms"]["p50"], r["mask_ms"]["p50"], r["mask_ms"]["p99"],
+             r["mask_ms"]["mean"], r["replay_mask_ms"]["p50"], r["replay_mask_ms"]["p99"]] if "error" not in r
             else [name, "refused: " + r["error"][:60], "", "", "", "", "", "", ""] for name, r in result.items()]
     print(table("Allowed-token mask per decoding step, one sequence, CPU", [
         "grammar/backend", "chars", "compile s", "matcher p50 ms", "random p50 ms", "random p99 ms", "random mean ms",

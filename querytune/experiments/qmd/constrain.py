@@ -18,7 +18,7 @@ import random
 from functools import lru_cache
 
 from querytune.experiments import grammars as g
-from querytune.experiments.grammars import Alt, Chars, Lit, NotChars, Ref, opt, seq, star
+from querytune.experiments.grammars import Alt, Lit, NotChars, Ref, opt, seq, star
 from querytune.experiments.qmd.parse import CANONICAL_MAX, KINDS
 
 
