@@ -1,11 +1,12 @@
 """CPU benchmark: what grammar-constrained decoding costs per generated token.
 
 vLLM computes each sequence's allowed-token mask on the CPU, once per decoding step,
-with the structured-output backend the deployment names (``xgrammar``, which ``auto``
-picks for GBNF, or ``guidance``). This times exactly that work for each task's grammar,
-with the served tokenizer and the model's vocabulary size. A random-weight model is
-imitated by taking, at each step, the highest of random logits among the allowed
-tokens. Needs xgrammar and llguidance (installed with vLLM, the ``gpu`` extra); no GPU.
+with the structured-output backend the deployment names (``xgrammar`` reading the
+task's GBNF, or ``guidance`` reading its Lark). This times exactly that work for each
+task's grammar, with the default model's tokenizer and vocabulary size. A random-weight
+model is imitated by taking, at each step, the highest of random logits among the
+allowed tokens ("random"); a trained one by replaying real answers, dev golds or
+training targets ("real"). Needs xgrammar and llguidance (the ``dev`` extra); no GPU.
 
     python -m bench.grammar_cost [--sequences 50] [--tokens 24] [--out DIR]
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 from bench.common import percentiles, results_dir, table, write
 
-VOCAB_SIZE = 151936  # Qwen3's embedding rows; the tokenizer has fewer entries
+VOCAB_SIZE = 49152  # SmolLM2-135M's embedding rows (the default model)
 
 
 class XGrammar:
@@ -45,7 +46,7 @@ class XGrammar:
 
 
 class Guidance:
-    """llguidance: vLLM's ``structured_outputs_backend: guidance`` (GBNF converted to Lark, as vLLM does)."""
+    """llguidance: vLLM's ``structured_outputs_backend: guidance``, read as vLLM reads a ``grammar``."""
 
     def __init__(self, grammar: str, tokenizer):
         import llguidance
@@ -72,19 +73,35 @@ class Guidance:
         return self.matcher.consume_token(token) and not self.matcher.is_stopped()
 
 
-BACKENDS = {"xgrammar": XGrammar, "guidance": Guidance}
+class GuidanceCopy(Guidance):
+    """llguidance with each matcher copied from one built at start-up: copies share the lexer
+    states built so far, where vLLM 0.26 compiles a fresh matcher for every request."""
+
+    def __init__(self, grammar: str, tokenizer):
+        super().__init__(grammar, tokenizer)
+        self.prototype = self.ll.LLMatcher(self.tokenizer, self.grammar)
+
+    def start(self) -> None:
+        self.matcher = self.prototype.deep_copy()
+
+
+#: backend -> (engine, the grammar syntax it reads)
+BACKENDS = {"xgrammar": (XGrammar, "gbnf"), "guidance": (Guidance, "lark"),
+            "guidance-copy": (GuidanceCopy, "lark")}
 
 
 def measure(backend: str, grammar: str, tokenizer, sequences: int, tokens: int, seed: int = 0) -> dict[str, Any]:
     import torch
 
     began = time.perf_counter()
-    engine = BACKENDS[backend](grammar, tokenizer)
+    engine = BACKENDS[backend][0](grammar, tokenizer)
     compile_s = time.perf_counter() - began
     generator = torch.Generator().manual_seed(seed)
-    mask_ms, lengths = [], []
+    mask_ms, lengths, start_ms = [], [], []
     for _ in range(sequences):
-        engine.start()
+        began = time.perf_counter()
+        engine.start()  # vLLM builds one matcher per request
+        start_ms.append((time.perf_counter() - began) * 1e3)
         produced = 0
         while produced < tokens:
             began = time.perf_counter()
@@ -96,8 +113,33 @@ def measure(backend: str, grammar: str, tokenizer, sequences: int, tokens: int, 
             if not engine.accept(int(logits.argmax())):
                 break
         lengths.append(produced)
-    return {"compile_s": compile_s, "mask_ms": percentiles(mask_ms), "tokens_per_answer": percentiles(lengths),
+    return {"compile_s": compile_s, "matcher_ms": percentiles(start_ms), "mask_ms": percentiles(mask_ms),
+            "tokens_per_answer": percentiles(lengths),
             "grammar_chars": len(grammar)}
+
+
+def measure_replay(backend: str, grammar: str, tokenizer, answers: list[str]) -> dict[str, Any]:
+    """Mask times along real answers (dev golds, training targets): the states a trained model visits."""
+    engine = BACKENDS[backend][0](grammar, tokenizer)
+    mask_ms = []
+    for answer in answers:
+        engine.start()
+        for token in tokenizer(answer, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]:
+            began = time.perf_counter()
+            engine.fill()
+            mask_ms.append((time.perf_counter() - began) * 1e3)
+            if not engine.accept(token):
+                break
+    return percentiles(mask_ms)
+
+
+def real_answers(task_name: str, count: int) -> list[str]:
+    from querytune.experiments import get_task
+
+    task = get_task(task_name)
+    if task_name == "sourcegraph":
+        return [row["query"] for row in task.dev()][:count]
+    return [task.target(row) for row in task.generate(count, seed=0)]
 
 
 def main() -> None:
@@ -110,22 +152,24 @@ def main() -> None:
     from querytune.experiments import get_task
     from querytune.platform import models
 
-    tokenizer = models.load_tokenizer(models.resolve("tiny-qwen3"))  # the random Qwen3s' tokenizer too
+    tokenizer = models.load_tokenizer(models.resolve("default"))
     result = {}
     for task in ("sourcegraph", "qmd"):
-        for backend in BACKENDS:
+        for backend, (_, syntax) in BACKENDS.items():
             try:
-                result[f"{task}/{backend}"] = measure(backend, get_task(task).grammar(), tokenizer, args.sequences,
-                                                      args.tokens)
+                grammar = get_task(task).grammar(syntax)
+                result[f"{task}/{backend}"] = {**measure(backend, grammar, tokenizer, args.sequences, args.tokens),
+                                               "replay_mask_ms": measure_replay(backend, grammar, tokenizer,
+                                                                                real_answers(task, args.sequences))}
             except ValueError as err:  # the backend refuses the grammar: what vLLM would answer too
                 result[f"{task}/{backend}"] = {"error": str(err)[:300]}
     write(results_dir(args.out), "grammar_cost", result)
-    rows = [[name, r["grammar_chars"], r["compile_s"], r["mask_ms"]["p50"], r["mask_ms"]["p99"], r["mask_ms"]["mean"],
-             r["tokens_per_answer"]["p50"]] if "error" not in r else [name, "refused: " + r["error"][:60], "", "", "",
-                                                                       "", ""] for name, r in result.items()]
-    print(table("Allowed-token mask per decoding step, one sequence, CPU", ["grammar/backend", "chars", "compile s",
-                                                                           "p50 ms", "p99 ms", "mean ms",
-                                                                           "tokens/answer"], rows))
+    rows = [[name, r["grammar_chars"], r["compile_s"], r["matcher_ms"]["p50"], r["mask_ms"]["p50"], r["mask_ms"]["p99"],
+             r["mask_ms"]["mean"], r["replay_mask_ms"]["p50"], r["replay_mask_ms"]["p99"]] if "error" not in r
+            else [name, "refused: " + r["error"][:60], "", "", "", "", "", "", ""] for name, r in result.items()]
+    print(table("Allowed-token mask per decoding step, one sequence, CPU", [
+        "grammar/backend", "chars", "compile s", "matcher p50 ms", "random p50 ms", "random p99 ms", "random mean ms",
+        "real p50 ms", "real p99 ms"], rows))
 
 
 if __name__ == "__main__":

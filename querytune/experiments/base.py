@@ -64,7 +64,7 @@ class Task(Protocol):
 
     def dev(self) -> list[Example]: ...  # the hand-written dev set, gold where the task has one
 
-    def grammar(self) -> str | None: ...
+    def grammar(self, syntax: str = "lark") -> str | None: ...  # 'lark' (llguidance) or 'gbnf' (xgrammar)
 
     def choose(self, example: Example, completions: list[str]) -> int: ...  # best-of-N: the best one's index, no gold
 

@@ -146,6 +146,7 @@ class VLLMBackend:
         base, self.lora, engine = _vllm_weights(model, adapter, storage)
         if grammar:
             # Lark grammars need the guidance backend; GBNF ('::=') goes to xgrammar (stack notes §6).
+            # Tasks give Lark by default: llguidance computes their masks far faster (BENCHMARKS.md).
             engine["structured_outputs_config"] = {"backend": "xgrammar" if "::=" in grammar else "guidance"}
         # enforce_eager skips compilation and CUDA graphs: starts in seconds, decodes slower (tests)
         # A fixed KV cache, not one sized by profiling: several evals then start side by side on one GPU

@@ -106,8 +106,9 @@ class VLLMSettings(Strict):
                                    "compilation. CUDA graphs are captured at every start")
     cudagraph_capture_sizes: list[int] | None = Field(
         None, description="batch sizes captured as CUDA graphs; fewer = faster start")
-    structured_outputs_backend: Literal["auto", "xgrammar", "guidance", "outlines"] = Field(
-        "auto", description="grammar engine; 'guidance' reads Lark grammars, xgrammar wants GBNF")
+    structured_outputs_backend: Literal["guidance", "xgrammar"] = Field(
+        "guidance", description="grammar engine: 'guidance' (llguidance, the tasks' Lark grammars; about 0.5 ms "
+        "a mask on CPU) or 'xgrammar' (their GBNF; hundreds of ms a mask for sourcegraph, BENCHMARKS.md)")
     ngram: Ngram | None = Field(None, description="n-gram speculative decoding; None = off")
     seed: int = Field(0, description="sampling seed of the engine")
 
@@ -126,7 +127,8 @@ class AdapterSpec(Strict):
                              "default = the adapter's registry name")
     task: str | None = Field(None, description="task that writes prompts and parses answers; default = the "
                              "adapter's own task")
-    constrained: bool = Field(True, description="pass the task's grammar to engines that enforce it (vLLM)")
+    constrained: bool = Field(True, description="decode under the task's grammar (vLLM; transformers when "
+                              "llguidance is installed); answers say whether they were")
 
 
 class LLMDeployment(Strict):
@@ -147,8 +149,8 @@ class LLMDeployment(Strict):
 class Route(Strict):
     model: str = Field(..., description="served model name (an adapter's name) answering this route")
     max_tokens: int = Field(128, ge=1, description="generation budget of one answer")
-    retries: int = Field(2, ge=0, description="resamples of an answer that does not parse, when the engine "
-                         "cannot enforce the grammar (transformers)")
+    retries: int = Field(2, ge=0, description="resamples of an answer that does not parse, when it was not "
+                         "decoded under the grammar (transformers without llguidance)")
     retry_temperature: float = Field(0.7, gt=0, description="sampling temperature of a resample")
 
 

@@ -7,14 +7,17 @@ adapters can need different underlying weights; ``adapters.load(merge=True)`` re
 each chain exactly, and a merged model runs without LoRA's extra matmuls, which is
 what matters on CPU. The price is one copy of the base per adapter (0.5 GB for the
 135M default in fp32). Requests are batched by ``@serve.batch`` in the deployment
-(``app.LLMServer``) and grouped here by adapter. The engine cannot enforce a grammar
-while decoding; the service validates the answer and resamples instead. A generation
+(``app.LLMServer``) and grouped here by adapter. When a request carries the task's
+grammar and llguidance is installed, decoding is held to it by a logits processor
+(``platform.constrained``, the library vLLM's ``guidance`` backend uses); without
+llguidance the answer is unconstrained, says so, and the service resamples it. A generation
 whose caller is cancelled (its client left, or it timed out) stops at the next token
 instead of running to ``max_tokens`` on cores the next request needs.
 
 ``VLLMEngine`` (GPU) is vLLM 0.26's ``AsyncLLM`` on one shared base with one
 ``LoRARequest`` per task adapter (multi-LoRA: requests for different tasks share a
-batch), prefix caching, and grammar-constrained decoding so every answer parses.
+batch), prefix caching, and grammar-constrained decoding (llguidance reading the task's
+Lark grammar by default; xgrammar reads its GBNF, measured far slower per step).
 vLLM is imported only here, lazily.
 
 Why not ``ray.serve.llm``: Ray 2.60 pins vLLM 0.29 (torch 2.13), ``import
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from querytune.platform import adapters, generation, models
+from querytune.platform import adapters, constrained, generation, models
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import LLMDeployment, TransformersSettings, VLLMSettings
 
@@ -67,7 +70,7 @@ class GenRequest:
 
 # --------------------------------------------------------------------------- transformers
 class TransformersEngine:
-    """One merged model per adapter; a batch is split by (adapter, max_tokens, temperature)."""
+    """One merged model per adapter; a batch is split by (adapter, max_tokens, temperature, grammar)."""
 
     def __init__(self, loaded: dict[str, tuple[Any, Any]]):
         self.loaded = loaded  # served name -> (model, tokenizer)
@@ -92,29 +95,33 @@ class TransformersEngine:
 
     async def generate_batch(self, requests: list[GenRequest]) -> list[tuple[str, Info]]:
         """Answers in request order; each group of equal settings is one ``model.generate`` call."""
-        groups: dict[tuple[str, int, float], list[int]] = {}
+        groups: dict[tuple[str, int, float, str | None], list[int]] = {}
         for i, request in enumerate(requests):
-            groups.setdefault((request.adapter, request.max_tokens, request.temperature), []).append(i)
+            key = (request.adapter, request.max_tokens, request.temperature, request.grammar)
+            groups.setdefault(key, []).append(i)
         answers: list[tuple[str, Info]] = [("", {})] * len(requests)
         async with self._lock:  # a caller cancelled while it waits here never reaches the model
-            for (adapter, max_tokens, temperature), members in groups.items():
+            for (adapter, max_tokens, temperature, grammar), members in groups.items():
                 conversations = [requests[i].messages for i in members]
-                outs = await _cancellable(self._run, adapter, conversations, max_tokens, temperature)
+                outs = await _cancellable(self._run, adapter, conversations, max_tokens, temperature, grammar)
                 for i, out in zip(members, outs):
                     answers[i] = out
         return answers
 
     def _run(self, adapter: str, conversations: list[Messages], max_tokens: int, temperature: float,
-             stop: threading.Event) -> list[tuple[str, Info]]:
+             grammar: str | None, stop: threading.Event) -> list[tuple[str, Info]]:
         from transformers import LogitsProcessorList
 
         if adapter not in self.loaded:
             raise EngineError(f"adapter {adapter!r} is not loaded here (loaded: {', '.join(self.loaded)})")
         model, tokenizer = self.loaded[adapter]
+        held = []  # the grammar's processor, when there is a grammar and llguidance to hold it
+        if grammar and constrained.available():
+            held = [constrained.GrammarLogitsProcessor(tokenizer, grammar, model.config.vocab_size)]
         outs = generation.generate(model, tokenizer, conversations, max_new_tokens=max_tokens,
                                    batch_size=len(conversations), temperature=temperature,
-                                   logits_processor=LogitsProcessorList([_StopWhenSet(stop)]))
-        return [(text, _token_info(tokenizer, messages, text, max_tokens, len(conversations)))
+                                   logits_processor=LogitsProcessorList([_StopWhenSet(stop), *held]))
+        return [(text, _token_info(tokenizer, messages, text, max_tokens, len(conversations), bool(held)))
                 for messages, (text, _) in zip(conversations, outs)]
 
 
@@ -149,22 +156,24 @@ async def _cancellable(run, *args):
         raise
 
 
-def _token_info(tokenizer, messages: Messages, text: str, max_tokens: int, batch_size: int) -> Info:
+def _token_info(tokenizer, messages: Messages, text: str, max_tokens: int, batch_size: int,
+                held: bool) -> Info:
     prompt_tokens = len(tokenizer(generation.render(tokenizer, messages), add_special_tokens=False).input_ids)
     completion_tokens = len(tokenizer(text, add_special_tokens=False).input_ids)
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "finish_reason": "length" if completion_tokens >= max_tokens else "stop",
-            "constrained": False, "engine": "transformers", "batch_size": batch_size}
+            "constrained": held, "engine": "transformers", "batch_size": batch_size}
 
 
 # --------------------------------------------------------------------------- vLLM
 class VLLMEngine:
     """vLLM ``AsyncLLM`` with every adapter of the deployment as a LoRA on one base."""
 
-    def __init__(self, llm, tokenizer, loras: dict[str, Any]):
+    def __init__(self, llm, tokenizer, loras: dict[str, Any], gbnf: dict[str, str] | None = None):
         self.llm = llm
         self.tokenizer = tokenizer
         self.loras = loras  # served name -> LoRARequest
+        self.gbnf = gbnf or {}  # served name -> its task's GBNF, when the backend is xgrammar
 
     @classmethod
     async def load(cls, served: list[ServedModel], settings: VLLMSettings) -> "VLLMEngine":
@@ -182,7 +191,7 @@ class VLLMEngine:
                  for i, (name, folder) in enumerate(lora_dirs.items(), start=1)}
         for lora in loras.values():  # load now, so no first request pays for it
             await llm.add_lora(lora)
-        return cls(llm, models.load_tokenizer(base_dir), loras)
+        return cls(llm, models.load_tokenizer(base_dir), loras, _gbnf_grammars(served, settings))
 
     async def generate(self, messages: Messages, adapter: str, max_tokens: int, grammar: str | None = None,
                        temperature: float = 0.0) -> tuple[str, Info]:
@@ -190,6 +199,8 @@ class VLLMEngine:
 
         if adapter not in self.loras:
             raise EngineError(f"adapter {adapter!r} is not loaded here (loaded: {', '.join(self.loras)})")
+        if grammar and adapter in self.gbnf:  # the task grammar arrives as Lark; xgrammar reads GBNF
+            grammar = self.gbnf[adapter]
         params = SamplingParams(
             temperature=temperature, max_tokens=max_tokens, output_kind=RequestOutputKind.FINAL_ONLY,
             structured_outputs=StructuredOutputsParams(grammar=grammar) if grammar else None)
@@ -205,6 +216,16 @@ class VLLMEngine:
 
     def shutdown(self) -> None:
         self.llm.shutdown()
+
+
+def _gbnf_grammars(served: list[ServedModel], settings: VLLMSettings) -> dict[str, str]:
+    """Each adapter's task grammar as GBNF when the backend is xgrammar (vLLM would otherwise run
+    the Lark text through its naive Lark-to-EBNF converter)."""
+    if settings.structured_outputs_backend != "xgrammar":
+        return {}
+    from querytune.experiments import get_task
+
+    return {entry.name: get_task(entry.task).grammar("gbnf") for entry in served}
 
 
 def engine_args(model_dir: str, settings: VLLMSettings, num_adapters: int) -> "AsyncEngineArgs":

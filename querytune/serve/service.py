@@ -4,7 +4,7 @@ A route builds the example its task expects (sourcegraph: ``request``,
 ``candidate_repos``, ``date``; qmd: ``query``), asks the task for chat messages,
 generates with the adapter the route names, and parses the answer with the task's
 own parser: *valid* means exactly what it means in evaluation. An engine that cannot
-enforce the grammar (transformers) gets up to ``retries`` resamples at a higher
+enforce the grammar (transformers without llguidance) gets up to ``retries`` resamples at a higher
 temperature when the answer does not parse; the answer says how many it took.
 
 Before anything is generated, the whole prompt is measured in the model's own tokens

@@ -1,10 +1,8 @@
 """The QMD output language: what parses, what fails and why, and answer extraction."""
-import re
-
 import pytest
 
 from querytune.experiments.base import ParseError
-from querytune.experiments.qmd.parse import GRAMMAR, extract, only_mode, parse
+from querytune.experiments.qmd.parse import extract, only_mode, parse
 
 
 def reason_and_line(text: str) -> tuple[str, int | None]:
@@ -67,10 +65,3 @@ def test_only_mode_suffix(query, expected):
 def test_extract_drops_think_blocks_and_special_tokens():
     decoded = "<think>\n\n</think>\n\nlex: auth config\nvec: how do I log in<|im_end|><|endoftext|>"
     assert extract(decoded) == "lex: auth config\nvec: how do I log in"
-
-
-def test_grammar_is_one_to_seven_typed_lines():
-    # The GBNF's language written as a regex (xgrammar itself is checked in test_qmd_task).
-    language = re.compile(r"(?:(?:lex|vec|hyde): [^\n]+\n){1,7}")
-    assert GRAMMAR.count("line?") == 6 and '("lex" | "vec" | "hyde") ": " [^\\n]+ "\\n"' in GRAMMAR
-    assert language.fullmatch("hyde: a\nlex: b\nvec: c\n") and not language.fullmatch("lex: a\n" * 8)

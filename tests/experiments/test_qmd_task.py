@@ -82,11 +82,3 @@ def test_dev_queries_are_new_and_varied(task):
     assert not [q for q, b in zip(queries, bases) if q.lower() in training or b.lower() in training_bases]
     assert {only_mode(query)[0] for query in queries} == {None, "lex", "vec", "hyde"}
     assert sum(len(b.split()) <= 2 for b in bases) >= 10 and sum(len(b.split()) >= 8 for b in bases) >= 5
-
-
-def test_grammar_compiles_in_xgrammar_and_accepts_targets(task, dataset):
-    xgrammar = pytest.importorskip("xgrammar", reason="xgrammar comes with the gpu extra (vllm)")
-    accepts = xgrammar.testing._is_grammar_accept_string
-    grammar = task.grammar()
-    assert all(accepts(grammar, task.target(row) + "\n") for row in dataset.select(range(50)))
-    assert not accepts(grammar, "Sure:\nlex: a\n") and not accepts(grammar, "lex: a\n" * 8)

@@ -65,6 +65,7 @@ def shares(rows) -> Counter:
 
 
 def test_every_generated_gold_parses_and_validates(rows):
+    """(test_sourcegraph_grammar.py feeds them to the decoding grammar token by token.)"""
     bad = [(r["query"], problems_of(r["query"])[0].reason) for r in rows if problems_of(r["query"])]
     assert bad == []
     assert all(TASK.parse(r["query"]) for r in rows[:500])

@@ -27,12 +27,6 @@ _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _SPECIAL_TOKEN = re.compile(r"<\|[^|<>]*\|>")
 _ONLY = re.compile(r"\s+/only:(lex|vec|hyde)\s*$", re.IGNORECASE)
 
-#: GBNF (xgrammar / llama.cpp) for constrained decoding: 1 to 7 typed lines.
-GRAMMAR = r'''root ::= line line? line? line? line? line? line?
-line ::= ("lex" | "vec" | "hyde") ": " [^\n]+ "\n"
-'''
-
-
 def normalize(completion: str) -> tuple[str, bool]:
     """Drop ``<|im_end|>`` and closed think blocks; say whether a think block was used."""
     text = completion.strip().replace("<|im_end|>", "").strip()

@@ -14,8 +14,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from querytune.experiments.base import Example, Messages, Parsed, ParseError
-from querytune.experiments.qmd import data, prompt
-from querytune.experiments.qmd.parse import GRAMMAR, extract
+from querytune.experiments.qmd import constrain, data, prompt
+from querytune.experiments.qmd.parse import extract
 from querytune.experiments.qmd.parse import parse as parse_expansion
 from querytune.experiments.qmd.reward import reward as expansion_reward
 from querytune.experiments.qmd.score import RATINGS, score_expansion
@@ -99,8 +99,9 @@ class QMDTask:
         lines = DEV_QUERIES.read_text(encoding="utf-8").splitlines()
         return [{"query": line.strip()} for line in lines if line.strip()]
 
-    def grammar(self) -> str | None:
-        return GRAMMAR
+    def grammar(self, syntax: str = "lark") -> str:
+        """The decoding grammar as Lark (llguidance, the served backend) or GBNF (xgrammar)."""
+        return constrain.grammar_lark() if syntax == "lark" else constrain.grammar_gbnf()
 
     def stats(self, dataset: Any) -> dict[str, Any]:
         return dataset_stats(dataset)

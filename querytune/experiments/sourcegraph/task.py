@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from querytune.experiments.base import Example, Messages, Parsed
-from querytune.experiments.sourcegraph import gbnf, metrics, prompt
+from querytune.experiments.sourcegraph import constrain, metrics, prompt
 from querytune.experiments.sourcegraph.validate import check
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ DEV_PATH = Path(__file__).resolve().parents[2] / "datasets" / "sourcegraph" / "d
 
 
 class SourcegraphTask:
-    """Strict parse/validate, canonical semantic match, synthetic data and a GBNF grammar."""
+    """Strict parse/validate, canonical semantic match, synthetic data and a decoding grammar."""
 
     name = "sourcegraph"
     metrics = metrics.METRICS
@@ -50,16 +50,14 @@ class SourcegraphTask:
     def dev(self) -> list[Example]:
         return [dict(row) for row in _dev_rows()]
 
-    def grammar(self) -> str:
-        return gbnf.to_gbnf()
+    def grammar(self, syntax: str = "lark") -> str:
+        """The decoding grammar as Lark (llguidance, the served backend) or GBNF (xgrammar)."""
+        return constrain.grammar_lark() if syntax == "lark" else constrain.grammar_gbnf()
 
     def choose(self, example: Example, completions: list[str]) -> int:
         from querytune.experiments.sourcegraph.vote import vote
 
         return vote(completions, metrics._today(example))
-
-    def regex(self) -> str:
-        return gbnf.to_regex()
 
     @staticmethod
     def stats(dataset) -> dict[str, Any]:

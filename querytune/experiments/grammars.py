@@ -1,0 +1,295 @@
+"""Grammar building blocks, written once and rendered for both grammar engines.
+
+A grammar is a dict ``name -> expression`` (``root`` first). Expressions are the
+dataclasses below. Names in UPPER case are *lexemes*: they may refer only to other
+lexemes, and :func:`to_lark` turns each into one regular expression, because
+llguidance lexes with regexes and parses the lexemes with Earley (one big lexeme per
+term keeps its masks fast). Lower-case names are rules and may recurse. GBNF for
+xgrammar gets every name as a plain rule. :func:`sample` draws random strings from
+the same description, which is how tests compare a grammar with its parser.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+#: what Python's ``str.isspace`` (and so ``\\s`` and ``str.strip``) counts as whitespace
+WHITESPACE = "".join(c for c in map(chr, range(0x3000 + 1)) if c.isspace())
+#: characters a negated class is sampled from (ASCII plus a few others)
+_SAMPLE_POOL = "".join(map(chr, range(32, 127))) + "\téü→中"
+
+
+@dataclass(frozen=True)
+class Lit:
+    text: str
+
+
+@dataclass(frozen=True)
+class NoCase:
+    text: str  # this text in any letter case
+
+
+@dataclass(frozen=True)
+class Chars:
+    chars: str  # the allowed characters, spelled out
+
+
+@dataclass(frozen=True)
+class NotChars:
+    chars: str  # every character except these
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Alt:
+    options: tuple
+
+
+@dataclass(frozen=True)
+class Rep:
+    item: object
+    lo: int
+    hi: int | None  # None: unbounded
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+
+
+def _wrap(item):
+    return Lit(item) if isinstance(item, str) else item
+
+
+def seq(*items) -> Seq:
+    return Seq(tuple(map(_wrap, items)))
+
+
+def alt(*options) -> Alt:
+    return Alt(tuple(map(_wrap, options)))
+
+
+def opt(item) -> Rep:
+    return Rep(_wrap(item), 0, 1)
+
+
+def star(item) -> Rep:
+    return Rep(_wrap(item), 0, None)
+
+
+def plus(item) -> Rep:
+    return Rep(_wrap(item), 1, None)
+
+
+def nocase(word: str) -> NoCase | Lit:
+    """``word`` in any letter case (GBNF ``[gG][oO]``, Lark ``"go"i``)."""
+    return NoCase(word) if any(c.lower() != c.upper() for c in word) else Lit(word)
+
+
+def _spelled_out(word: str) -> Seq:
+    return Seq(tuple(Chars(c.lower() + c.upper()) if c.lower() != c.upper() else Lit(c) for c in word))
+
+
+def words_except(excluded: set[str], letters: str) -> object:
+    """Non-empty runs of ``letters`` that are none of ``excluded`` (compared lowercased).
+
+    Built as a trie over ``excluded``: at each node a run may stop (unless the prefix is
+    excluded), leave the trie with a letter no excluded word continues with, or go on.
+    """
+    def node(prefix: str) -> object:
+        live = {w for w in excluded if w.startswith(prefix) and len(w) > len(prefix)}
+        hot = sorted({w[len(prefix)] for w in live})
+        cold = "".join(c for c in letters if c.lower() not in hot)
+        options = [seq(Chars(cold), star(Chars(letters)))] if cold else []
+        for letter in hot:
+            options.append(seq(Chars("".join(c for c in letters if c.lower() == letter)), node(prefix + letter)))
+        if prefix and prefix not in excluded:
+            options.append(Lit(""))
+        return Alt(tuple(options))
+
+    return node("")
+
+
+# ---------------------------------------------------------------- GBNF (xgrammar)
+
+
+def to_gbnf(rules: dict[str, object]) -> str:
+    """GBNF text (``root ::= ...``), one line per rule."""
+    return "\n".join(f"{_gbnf_name(name)} ::= {_gbnf(expr, top=True)}" for name, expr in rules.items()) + "\n"
+
+
+def _gbnf_name(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def _gbnf(expr, top: bool = False) -> str:
+    if isinstance(expr, Lit):
+        return _gbnf_string(expr.text)
+    if isinstance(expr, NoCase):
+        return f"({_gbnf(_spelled_out(expr.text))})"
+    if isinstance(expr, Chars):
+        return "[" + _class_body(expr.chars) + "]"
+    if isinstance(expr, NotChars):
+        return _gbnf_negated(expr.chars)
+    if isinstance(expr, Ref):
+        return _gbnf_name(expr.name)
+    if isinstance(expr, Seq):
+        return " ".join(_gbnf(item) for item in expr.items if item != Lit("")) or '""'
+    if isinstance(expr, Alt):
+        text = " | ".join(_gbnf(option) for option in expr.options)
+        return text if top else f"({text})"
+    inner = _gbnf(expr.item)
+    inner = inner if isinstance(expr.item, (Lit, NoCase, Chars, NotChars, Ref)) else f"({inner})"
+    return inner + _quantifier(expr.lo, expr.hi)
+
+
+def _gbnf_string(text: str) -> str:
+    return '"' + "".join(_escape(c, '"\\') for c in text) + '"' if text else '""'
+
+
+def _escape(char: str, specials: str) -> str:
+    if char in specials:
+        return "\\" + char
+    if char == "\n":
+        return "\\n"
+    if char == "\t":
+        return "\\t"
+    if char == "\r":
+        return "\\r"
+    if not char.isprintable() or char.isspace() and char != " ":
+        return f"\\u{ord(char):04x}" if ord(char) < 0x10000 else f"\\U{ord(char):08x}"
+    return char
+
+
+def _gbnf_negated(chars: str) -> str:
+    """``[^...]``, or its complement spelled as ranges when it excludes non-ASCII characters
+    (xgrammar 0.2.3 clamps those to 127 in a negated class and then fails to compile)."""
+    if all(ord(c) < 128 for c in chars):
+        return "[^" + _class_body(chars) + "]"
+    ranges, low = [], 0
+    for code in sorted(set(map(ord, chars))) + [0x110000]:
+        if code > low:
+            ranges.append((low, code - 1))
+        low = code + 1
+    body = "".join(_escape(chr(a), "\\]^[-") + ("" if a == b else "-" + _escape(chr(b), "\\]^[-"))
+                   for a, b in ranges)
+    return "[" + body + "]"
+
+
+def _class_body(chars: str) -> str:
+    """Sorted ranges; ``-`` only as the last character, so no engine reads a range from it."""
+    codes = sorted(set(map(ord, chars)) - {ord("-")})
+    parts, start = [], 0
+    for i in range(1, len(codes) + 1):
+        if i == len(codes) or codes[i] != codes[i - 1] + 1:
+            low, high = (_escape(chr(code), "\\]^[") for code in (codes[start], codes[i - 1]))
+            parts.append(low if i - start == 1 else f"{low}{high}" if i - start == 2 else f"{low}-{high}")
+            start = i
+    return "".join(parts) + ("-" if "-" in chars else "")
+
+
+def _quantifier(lo: int, hi: int | None) -> str:
+    fixed = {(0, 1): "?", (0, None): "*", (1, None): "+"}
+    if (lo, hi) in fixed:
+        return fixed[(lo, hi)]
+    if hi is None:
+        return f"{{{lo},}}"
+    return f"{{{lo}}}" if lo == hi else f"{{{lo},{hi}}}"
+
+
+# ---------------------------------------------------------------- Lark (llguidance)
+
+
+def to_lark(rules: dict[str, object]) -> str:
+    """Lark text for llguidance: ``start`` is ``root``; UPPER names are terminals (one lexeme each)."""
+    for name, expr in rules.items():
+        if name.isupper() and (lower := _rule_refs(expr)):
+            raise ValueError(f"lexeme {name} refers to rules {sorted(lower)}: lexemes may use only UPPER names")
+    return "\n".join(f"{'start' if name == 'root' else name}: {_lark(expr, top=True)}"
+                     for name, expr in rules.items()) + "\n"
+
+
+def _rule_refs(expr) -> set[str]:
+    if isinstance(expr, Ref):
+        return set() if expr.name.isupper() else {expr.name}
+    children = getattr(expr, "items", None) or getattr(expr, "options", None) or (
+        (expr.item,) if isinstance(expr, Rep) else ())
+    return set().union(*map(_rule_refs, children)) if children else set()
+
+
+def _lark(expr, top: bool = False) -> str:
+    if isinstance(expr, Lit):
+        return _lark_string(expr.text)
+    if isinstance(expr, NoCase):
+        return _lark_string(expr.text) + "i"
+    if isinstance(expr, Chars):
+        return f"/[{_regex_class(expr.chars)}]/"
+    if isinstance(expr, NotChars):
+        return f"/[^{_regex_class(expr.chars)}]/"
+    if isinstance(expr, Ref):
+        return expr.name
+    if isinstance(expr, Seq):
+        return " ".join(_lark(item) for item in expr.items if item != Lit("")) or '""'
+    if isinstance(expr, Alt):
+        text = " | ".join(_lark(option) for option in expr.options)
+        return text if top else f"({text})"
+    inner = _lark(expr.item)
+    inner = inner if isinstance(expr.item, (Lit, NoCase, Chars, NotChars, Ref)) else f"({inner})"
+    return inner + _quantifier(expr.lo, expr.hi)
+
+
+def _lark_string(text: str) -> str:
+    return '"' + "".join(_escape(c, '"\\') for c in text) + '"'
+
+
+def _regex_class(chars: str) -> str:
+    """The body of a Rust-regex character class, as ranges."""
+    codes = sorted(set(map(ord, chars)))
+    parts, start = [], 0
+    for i in range(1, len(codes) + 1):
+        if i == len(codes) or codes[i] != codes[i - 1] + 1:
+            low, high = _class_char(codes[start]), _class_char(codes[i - 1])
+            parts.append(low if i - start == 1 else f"{low}{high}" if i - start == 2 else f"{low}-{high}")
+            start = i
+    return "".join(parts)
+
+
+def _class_char(code: int) -> str:
+    char = chr(code)
+    return char if char.isascii() and char.isalnum() else f"\\x{{{code:x}}}"
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def sample(rules: dict[str, object], rng: random.Random, start: str = "root", max_depth: int = 8) -> str:
+    """A random string of the grammar: each repetition goes on with odds 1/2; past ``max_depth``
+    references it takes first options and fewest repetitions."""
+    return _sample(Ref(start), rules, rng, 0, max_depth)
+
+
+def _sample(expr, rules, rng: random.Random, depth: int, max_depth: int) -> str:
+    if isinstance(expr, Lit):
+        return expr.text
+    if isinstance(expr, NoCase):
+        return "".join(rng.choice((c.lower(), c.upper())) for c in expr.text)
+    if isinstance(expr, Chars):
+        return rng.choice(expr.chars)
+    if isinstance(expr, NotChars):
+        return rng.choice([c for c in _SAMPLE_POOL if c not in expr.chars])
+    if isinstance(expr, Ref):
+        return _sample(rules[expr.name], rules, rng, depth + 1, max_depth)
+    if isinstance(expr, Seq):
+        return "".join(_sample(item, rules, rng, depth, max_depth) for item in expr.items)
+    if isinstance(expr, Alt):
+        option = expr.options[0] if depth > max_depth else rng.choice(expr.options)
+        return _sample(option, rules, rng, depth, max_depth)
+    count = expr.lo
+    while depth <= max_depth and (expr.hi is None or count < expr.hi) and rng.random() < 0.5:
+        count += 1
+    return "".join(_sample(expr.item, rules, rng, depth, max_depth) for _ in range(count))
+

@@ -1,0 +1,272 @@
+"""The constrained-decoding grammar: the validator's language, as far as a grammar can say it.
+
+It follows ``query.lark`` term by term (fields and aliases in any case, filters before,
+between or after patterns, AND/OR/NOT in any case, nested groups, quoted values) and
+adds the value rules a grammar can state: known fields only (``async:yes`` is out),
+enumerated values (``type:``, ``case:``, ``fork:``, ``select:``, ``patterntype:`` ...),
+``lang:`` names and aliases, Go durations, counts, contexts, revision lists, known
+predicates with non-empty arguments, negation only where a field allows it, no
+``NOT -x``, no bare ``and``/``or``/``not`` pattern, non-empty quoted patterns, no
+escaping artifacts. It is emitted as GBNF for xgrammar and as Lark for llguidance.
+
+What a grammar cannot check, and the validator still does (:data:`UNCHECKED` holds
+their reason codes):
+
+- once-only fields used twice, and every rule about a whole basic query (the grammar
+  sees no set of filters): ``author:``/``message:``/``before:``/``after:`` need
+  ``type:commit``/``type:diff``, ``select:commit.diff.*`` needs ``type:diff``,
+  ``rev:`` needs a ``repo:`` and no ``@rev``, ``repohasfile:`` with ``type:symbol``,
+  structural search with ``type:`` or negated patterns, more than 256 basic queries;
+- RE2 validity of regex values and patterns (and of every word in regexp mode);
+- dates (``before:``/``after:`` values and ``at.time``), and counts above 2^31-1.
+
+Narrower than the validator, on purpose or for simplicity: no outer whitespace (answers
+are stripped); enumerated values quoted only when they hold a space; backslash runs of
+three or more outside quotes; ``name:value`` words in regexp mode only when
+``patterntype:regexp`` stands at the top level; words that start with ``(`` (see
+:func:`_word`), with ``-"`` or that are ``and``/``or``/``not`` plus a backslash; and
+values spelled like a known predicate, which the grammar reads as a regex while the
+parser reads the predicate and checks its arguments (``repo:has.file(x:y)``).
+"""
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from querytune.experiments import grammars as g
+from querytune.experiments.grammars import Chars, Lit, NotChars, Ref, alt, nocase, opt, plus, seq, star
+from querytune.experiments.sourcegraph import values as v
+from querytune.experiments.sourcegraph.grammar import FIELD_ALIASES, FIELDS, PREDICATES
+from querytune.experiments.sourcegraph.languages import ALIASES
+from querytune.experiments.sourcegraph.validate import NEGATABLE, UNNEGATABLE_PREDICATES
+
+#: validator reason codes the grammar leaves to the validator (see the module docstring)
+UNCHECKED = frozenset({"duplicate_field", "needs_commit_type", "needs_diff_type", "rev_without_repo",
+                       "rev_conflict", "bad_combination", "too_complex", "bad_regex", "bad_date",
+                       "unquoted_date", "bad_count"})
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+WS = g.WHITESPACE
+SPACE = Chars(" \t")
+
+
+def _names(field: str) -> list[str]:
+    return [field, *(alias for alias, name in FIELD_ALIASES.items() if name == field)]
+
+
+def _field(field: str, value, negated: bool = False):
+    """``field:value`` under any spelling of the field name, ``-`` first when ``negated``."""
+    name = g.Alt(tuple(nocase(n) for n in _names(field)))
+    return seq("-" if negated else Lit(""), name, ":", value)
+
+
+def _choice(options, lower: bool = True):
+    """An enumerated value, in any case when the validator lowercases it.
+
+    Values with spaces or quotes are written in double quotes; the others bare (quoting
+    them too would triple the lexeme and llguidance's per-request compile time).
+    """
+    spell = nocase if lower else Lit
+    plain = sorted(o for o in options if not set(o) & set(WS + "()\"'\\"))
+    spaced = sorted(o for o in options if o not in plain and not set(o) & set('"\\\n\r'))
+    bare = g.Alt(tuple(spell(o) for o in sorted(plain, key=lambda o: (-len(o), o))))
+    return alt(bare, seq('"', g.Alt(tuple(spell(o) for o in spaced)), '"')) if spaced else bare
+
+
+def _unquoted_char(extra_excluded: str = "", pending: bool = False):
+    """A character of unquoted text: no whitespace or parens; a ``\\`` (or two) only before a
+    character that makes no escaping artifact (``\\"``, ``\\\\.``); see also :data:`TAIL`."""
+    parens = "" if pending else "()"
+    return alt(NotChars(WS + "()\\" + extra_excluded), seq("\\", NotChars(WS + "\\\"'" + parens)),
+               seq("\\\\", NotChars(WS + "\\.\"'" + parens)))
+
+
+#: what may end unquoted text: one or two backslashes
+TAIL = alt("\\", "\\\\")
+
+
+def _balanced(char, depth: int = 3):
+    """``(...)`` nested up to ``depth`` levels, as ``query.lark``'s BALANCED."""
+    inner = char
+    for _ in range(depth):
+        inner = seq("(", star(alt(char, inner)), ")")
+    return inner
+
+
+def _quoted(body_char_excluded: str = "", nonblank: bool = False):
+    """``"..."`` or ``'...'`` with only the escapes Sourcegraph knows; ``nonblank``: not all whitespace."""
+    def one(quote: str):
+        char = alt(NotChars(quote + "\\\n\r" + body_char_excluded), seq("\\", Chars("\"'\\nrtabfv")))
+        if not nonblank:
+            return seq(quote, plus(char), quote)
+        solid = alt(NotChars(quote + "\\" + WS + body_char_excluded), seq("\\", Chars("\"'\\ab")))
+        return seq(quote, star(char), solid, star(char), quote)
+    return alt(one('"'), one("'"))
+
+
+@lru_cache(maxsize=2)
+def rules(pending: bool = True) -> dict[str, object]:
+    """The grammar: rule name -> expression (``root`` first; UPPER names are lexemes).
+
+    ``pending`` adds the syntax the parser is being extended to read: ``\\(`` in a word,
+    spaces inside a word's parens (``log.Printf(msg, args)``) and ``name:value`` words in
+    regexp mode. Words that start with a group (``(get|set)Value``) stay out (see _word).
+    """
+    return {**_structure(pending), **_lexemes(pending)}
+
+
+def _structure(pending: bool) -> dict[str, object]:
+    """Operators and groups, with whitespace as its own lexeme (llguidance's lexer never backtracks)."""
+    if not pending:
+        return {"root": Ref("expr"), **_expression("", ())}
+    join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_OR"), Ref("SEP")), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
+    return {"root": alt(Ref("expr"), Ref("regexp_query")), **_expression("", ()),
+            **_expression("_re", (Ref("UNKNOWN"),)),
+            # regexp mode: a top-level patterntype:regexp lets words look like name:value
+            "regexp_query": seq(opt(seq(Ref("expr_re"), join)), Ref("REGEXP_MODE"), opt(seq(join, Ref("expr_re"))))}
+
+
+def _expression(suffix: str, extra: tuple) -> dict[str, object]:
+    """OR of ANDs of terms, NOT before one term, groups in parens (``query.lark``'s or_expr)."""
+    expr, conj, unary = f"expr{suffix}", f"and_expr{suffix}", f"unary{suffix}"
+    sep = Ref("SEP")
+    return {
+        expr: seq(Ref(conj), star(seq(sep, Ref("KW_OR"), sep, Ref(conj)))),
+        conj: seq(Ref(unary), star(seq(alt(sep, seq(sep, Ref("KW_AND"), sep)), Ref(unary)))),
+        unary: alt(Ref("PARAM"), Ref("PATTERN"), *extra,
+                   seq(Ref("KW_NOT"), sep, alt(Ref("NEGATABLE"), Ref("PATTERN"), *extra)),
+                   seq("(", opt(sep), Ref(expr), opt(sep), ")")),
+    }
+
+
+def _lexemes(pending: bool) -> dict[str, object]:
+    return {
+        "SEP": plus(SPACE),
+        "KW_OR": nocase("or"),
+        "KW_AND": nocase("and"),
+        "KW_NOT": nocase("not"),
+        "PARAM": alt(Ref("FIXED"), seq(opt("-"), Ref("NEGATABLE"))),
+        # what may follow NOT or '-': negatable fields, without the predicates that cannot be negated
+        "NEGATABLE": g.Alt(tuple(_field(f, value) for f, value in _values().items() if f in NEGATABLE)),
+        "FIXED": g.Alt((*(_field(f, value) for f, value in _values().items() if f not in NEGATABLE),
+                        *(_field(f, seq(nocase(name), "(", _args(), ")")) for f, name in UNNEGATABLE_PREDICATES))),
+        "REPO_REGEX": seq(alt(_unquoted_char("@\"'"), _balanced(_unquoted_char())),
+                          star(alt(_unquoted_char("@"), _balanced(_unquoted_char())))),
+        "PATTERN": alt(_quoted(nonblank=True), Ref("REGEX"), Ref("WORD")),
+        "REGEX": seq("/", plus(alt(NotChars("/\\\n\r"), seq("\\", NotChars("\n\r\"'\\")))), "/"),
+        "WORD": alt(seq(_word(pending), opt(TAIL)), TAIL),
+        "UNKNOWN": seq(g.words_except(_field_names(), LETTERS), ":", star(Ref("VALUE_CHAR"))),
+        "REGEXP_MODE": seq(nocase("patterntype"), ":", _choice(("regexp", "regex"), lower=False)),
+        "VALUE_CHAR": alt(_unquoted_char(), _balanced(_unquoted_char())),
+        "VALUE": alt(seq(alt(_unquoted_char("\"'"), _balanced(_unquoted_char())), star(Ref("VALUE_CHAR")), opt(TAIL)),
+                     TAIL),
+        "QUOTED": _quoted(),
+    }
+
+
+def _field_names() -> set[str]:
+    return set(FIELDS) | set(FIELD_ALIASES)
+
+
+def _word(pending: bool):
+    """A bare pattern: not ``and``/``or``/``not``, and not shaped like a filter.
+
+    ``query.lark`` reads ``letters:`` at the start of a term as a filter (a known name,
+    or an invented one the validator rejects) unless ``:`` or ``/`` follows the colon
+    (``std::move``, ``http://x``). So a word is ``-`` and letters, then nothing, or a
+    character that is no letter and no colon, or an unknown name's ``:`` then ``:``/``/``.
+    A word never starts with ``(``: llguidance's lexer does not backtrack, so a word
+    lexeme that starts like a group's ``(`` would swallow the group (``(eval OR exec)``).
+    """
+    char = _unquoted_char(pending=pending)
+    group = _balanced(alt(char, SPACE) if pending else char)
+    rest = star(alt(char, group))
+    letters = plus(Chars(LETTERS))
+    escape = seq("\\", NotChars(WS + "\\\"'" + ("" if pending else "()")))
+    non_letter = alt(NotChars(WS + "()\\\"':" + LETTERS), escape, group)
+    return alt(
+        seq("-", star(Chars(LETTERS))),
+        g.words_except({"and", "or", "not"}, LETTERS),
+        seq(opt("-"), letters, non_letter, rest),
+        seq(opt("-"), alt(NotChars(WS + "()\\\"'-" + LETTERS), escape), rest),
+        seq("--", rest),
+        seq(opt("-"), g.words_except(_field_names(), LETTERS), ":", Chars(":/"), rest),
+    )
+
+
+def _values() -> dict[str, object]:
+    """Each canonical field's value shape (predicates that cannot be negated are in FIXED)."""
+    text = alt(Ref("QUOTED"), Ref("VALUE"))
+    return {
+        "repo": alt(_predicates("repo"), seq(alt(Ref("QUOTED"), Ref("REPO_REGEX")), opt(_revision())),
+                    seq("@", _revisions())),
+        "file": alt(_predicates("file"), text),
+        "rev": alt(_predicates("rev"), _revisions(), seq('"', _revisions(), '"')),
+        "content": text,
+        "lang": _choice(ALIASES),
+        "type": _choice(v.TYPES),
+        "case": _choice(v.BOOLS),
+        "fork": _choice(v.YES_NO_ONLY),
+        "archived": _choice(v.YES_NO_ONLY),
+        "index": _choice(v.YES_NO_ONLY),
+        "visibility": _choice(v.VISIBILITIES),
+        "select": _choice(v.SELECTS),
+        "patterntype": _choice(v.PATTERN_TYPES, lower=False),
+        "count": alt(nocase("all"), seq(star(Chars(DIGITS)), Chars("123456789"), star(Chars(DIGITS)))),
+        "timeout": alt("0", plus(seq(alt(seq(plus(Chars(DIGITS)), opt(seq(".", star(Chars(DIGITS))))),
+                                         seq(".", plus(Chars(DIGITS)))),
+                                     alt("ns", "us", "µs", "μs", "ms", "s", "m", "h")))),
+        "context": alt("global", seq(opt("@"), Chars(LETTERS + DIGITS), star(Chars(LETTERS + DIGITS + "_.-")),
+                                     star(seq("/", plus(Chars(LETTERS + DIGITS + "_.-")))))),
+        **{field: text for field in ("author", "committer", "message", "before", "after", "repohasfile",
+                                     "repohascommitafter", "rule")},
+    }
+
+
+def _revisions():
+    """``main``, ``v1:dev``, ``*refs/heads/*``, ``*!refs/old*``, ``^abc`` joined by ``:`` [spec 5]."""
+    plain = WS + ":~?[\\^()@\"'"
+    item = alt(seq("*", opt("!"), plus(NotChars(plain))), seq(opt("^"), plus(NotChars(plain + "*"))))
+    return seq(item, star(seq(":", item)))
+
+
+def _revision():
+    return seq("@", opt(_revisions()))
+
+
+def _predicates(field: str):
+    """``name(args)`` for the field's negatable predicates."""
+    names = sorted(n for n in PREDICATES[field] if (field, n) not in UNNEGATABLE_PREDICATES)
+    options = [seq(nocase(name), "(", _keyed_args() if name in ("has.file", "contains.file", "has", "contains")
+                   else _args(empty=name == "has.owner"), ")") for name in names]
+    return g.Alt(tuple(options))
+
+
+def _args(empty: bool = False, excluded: str = ""):
+    """Predicate arguments: one level of inner parens, not blank unless ``empty`` is allowed."""
+    char = alt(NotChars("()\\\n\r" + excluded), seq("\\", NotChars("\n\r\"'\\")))
+    inner = alt(char, seq("(", star(char), ")"))
+    solid = alt(NotChars("()\\" + WS + excluded), seq("\\", NotChars("\n\r\"'\\")), seq("(", star(char), ")"))
+    return star(inner) if empty else seq(star(inner), solid, star(inner))
+
+
+def _keyed_args():
+    """``has.file(path:RE content:RE)``: keyed parts split by spaces, or one argument without ``:``."""
+    part = seq(alt("path", "content"), ":", plus(NotChars(WS + "()\\")))
+    return alt(_args(excluded=":"), seq(star(SPACE), part, star(seq(plus(SPACE), part)), star(SPACE)))
+
+
+def grammar_gbnf() -> str:
+    """The grammar for xgrammar (vLLM's ``xgrammar`` backend)."""
+    return g.to_gbnf(rules())
+
+
+def grammar_lark() -> str:
+    """The grammar for llguidance (vLLM's ``guidance`` backend)."""
+    return g.to_lark(rules())
+
+
+def sample(rng: random.Random, pending: bool = True) -> str:
+    """A random query of the grammar (``pending``: with the syntax the parser does not read yet)."""
+    return g.sample(rules(pending), rng)

@@ -1,0 +1,73 @@
+"""Grammar-held greedy decoding on CPU equals free decoding wherever the free answer is valid.
+
+A tiny random Qwen3 gets a LoRA trained for a few seconds on some sourcegraph and qmd
+prompts, so that some greedy answers are right and some are not. A grammar that fits
+the language changes nothing about the answers that parse.
+"""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("llguidance", reason="llguidance is in the dev extra (pip install -e '.[dev]')")
+
+from querytune.experiments import get_task  # noqa: E402
+from querytune.experiments.base import ParseError  # noqa: E402
+from querytune.platform import constrained, generation, models  # noqa: E402
+
+STEPS = 30  # enough for the tiny model to learn some of 7 short targets
+QMD = [("auth", "lex: auth config\nvec: how do I set up login"), ("rust borrow", "lex: borrow checker"),
+       ("tax forms", "hyde: File form 1040 by April.\nvec: which tax forms do I need")]
+
+
+def _train(model, tokenizer, pairs):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear"))
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=3e-3)
+    batch = []
+    for messages, target in pairs:
+        prompt_ids = tokenizer(generation.render(tokenizer, messages), add_special_tokens=False).input_ids
+        target_ids = tokenizer(target + tokenizer.eos_token, add_special_tokens=False).input_ids
+        batch.append((torch.tensor([prompt_ids + target_ids]), torch.tensor([[-100] * len(prompt_ids) + target_ids])))
+    for _ in range(STEPS):  # every row in every step: stable enough at this learning rate
+        for ids, labels in batch:
+            peft_model(input_ids=ids, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return peft_model.merge_and_unload().eval()
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model):
+    model, tokenizer, _ = models.load_model(tiny_model, device="cpu", dtype="float32")
+    tasks = {name: get_task(name) for name in ("sourcegraph", "qmd")}
+    sourcegraph = [(tasks["sourcegraph"].messages(r), r["query"]) for r in tasks["sourcegraph"].dev()[:4]]
+    # short answers of the qmd format: the real hyde passages are too long for a few seconds of training
+    qmd = [(tasks["qmd"].messages({"query": query}), target) for query, target in QMD]
+    return _train(model, tokenizer, sourcegraph + qmd), tokenizer, tasks, {"sourcegraph": sourcegraph, "qmd": qmd}
+
+
+def _parses(task, text: str) -> bool:
+    try:
+        task.parse(text)
+    except ParseError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("task_name", ["sourcegraph", "qmd"])
+def test_constrained_greedy_equals_free_greedy_when_the_free_answer_parses(trained, task_name):
+    model, tokenizer, tasks, pairs = trained
+    task, free, held = tasks[task_name], [], []
+    for messages, target in pairs[task_name]:
+        # a few seconds of training teach the text better than the stop: decode the target's length
+        budget = len(tokenizer(target, add_special_tokens=False).input_ids)
+        processor = constrained.GrammarLogitsProcessor(tokenizer, task.grammar(), model.config.vocab_size)
+        for out, processors in ((free, None), (held, [processor])):
+            out += [text for text, _ in generation.generate(model, tokenizer, [messages], max_new_tokens=budget,
+                                                           logits_processor=processors)]
+    parsing = [i for i, text in enumerate(free) if _parses(task, text)]
+    assert parsing, f"the tiny model learned nothing: {free}"  # else the comparison is empty
+    assert [held[i] for i in parsing] == [free[i] for i in parsing]
