@@ -64,6 +64,7 @@ VALID = [
     "lang:go fmt.Println(",  # unclosed "(": re-read with literal parentheses
     "(foo OR bar",
     "foo(",
+    "x OR 'y' z( /w/",  # quoted and regex patterns in the literal re-read
     "patterntype:regexp version:\\s*\\d+",  # name:value regexp term in regexp mode
     "log.Printf(msg, args)",  # whitespace inside a balanced pattern
     'lang:go log.Printf("%s: %v", name, err)',

@@ -23,8 +23,13 @@ their reason codes):
 Narrower than the validator, on purpose or for simplicity: no outer whitespace (answers
 are stripped); enumerated values quoted only when they hold a space; backslash runs of
 three or more outside quotes; ``name:value`` words in regexp mode only when
-``patterntype:regexp`` stands at the top level; words that start with ``(`` (see
-:func:`_word`), with ``-"`` or that are ``and``/``or``/``not`` plus a backslash; and
+``patterntype:regexp`` stands at the top level and is the only ``patterntype:`` (their
+value must hold regex syntax, else the validator calls them invented filters); words with ``-"`` or that are
+``and``/``or``/``not`` plus a backslash; a word that starts with a group
+(``(get|set)Value``) only with a group of no spaces or quotes; an unclosed ``(`` (the
+parser then reads parens as text [spec 8]) only inside a word that does not start with
+``(`` (``fmt.Println(``, not ``(a``), after terms without groups and before terms without
+``)``; and
 values spelled like a known predicate, which the grammar reads as a regex while the
 parser reads the predicate and checks its arguments (``repo:has.file(x:y)``).
 """
@@ -79,11 +84,11 @@ def _unquoted_char(extra_excluded: str = "", pending: bool = False):
     character that makes no escaping artifact (``\\"``, ``\\\\.``); see also :data:`TAIL`."""
     parens = "" if pending else "()"
     return alt(NotChars(WS + "()\\" + extra_excluded), seq("\\", NotChars(WS + "\\\"'" + parens)),
-               seq("\\\\", NotChars(WS + "\\.\"'" + parens)))
+               seq("\\\\", NotChars(WS + "\\.\"'()")))  # an escaped backslash: a paren after it is bare
 
 
-#: what may end unquoted text: one or two backslashes
-TAIL = alt("\\", "\\\\")
+#: what may end unquoted text: an escaped backslash (a lone trailing one escapes nothing: a parse error)
+TAIL = Lit("\\\\")
 
 
 def _balanced(char, depth: int = 3):
@@ -111,7 +116,8 @@ def rules(pending: bool = True) -> dict[str, object]:
 
     ``pending`` adds the syntax the parser is being extended to read: ``\\(`` in a word,
     spaces inside a word's parens (``log.Printf(msg, args)``) and ``name:value`` words in
-    regexp mode. Words that start with a group (``(get|set)Value``) stay out (see _word).
+    regexp mode, words that start with a group (``(get|set)Value``) and queries with an
+    unclosed ``(`` in a word (``fmt.Println(``), which the parser re-reads with parens as text.
     """
     return {**_structure(pending), **_lexemes(pending)}
 
@@ -121,26 +127,148 @@ def _structure(pending: bool) -> dict[str, object]:
     if not pending:
         return {"root": Ref("expr"), **_expression("", ())}
     join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_OR"), Ref("SEP")), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
-    return {"root": alt(Ref("expr"), Ref("regexp_query")), **_expression("", ()),
-            **_expression("_re", (Ref("UNKNOWN"),)),
+    return {"root": alt(Ref("expr"), Ref("regexp_query"), Ref("literal_query")),
+            **_expression("", (Ref("group_word"),)), **_expression("_re", (Ref("group_word"), Ref("UNKNOWN")), param="PARAM_RE"),
+            # a word that starts with a group (``(get|set)Value``): three lexemes, not one, since a
+            # lexeme that starts with "(" would swallow a group's "(" (llguidance's lexer never backtracks)
+            "group_word": seq("(", Ref("GROUP_INSIDE"), ")", Ref("GROUP_REST")),
             # regexp mode: a top-level patterntype:regexp lets words look like name:value
-            "regexp_query": seq(opt(seq(Ref("expr_re"), join)), Ref("REGEXP_MODE"), opt(seq(join, Ref("expr_re"))))}
+            "regexp_query": seq(opt(seq(Ref("expr_re"), join)), Ref("REGEXP_MODE"), opt(seq(join, Ref("expr_re")))),
+            # an unclosed "(" (``fmt.Println(``): the parser re-reads the query with parens as text [spec 8];
+            # terms without groups, then OPEN_TAIL (one lexeme to the end, so no ``)`` may follow)
+            "literal_query": seq(star(seq(Ref("literal_term"), join)), Ref("OPEN_TAIL")),
+            "literal_term": alt(Ref("PARAM_LP"), Ref("PATTERN_LIT_LP"),
+                                seq(Ref("KW_NOT"), Ref("SEP"), alt(Ref("NEGATABLE_LP"), Ref("PATTERN_LIT_LP"))))}
 
 
-def _expression(suffix: str, extra: tuple) -> dict[str, object]:
+def _expression(suffix: str, extra: tuple, param: str = "PARAM") -> dict[str, object]:
     """OR of ANDs of terms, NOT before one term, groups in parens (``query.lark``'s or_expr)."""
     expr, conj, unary = f"expr{suffix}", f"and_expr{suffix}", f"unary{suffix}"
     sep = Ref("SEP")
     return {
         expr: seq(Ref(conj), star(seq(sep, Ref("KW_OR"), sep, Ref(conj)))),
         conj: seq(Ref(unary), star(seq(alt(sep, seq(sep, Ref("KW_AND"), sep)), Ref(unary)))),
-        unary: alt(Ref("PARAM"), Ref("PATTERN"), *extra,
+        unary: alt(Ref(param), Ref("PATTERN"), *extra,
                    seq(Ref("KW_NOT"), sep, alt(Ref("NEGATABLE"), Ref("PATTERN"), *extra)),
                    seq("(", opt(sep), Ref(expr), opt(sep), ")")),
     }
 
 
 def _lexemes(pending: bool) -> dict[str, object]:
+    lexemes = _base_lexemes(pending)
+    if not pending:
+        return lexemes
+    char = _unquoted_char(pending=True)
+    inside = _unquoted_char("\"'", pending=True)  # query.lark's GROUP_START: no quotes, two levels
+    lexemes["GROUP_INSIDE"] = star(alt(inside, _balanced(inside, 1)))
+    lexemes["GROUP_REST"] = seq(alt(NotChars(WS + "()\\\"'"), seq("\\", NotChars(WS + "\\\"'"))),
+                                star(alt(char, _balanced(char))))
+    # the first patterntype: decides the mode, so regexp mode's other terms hold none
+    lexemes["PARAM_RE"] = alt(g.Alt(tuple(_field(f, value) for f, value in _values().items()
+                                          if f not in NEGATABLE and f != "patterntype")),
+                              *(_field(f, seq(nocase(name), "(", _args(), ")")) for f, name in UNNEGATABLE_PREDICATES),
+                              seq(opt("-"), Ref("NEGATABLE")))
+    # before an unclosed "(" no term may hold a ")" the parser's paren count sees as stray
+    lexemes["PATTERN_LIT"] = alt(_quoted(nonblank=True), seq("/", plus(alt(NotChars("/\\\n\r()"),
+                                                                            seq("\\", NotChars("\n\r\"'\\()")))), "/"),
+                                 Ref("WORD"))
+    closed: dict[str, object] = {}
+    for name in ("PARAM", "PATTERN", "NEGATABLE"):
+        _without_close(Ref(name), lexemes, closed)
+    for name in ("PARAM", "PATTERN_LIT", "NEGATABLE"):
+        _countable(Ref(name), lexemes, closed)
+    join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_OR"), Ref("SEP")), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
+    after = alt(Ref("PARAM_NC"), Ref("PATTERN_NC"),
+                seq(Ref("KW_NOT"), Ref("SEP"), alt(Ref("NEGATABLE_NC"), Ref("PATTERN_NC"))))
+    return {**lexemes, **closed,
+            # a word that opens a paren it never closes, then terms without ")"
+            # (no quotes in it: the parser's paren count would read a quote pair around the "(")
+            "OPEN_WORD": _unquoted(seq(_without_close(_without_open(_word(pending)), lexemes, closed), "(",
+                                       star(alt("(", _without_close(_unquoted_char(pending=pending), lexemes,
+                                                                    closed))))),
+            "OPEN_TAIL": seq(Ref("OPEN_WORD"), star(seq(join, after)))}
+
+
+def _countable(expr, lexemes: dict, out: dict):
+    """``expr`` as the parser's paren count reads it right (a lexeme ``X`` becomes ``X_LP``):
+    quotes only around quoted strings, and no ``\\)`` (a stray ``)`` to the count) or escaped
+    quote outside them. Terms before an unclosed ``(`` must be this (see ``literal_query``)."""
+    quotes = "\"'"
+    if isinstance(expr, Ref):
+        name = expr.name + "_LP"
+        if name not in out:
+            out[name] = Lit("")
+            out[name] = _countable(lexemes[expr.name], lexemes, out) or g.Alt(())
+        return Ref(name)
+    if isinstance(expr, g.Seq):
+        first, last = expr.items[0], expr.items[-1]
+        if isinstance(first, Lit) and first.text in quotes and first == last and len(expr.items) > 1:
+            return expr  # a quoted string: the count skips it
+        if isinstance(first, Lit) and set(first.text) == {"\\"} and len(expr.items) == 2 \
+                and isinstance(expr.items[1], NotChars):
+            return g.Seq((first, NotChars(expr.items[1].chars + ")" + quotes)))
+        items = [_countable(i, lexemes, out) for i in expr.items]
+        return None if any(i is None for i in items) else g.Seq(tuple(items))
+    if isinstance(expr, g.Alt):
+        options = tuple(o for o in (_countable(o, lexemes, out) for o in expr.options) if o is not None)
+        return g.Alt(options) if options else None
+    if isinstance(expr, g.Rep):
+        item = _countable(expr.item, lexemes, out)
+        if item is None:
+            return Lit("") if expr.lo == 0 else None
+        return g.Rep(item, expr.lo, expr.hi)
+    return _unquoted(expr)
+
+
+def _unquoted(expr):
+    """``expr`` with no ``"`` or ``'`` (it holds no lexeme references)."""
+    return _drop(_drop(expr, '"', lambda ref: ref), "'", lambda ref: ref)
+
+
+def _without_open(expr):
+    """``expr`` with no ``(`` (so no balanced group) anywhere; lexeme references kept."""
+    return _drop(expr, "(", lambda ref: ref)
+
+
+def _without_close(expr, lexemes: dict, out: dict):
+    """``expr`` with no ``)`` anywhere; a lexeme ``X`` it uses becomes ``X_NC`` (added to ``out``)."""
+    def ref(r: Ref) -> Ref:
+        name = r.name + "_NC"
+        if name not in out:
+            out[name] = Lit("")  # placeholder against cycles
+            out[name] = _without_close(lexemes[r.name], lexemes, out) or g.Alt(())
+        return Ref(name)
+    return _drop(expr, ")", ref)
+
+
+def _drop(expr, char: str, ref):
+    """``expr`` without the strings that hold ``char``; None where nothing is left."""
+    if isinstance(expr, g.Lit):
+        return None if char in expr.text else expr
+    if isinstance(expr, g.NoCase):
+        return None if char in expr.text else expr
+    if isinstance(expr, Chars):
+        left = expr.chars.replace(char, "")
+        return Chars(left) if left else None
+    if isinstance(expr, NotChars):
+        return expr if char in expr.chars else NotChars(expr.chars + char)
+    if isinstance(expr, Ref):
+        return ref(expr)
+    if isinstance(expr, g.Seq):
+        items = [_drop(i, char, ref) for i in expr.items]
+        return None if any(i is None for i in items) else g.Seq(tuple(items))
+    if isinstance(expr, g.Alt):
+        options = tuple(o for o in (_drop(o, char, ref) for o in expr.options) if o is not None)
+        return g.Alt(options) if options else None
+    if isinstance(expr, g.Rep):
+        item = _drop(expr.item, char, ref)
+        if item is None:
+            return Lit("") if expr.lo == 0 else None
+        return g.Rep(item, expr.lo, expr.hi)
+    raise TypeError(expr)
+
+
+def _base_lexemes(pending: bool) -> dict[str, object]:
     return {
         "SEP": plus(SPACE),
         "KW_OR": nocase("or"),
@@ -156,7 +284,12 @@ def _lexemes(pending: bool) -> dict[str, object]:
         "PATTERN": alt(_quoted(nonblank=True), Ref("REGEX"), Ref("WORD")),
         "REGEX": seq("/", plus(alt(NotChars("/\\\n\r"), seq("\\", NotChars("\n\r\"'\\")))), "/"),
         "WORD": alt(seq(_word(pending), opt(TAIL)), TAIL),
-        "UNKNOWN": seq(g.words_except(_field_names(), LETTERS), ":", star(Ref("VALUE_CHAR"))),
+        # the validator reads it as search text only when its value has regex syntax (else an invented filter)
+        # (and its value starts with no quote, which the parser would read as a quoted value)
+        "UNKNOWN": seq(g.words_except(_field_names(), LETTERS), ":",
+                       opt(seq(alt(_unquoted_char("\"'"), _balanced(_unquoted_char())), star(Ref("VALUE_CHAR")))),
+                       alt(Chars("[]*+?{}|^$"), seq("\\", NotChars(WS + "\\\"'")), _balanced(_unquoted_char())),
+                       star(Ref("VALUE_CHAR"))),
         "REGEXP_MODE": seq(nocase("patterntype"), ":", _choice(("regexp", "regex"), lower=False)),
         "VALUE_CHAR": alt(_unquoted_char(), _balanced(_unquoted_char())),
         "VALUE": alt(seq(alt(_unquoted_char("\"'"), _balanced(_unquoted_char())), star(Ref("VALUE_CHAR")), opt(TAIL)),
@@ -180,7 +313,8 @@ def _word(pending: bool):
     lexeme that starts like a group's ``(`` would swallow the group (``(eval OR exec)``).
     """
     char = _unquoted_char(pending=pending)
-    group = _balanced(alt(char, SPACE) if pending else char)
+    # query.lark's BALANCED_SPACED: spaces at the group's top level only
+    group = seq("(", star(alt(char, SPACE, _balanced(char, 2))), ")") if pending else _balanced(char)
     rest = star(alt(char, group))
     letters = plus(Chars(LETTERS))
     escape = seq("\\", NotChars(WS + "\\\"'" + ("" if pending else "()")))
@@ -253,7 +387,8 @@ def _args(empty: bool = False, excluded: str = ""):
 
 def _keyed_args():
     """``has.file(path:RE content:RE)``: keyed parts split by spaces, or one argument without ``:``."""
-    part = seq(alt("path", "content"), ":", plus(NotChars(WS + "()\\")))
+    char = alt(NotChars(WS + "()\\"), seq("\\", NotChars("\n\r\"'\\")))
+    part = seq(alt("path", "content"), ":", plus(alt(char, seq("(", star(char), ")"))))
     return alt(_args(excluded=":"), seq(star(SPACE), part, star(seq(plus(SPACE), part)), star(SPACE)))
 
 
