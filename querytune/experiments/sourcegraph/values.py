@@ -26,6 +26,13 @@ SELECTS = frozenset(["repo", "file", "file.path", "file.directory", "file.owners
 MAX_COUNT = 2**31 - 1
 COUNT_ALL = 99999999
 
+#: fields whose value is one of a fixed set: field -> (the values, matched in any case?). The
+#: validator checks these and the decoding grammar spells them out, from this one table.
+CHOICE_FIELDS = {"type": (TYPES, True), "case": (BOOLS, True), "fork": (YES_NO_ONLY, True),
+                 "archived": (YES_NO_ONLY, True), "index": (YES_NO_ONLY, True),
+                 "visibility": (VISIBILITIES, True), "select": (SELECTS, True),
+                 "patterntype": (PATTERN_TYPES, False)}
+
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _WEEKDAYS = [name.lower() for name in calendar.day_name]
