@@ -207,16 +207,8 @@ def _countable(expr, lexemes: dict, out: dict):
         if isinstance(first, Lit) and set(first.text) == {"\\"} and len(expr.items) == 2 \
                 and isinstance(expr.items[1], NotChars):
             return g.Seq((first, NotChars(expr.items[1].chars + ")" + quotes)))
-        items = [_countable(i, lexemes, out) for i in expr.items]
-        return None if any(i is None for i in items) else g.Seq(tuple(items))
-    if isinstance(expr, g.Alt):
-        options = tuple(o for o in (_countable(o, lexemes, out) for o in expr.options) if o is not None)
-        return g.Alt(options) if options else None
-    if isinstance(expr, g.Rep):
-        item = _countable(expr.item, lexemes, out)
-        if item is None:
-            return Lit("") if expr.lo == 0 else None
-        return g.Rep(item, expr.lo, expr.hi)
+    if isinstance(expr, (g.Seq, g.Alt, g.Rep)):
+        return _pruned(expr, lambda child: _countable(child, lexemes, out))
     return _unquoted(expr)
 
 
@@ -254,18 +246,25 @@ def _drop(expr, char: str, ref):
         return expr if char in expr.chars else NotChars(expr.chars + char)
     if isinstance(expr, Ref):
         return ref(expr)
+    if isinstance(expr, (g.Seq, g.Alt, g.Rep)):
+        return _pruned(expr, lambda child: _drop(child, char, ref))
+    raise TypeError(expr)
+
+
+def _pruned(expr, walk):
+    """A Seq, Alt or Rep rebuilt from ``walk`` of its children, where None means "cannot be here":
+    a sequence holding such a child is None, an alternative loses it, an optional repeat matches
+    nothing. The shared step of the grammar rewrites above."""
     if isinstance(expr, g.Seq):
-        items = [_drop(i, char, ref) for i in expr.items]
+        items = [walk(i) for i in expr.items]
         return None if any(i is None for i in items) else g.Seq(tuple(items))
     if isinstance(expr, g.Alt):
-        options = tuple(o for o in (_drop(o, char, ref) for o in expr.options) if o is not None)
+        options = tuple(o for o in map(walk, expr.options) if o is not None)
         return g.Alt(options) if options else None
-    if isinstance(expr, g.Rep):
-        item = _drop(expr.item, char, ref)
-        if item is None:
-            return Lit("") if expr.lo == 0 else None
-        return g.Rep(item, expr.lo, expr.hi)
-    raise TypeError(expr)
+    item = walk(expr.item)
+    if item is None:
+        return Lit("") if expr.lo == 0 else None
+    return g.Rep(item, expr.lo, expr.hi)
 
 
 def _base_lexemes(pending: bool) -> dict[str, object]:
