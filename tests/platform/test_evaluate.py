@@ -8,8 +8,17 @@ from typer.testing import CliRunner
 
 from querytune.cli import app
 from querytune.experiments.base import GoldError
-from querytune.platform.evaluate import (EvalError, EvalSpec, bootstrap_ci, compare_runs, new_folder, paired_rows,
-                                         run_eval, run_score, verdict)
+from querytune.platform.evaluate import (
+    EvalError,
+    EvalSpec,
+    bootstrap_ci,
+    compare_runs,
+    new_folder,
+    paired_rows,
+    run_eval,
+    run_score,
+    verdict,
+)
 from tests.conftest import TOY_TASK
 from tests.toy import ToyTask
 
