@@ -109,9 +109,14 @@ def add_latency_section(report: Report, summary: dict, rows: list[dict]) -> None
         report.text(line)
     values = [number(r["latency_s"]) for r in rows if not math.isnan(number(r["latency_s"]))]
     if values:
-        report.figure("latency", histogram_figure(values, {"p50": latency["p50_s"], "p95": latency["p95_s"],
-                                                           "p99": latency["p99_s"]}, xlabel="latency (s)"),
+        report.figure("latency", latency_figure(values, latency),
                       "Steady-state latency per example (the warm-up request is excluded).")
+
+
+def latency_figure(values: list[float], latency: dict[str, float]):
+    """Histogram of per-example seconds with p50/p95/p99 marked; the axis starts at 0 at the lowest."""
+    return histogram_figure(values, {"p50": latency["p50_s"], "p95": latency["p95_s"], "p99": latency["p99_s"]},
+                            xlabel="latency (s)", floor=0.0)
 
 
 def compare_report(runs: list[tuple[str, list[dict], dict]], diffs: dict[str, dict]) -> Report:
