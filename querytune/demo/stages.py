@@ -13,8 +13,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from querytune.demo.config import (HEADLINE, HTTP_TIMEOUT_S, MODELS, READY_TIMEOUT_S, ROUTES, DemoConfig, DemoError,
-                                   DemoRequest, Plan, TaskPlan, resolve, stage_names)
+from querytune.demo.config import (
+    HEADLINE,
+    HTTP_TIMEOUT_S,
+    MODELS,
+    READY_TIMEOUT_S,
+    ROUTES,
+    DemoConfig,
+    DemoError,
+    DemoRequest,
+    Plan,
+    TaskPlan,
+    resolve,
+    stage_names,
+)
 from querytune.demo.progress import DemoRun, Progress, Stage, record
 from querytune.demo.report import fmt, short, write_report
 from querytune.netutil import free_port
