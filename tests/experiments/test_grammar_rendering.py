@@ -34,10 +34,62 @@ def test_grammar_text_does_not_depend_on_the_hash_seed():
 
 
 def test_grammar_text_is_the_same_for_every_request():
-    """The served grammar holds nothing of a request (no candidate repos, no date): one string
-    per task, so vLLM's compiled-grammar cache and the CPU matcher cache each hold one entry."""
+    """The served grammar holds nothing of a request (no candidate repos, no date): one string per
+    task, rendered once, so the matcher caches (CPU, and the vLLM plugin) hold one entry a task."""
     from querytune.experiments import get_task
 
     for name in ("sourcegraph", "qmd"):
-        texts = {hashlib.sha256(get_task(name).grammar().encode()).hexdigest() for _ in range(2)}
-        assert len(texts) == 1
+        task = get_task(name)
+        assert task.grammar() is task.grammar()
+        assert task.grammar("gbnf") is task.grammar("gbnf")
+
+
+def _accepts(grammar: str, text: str) -> bool:
+    """Whether llguidance takes ``text`` (in the tokenizer's own tokens) and may end after it."""
+    from tests.experiments import grammar_engines as engines
+
+    matcher = engines.ll_matcher(grammar)
+    matcher.reset()
+    try:
+        ids = engines.tokenizer()(text, add_special_tokens=False).input_ids
+        if matcher.validate_tokens(ids) < len(ids):  # checked first: a refused token would end the matcher
+            return False
+        return matcher.consume_tokens(ids) and matcher.is_accepting()
+    finally:
+        matcher.reset()
+
+
+def _edits(text: str, rng) -> list[str]:
+    """``text`` with one character dropped, one inserted and two swapped (mostly invalid)."""
+    pool = " ()\"'-:/|*.aZ9"
+    i = rng.randrange(len(text)) if text else 0
+    j = rng.randrange(len(text) + 1)
+    swapped = list(text)
+    if len(text) > 1:
+        k = rng.randrange(len(text) - 1)
+        swapped[k], swapped[k + 1] = swapped[k + 1], swapped[k]
+    return [text[:i] + text[i + 1:], text[:j] + rng.choice(pool) + text[j:], "".join(swapped)]
+
+
+def test_shared_pieces_keep_the_language(monkeypatch):
+    """The Lark text with repeated pieces named (served) and written out (as before) take the same
+    strings: grammar samples, real queries, and edits of both that are mostly invalid."""
+    import random
+
+    from querytune.experiments import get_task, grammars
+    from querytune.experiments.qmd import constrain as qmd
+    from querytune.experiments.sourcegraph import constrain as sourcegraph
+
+    rng = random.Random(0)
+    for module, real in ((sourcegraph, [r["query"] for r in get_task("sourcegraph").dev()[:80]]),
+                         (qmd, [get_task("qmd").target(r) for r in get_task("qmd").generate(20, seed=0)])):
+        shared = grammars.to_lark(module.rules())
+        with monkeypatch.context() as patch:
+            patch.setattr(grammars, "SHARED_MIN_CHARS", 10**9)
+            written_out = grammars.to_lark(module.rules())
+        assert "SHARED_" not in written_out and len(shared) <= len(written_out)
+        texts = real + [module.sample(rng) for _ in range(80)]
+        texts += [edit for text in texts for edit in _edits(text, rng)]
+        differ = [t for t in texts if _accepts(shared, t) != _accepts(written_out, t)]
+        assert differ == []
+        assert sum(_accepts(shared, t) for t in texts) > len(texts) / 4  # both kinds are in the sample
