@@ -88,9 +88,11 @@ VLLM_CACHED_GRAMMARS = 8
 
 
 def vllm_plugin() -> None:
-    """vLLM general plugin (entry point ``vllm.general_plugins``, loaded in every vLLM process,
-    the engine core included): ``GuidanceBackend.compile_grammar`` builds one matcher per
-    distinct grammar text and hands each request a copy of it.
+    """vLLM general plugin (entry point ``vllm.general_plugins``, loaded in every vLLM process):
+    in the engine core, ``GuidanceBackend.compile_grammar`` builds one matcher per distinct
+    grammar text and hands each request a copy of it; in the front end, the check vLLM runs on
+    each request's grammar (``LLMatcher.validate_grammar`` without a tokenizer, a full compile)
+    is remembered per grammar text.
 
     Requests other than ``grammar`` ones (JSON, regex, ...) and grammars llguidance refuses
     take vLLM's own path. Installing twice is a no-op; without vLLM it does nothing.
@@ -100,6 +102,7 @@ def vllm_plugin() -> None:
         from vllm.v1.structured_output.backend_types import StructuredOutputOptions
     except ImportError:
         return
+    _remember_validation()
     backend = backend_guidance.GuidanceBackend
     if getattr(backend.compile_grammar, "querytune_shared", False):
         return
@@ -125,3 +128,25 @@ def vllm_plugin() -> None:
 
     compile_grammar.querytune_shared = True
     backend.compile_grammar = compile_grammar
+
+
+def _remember_validation() -> None:
+    """``llguidance.LLMatcher.validate_grammar(text)`` (no tokenizer, default limits) answered once
+    per text: its answer depends on nothing else, and vLLM's front end asks it on every request."""
+    import llguidance
+
+    validate = llguidance.LLMatcher.validate_grammar
+    if getattr(validate, "querytune_remembered", False):
+        return
+
+    @lru_cache(maxsize=VLLM_CACHED_GRAMMARS)
+    def validated(grammar: str) -> str:
+        return validate(grammar, None)
+
+    def validate_grammar(grammar, tokenizer=None, *, limits=None):
+        if tokenizer is None and limits is None and isinstance(grammar, str):
+            return validated(grammar)
+        return validate(grammar, tokenizer, limits=limits)
+
+    validate_grammar.querytune_remembered = True
+    llguidance.LLMatcher.validate_grammar = staticmethod(validate_grammar)

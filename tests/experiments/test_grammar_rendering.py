@@ -6,7 +6,6 @@ iterated while emitting) would compile anew in each replica and make runs incomp
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys

@@ -122,9 +122,17 @@ def _stub_vllm(monkeypatch):
 
 
 def test_vllm_plugin_compiles_a_grammar_once_and_hands_out_independent_copies(monkeypatch):
+    import llguidance
     import llguidance.hf
 
     GuidanceBackend, Options = _stub_vllm(monkeypatch)
+    validate, validated = llguidance.LLMatcher.validate_grammar, []
+
+    def counted(grammar, tokenizer=None, *, limits=None):
+        validated.append(grammar)
+        return validate(grammar, tokenizer, limits=limits)
+
+    monkeypatch.setattr(llguidance.LLMatcher, "validate_grammar", staticmethod(counted))  # the real one after
     constrained.vllm_plugin()
     constrained.vllm_plugin()  # a second load (every vLLM process loads plugins) changes nothing
     tokenizer = models.load_tokenizer(models.resolve("default"))
@@ -145,11 +153,19 @@ def test_vllm_plugin_compiles_a_grammar_once_and_hands_out_independent_copies(mo
     backend.compile_grammar(Options.JSON, '{"type": "object"}')
     assert backend.compiled[1:] == ['{"type": "object"}'] * 2  # other request kinds: vLLM's own path
 
+    # the front end's check of each request's grammar, as vLLM calls it: answered once per text
+    lark = llguidance.grammar_from("grammar", grammar)
+    assert llguidance.LLMatcher.validate_grammar(lark, None) == llguidance.LLMatcher.validate_grammar(lark) == ""
+    assert validated == [lark]
+    assert llguidance.LLMatcher.validate_grammar(llguidance.grammar_from("grammar", "start: NOPE")) != ""
+    assert llguidance.LLMatcher.validate_grammar(lark, backend.ll_tokenizer) == ""  # with a tokenizer: asked again
+    assert len(validated) == 3
+
 
 def test_vllm_plugin_is_declared_as_an_entry_point():
-    import tomllib
     from pathlib import Path
 
-    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
-    target = project["entry-points"]["vllm.general_plugins"]["querytune_grammar_matchers"]
-    assert target == "querytune.platform.constrained:vllm_plugin"
+    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    section = text.split('[project.entry-points."vllm.general_plugins"]\n', 1)[1].split("\n[", 1)[0]
+    assert 'querytune_grammar_matchers = "querytune.platform.constrained:vllm_plugin"' in section
+    assert callable(constrained.vllm_plugin)
