@@ -169,3 +169,14 @@ def test_vllm_plugin_is_declared_as_an_entry_point():
     section = text.split('[project.entry-points."vllm.general_plugins"]\n', 1)[1].split("\n[", 1)[0]
     assert 'querytune_grammar_matchers = "querytune.platform.constrained:vllm_plugin"' in section
     assert callable(constrained.vllm_plugin)
+
+
+def test_hf_backend_holds_every_batch_to_the_grammar(tiny_model):
+    """`querytune eval --backend hf --grammar`: a processor per batch (its matchers follow one batch's rows)."""
+    from querytune.platform.backends import HFBackend
+
+    task = get_task("qmd")
+    conversations = [task.messages({"query": q}) for q in ("auth", "rust borrow", "tax forms")]
+    backend = HFBackend(tiny_model, batch_size=2, grammar=task.grammar())  # 2 + 1 rows: two batches
+    answers = [c.text for c in backend.complete(conversations, max_new_tokens=24)]
+    assert [a for a in answers if not _parses(task, a)] == []  # an untrained model, held to the format
