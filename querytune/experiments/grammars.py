@@ -11,6 +11,7 @@ the same description, which is how tests compare a grammar with its parser.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 
 #: what Python's ``str.isspace`` (and so ``\\s`` and ``str.strip``) counts as whitespace
@@ -205,12 +206,88 @@ def _quantifier(lo: int, hi: int | None) -> str:
 
 
 def to_lark(rules: dict[str, object]) -> str:
-    """Lark text for llguidance: ``start`` is ``root``; UPPER names are terminals (one lexeme each)."""
+    """Lark text for llguidance: ``start`` is ``root``; UPPER names are terminals (one lexeme each).
+
+    A sub-expression of the lexemes that occurs more than once and is longer than
+    :data:`SHARED_MIN_CHARS` is written once, as a terminal ``SHARED_<n>``, and named where
+    it occurs. The language is the same; llguidance builds each terminal's regex once, and
+    it compiles a grammar for every request in vLLM, in time that follows the text's length
+    (the served sourcegraph grammar: 161 KB and ~60 ms inlined, BENCHMARKS.md).
+    """
     for name, expr in rules.items():
         if name.isupper() and (lower := _rule_refs(expr)):
             raise ValueError(f"lexeme {name} refers to rules {sorted(lower)}: lexemes may use only UPPER names")
-    return "\n".join(f"{'start' if name == 'root' else name}: {_lark(expr, top=True)}"
-                     for name, expr in rules.items()) + "\n"
+    plain = _LarkWriter({})
+    for name, expr in rules.items():
+        if name.isupper():
+            plain.render(expr, top=True)
+    shared = {text: f"SHARED_{i}" for i, text in enumerate(
+        t for t, count in plain.counts.items() if count > 1 and len(t) >= SHARED_MIN_CHARS)}
+    writer = _LarkWriter(shared)  # rules keep their lexemes apart: a shared piece is one lexeme, so lexemes only
+    lines = [f"{'start' if name == 'root' else name}: {(writer if name.isupper() else plain).render(expr, top=True)}"
+             for name, expr in rules.items()]
+    # each shared piece once, itself written with the shorter shared pieces it holds
+    lines += [f"{name}: {writer.render_shared(text)}" for text, name in shared.items()]
+    return "\n".join(lines) + "\n"
+
+
+#: the shortest repeated piece of lexeme that :func:`to_lark` names instead of writing out again
+SHARED_MIN_CHARS = 24
+
+
+class _LarkWriter:
+    """Renders expressions as Lark; a piece whose plain text is a key of ``shared`` is written as its name.
+
+    ``counts`` tallies the plain text of every composite piece rendered (the input of the sharing step).
+    """
+
+    def __init__(self, shared: dict[str, str]):
+        self.shared = shared
+        self.counts: Counter[str] = Counter()
+        self._plain: dict[str, object] = {}  # plain text -> an expression that renders to it
+
+    def render(self, expr, top: bool = False) -> str:
+        _, (out, kind) = self._render(expr)
+        return out if top else _wrapped(out, kind, "seq")
+
+    def render_shared(self, text: str) -> str:
+        return self._render(self._plain[text], name_self=False)[1][0]
+
+    def _render(self, expr, name_self: bool = True) -> tuple[tuple[str, str], tuple[str, str]]:
+        """((plain text, kind), (text with shared pieces named, kind)) of ``expr``, each as it would
+        stand alone; kind is ``atom``, ``seq`` or ``alt`` (what its parent must wrap in parens)."""
+        if isinstance(expr, (Lit, NoCase, Chars, NotChars, Ref)):
+            text = _lark(expr)
+            return (text, "atom"), (text, "atom")
+        if isinstance(expr, (Seq, Alt)):
+            kind = "seq" if isinstance(expr, Seq) else "alt"
+            children = [self._render(c) for c in (expr.items if kind == "seq" else expr.options)
+                        if not (kind == "seq" and c == Lit(""))]
+            joiner = " " if kind == "seq" else " | "
+            plain = joiner.join(_wrapped(t, k, kind) for (t, k), _ in children) or '""'
+            out = joiner.join(_wrapped(t, k, kind) for _, (t, k) in children) or '""'
+            if len(children) <= 1:  # a one-item sequence or alternation is its item
+                kind = children[0][0][1] if children else "atom"
+                result = ((plain, kind), (out, children[0][1][1] if children else "atom"))
+            else:
+                result = ((plain, kind), (out, kind))
+        else:
+            (plain, plain_kind), (out, out_kind) = self._render(expr.item)
+            quantifier = _quantifier(expr.lo, expr.hi)
+            result = ((_wrapped(plain, plain_kind, "rep") + quantifier, "atom"),
+                      (_wrapped(out, out_kind, "rep") + quantifier, "atom"))
+        plain = result[0][0]
+        self.counts[plain] += 1
+        self._plain.setdefault(plain, expr)
+        if name_self and plain in self.shared:
+            return result[0], (self.shared[plain], "atom")
+        return result
+
+
+def _wrapped(text: str, kind: str, context: str) -> str:
+    """``text`` in parens where it stands inside a ``context`` (``seq``, ``alt`` or ``rep``) that needs them."""
+    needs = kind == "alt" and context != "alt" or kind == "seq" and context == "rep"
+    return f"({text})" if needs else text
 
 
 def _rule_refs(expr) -> set[str]:

@@ -54,8 +54,13 @@ class HFBackend:
     """transformers in-process; an adapter's whole chain is rebuilt and merged (fastest on CPU)."""
 
     def __init__(self, model: str, adapter: str | None = None, storage: str = "runs",
-                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None):
-        from querytune.platform import adapters, models
+                 batch_size: int = DEFAULT_BATCH_SIZE, device: str | None = None, grammar: str | None = None):
+        from querytune.platform import adapters, constrained, models
+
+        if grammar and not constrained.available():
+            raise BackendError("backend hf with a grammar needs llguidance (pip install -e '.[dev]'); "
+                               "or leave out --grammar")
+        self.grammar = grammar  # greedy answers held to it by platform.constrained (llguidance)
 
         if adapter:
             self.model, self.tokenizer, _ = adapters.load(adapter, storage, device=device, merge=True)
@@ -66,10 +71,16 @@ class HFBackend:
         self.name = f"hf:{adapter or model}"
 
     def complete(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[Completion]:
+        from querytune.platform import constrained
         from querytune.platform.generation import generate
 
-        answers = generate(self.model, self.tokenizer, conversations, max_new_tokens=max_new_tokens,
-                           batch_size=self.batch_size)
+        answers = []
+        for start in range(0, len(conversations), self.batch_size):  # a grammar processor follows one batch
+            chunk = conversations[start:start + self.batch_size]
+            held = [constrained.GrammarLogitsProcessor(self.tokenizer, self.grammar, self.model.config.vocab_size)
+                    ] if self.grammar else None
+            answers += generate(self.model, self.tokenizer, chunk, max_new_tokens=max_new_tokens,
+                                batch_size=len(chunk), logits_processor=held)
         return [Completion(text, seconds) for text, seconds in answers]
 
     def sample(self, conversations: Sequence[Messages], max_new_tokens: int, n: int, temperature: float,
@@ -248,7 +259,7 @@ def make_backend(kind: str, *, model: str, adapter: str | None = None, storage: 
                  grammar: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Backend:
     """The backend ``kind`` names, started and ready (models loaded, clients open)."""
     if kind == "hf":
-        return HFBackend(model, adapter, storage, batch_size=batch_size)
+        return HFBackend(model, adapter, storage, batch_size=batch_size, grammar=grammar)
     if kind == "vllm":
         return VLLMBackend(model, adapter, storage, grammar=grammar)
     if kind in ("http", "openai") and not url:

@@ -71,3 +71,112 @@ def test_constrained_greedy_equals_free_greedy_when_the_free_answer_parses(train
     parsing = [i for i, text in enumerate(free) if _parses(task, text)]
     assert parsing, f"the tiny model learned nothing: {free}"  # else the comparison is empty
     assert [held[i] for i in parsing] == [free[i] for i in parsing]
+
+
+# --------------------------------------------------------------------------- the vLLM plugin
+def _stub_vllm(monkeypatch):
+    """vLLM 0.26's guidance backend as far as the plugin touches it (``vllm/v1/structured_output/
+    backend_guidance.py``: dataclasses, ``compile_grammar(request_type, grammar_spec, ...)`` building a
+    new ``LLMatcher`` each call), so the plugin runs on CPU without vLLM."""
+    import enum
+    import sys
+    import types
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    import llguidance
+
+    class StructuredOutputOptions(enum.Enum):
+        JSON = enum.auto()
+        GRAMMAR = enum.auto()
+
+    @dataclass
+    class GuidanceGrammar:
+        ll_matcher: Any
+        ll_tokenizer: Any
+        vocab_size: int
+        printed_error: bool = False
+        terminated: bool = False
+        rollback_lag: int = 0
+
+    @dataclass
+    class GuidanceBackend:
+        ll_tokenizer: Any
+        vocab_size: int
+        compiled: list = field(default_factory=list)  # grammar texts compiled from scratch
+
+        def compile_grammar(self, request_type, grammar_spec, stop_token_ids=None):
+            self.compiled.append(grammar_spec)
+            kind = "grammar" if request_type == StructuredOutputOptions.GRAMMAR else "json"
+            matcher = llguidance.LLMatcher(self.ll_tokenizer, llguidance.grammar_from(kind, grammar_spec))
+            return GuidanceGrammar(matcher, self.ll_tokenizer, self.vocab_size)
+
+    package = "vllm.v1.structured_output"
+    contents = {"vllm": {}, "vllm.v1": {}, package: {}, f"{package}.backend_guidance": {"GuidanceBackend": GuidanceBackend},
+                f"{package}.backend_types": {"StructuredOutputOptions": StructuredOutputOptions}}
+    for name, attributes in contents.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    return GuidanceBackend, StructuredOutputOptions
+
+
+def test_vllm_plugin_compiles_a_grammar_once_and_hands_out_independent_copies(monkeypatch):
+    import llguidance
+    import llguidance.hf
+
+    GuidanceBackend, Options = _stub_vllm(monkeypatch)
+    validate, validated = llguidance.LLMatcher.validate_grammar, []
+
+    def counted(grammar, tokenizer=None, *, limits=None):
+        validated.append(grammar)
+        return validate(grammar, tokenizer, limits=limits)
+
+    monkeypatch.setattr(llguidance.LLMatcher, "validate_grammar", staticmethod(counted))  # the real one after
+    constrained.vllm_plugin()
+    constrained.vllm_plugin()  # a second load (every vLLM process loads plugins) changes nothing
+    tokenizer = models.load_tokenizer(models.resolve("default"))
+    backend = GuidanceBackend(llguidance.hf.from_tokenizer(tokenizer), len(tokenizer))
+    grammar = get_task("qmd").grammar()
+
+    first, second = (backend.compile_grammar(Options.GRAMMAR, grammar) for _ in range(2))
+    assert backend.compiled == [grammar]  # the second request took a copy
+    assert first.ll_matcher is not second.ll_matcher and (first.terminated, first.rollback_lag) == (False, 0)
+    for token in tokenizer("lex: a", add_special_tokens=False).input_ids:
+        assert first.ll_matcher.consume_token(token)
+    third = backend.compile_grammar(Options.GRAMMAR, grammar)
+    # copies start where the grammar starts, whatever another request has consumed
+    assert third.ll_matcher.compute_bitmask() == second.ll_matcher.compute_bitmask() \
+        != first.ll_matcher.compute_bitmask()
+
+    backend.compile_grammar(Options.JSON, '{"type": "object"}')
+    backend.compile_grammar(Options.JSON, '{"type": "object"}')
+    assert backend.compiled[1:] == ['{"type": "object"}'] * 2  # other request kinds: vLLM's own path
+
+    # the front end's check of each request's grammar, as vLLM calls it: answered once per text
+    lark = llguidance.grammar_from("grammar", grammar)
+    assert llguidance.LLMatcher.validate_grammar(lark, None) == llguidance.LLMatcher.validate_grammar(lark) == ""
+    assert validated == [lark]
+    assert llguidance.LLMatcher.validate_grammar(llguidance.grammar_from("grammar", "start: NOPE")) != ""
+    assert llguidance.LLMatcher.validate_grammar(lark, backend.ll_tokenizer) == ""  # with a tokenizer: asked again
+    assert len(validated) == 3
+
+
+def test_vllm_plugin_is_declared_as_an_entry_point():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    section = text.split('[project.entry-points."vllm.general_plugins"]\n', 1)[1].split("\n[", 1)[0]
+    assert 'querytune_grammar_matchers = "querytune.platform.constrained:vllm_plugin"' in section
+    assert callable(constrained.vllm_plugin)
+
+
+def test_hf_backend_holds_every_batch_to_the_grammar(tiny_model):
+    """`querytune eval --backend hf --grammar`: a processor per batch (its matchers follow one batch's rows)."""
+    from querytune.platform.backends import HFBackend
+
+    task = get_task("qmd")
+    conversations = [task.messages({"query": q}) for q in ("auth", "rust borrow", "tax forms")]
+    backend = HFBackend(tiny_model, batch_size=2, grammar=task.grammar())  # 2 + 1 rows: two batches
+    answers = [c.text for c in backend.complete(conversations, max_new_tokens=24)]
+    assert [a for a in answers if not _parses(task, a)] == []  # an untrained model, held to the format

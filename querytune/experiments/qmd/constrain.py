@@ -50,10 +50,12 @@ def rules() -> dict[str, object]:
     return rules
 
 
+@lru_cache(maxsize=1)
 def grammar_gbnf() -> str:
     return g.to_gbnf(rules())
 
 
+@lru_cache(maxsize=1)
 def grammar_lark() -> str:
     return g.to_lark(rules())
 
