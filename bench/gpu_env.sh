@@ -9,4 +9,14 @@ export TORCHINDUCTOR_CACHE_DIR="$VLLM_CACHE_ROOT/inductor" TRITON_CACHE_DIR="$VL
 export FLASHINFER_WORKSPACE_BASE="$VLLM_CACHE_ROOT/flashinfer"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_USAGE_STATS_ENABLED=0 PYTHONUNBUFFERED=1
 export TOKENIZERS_PARALLELISM=false RAY_AUTH_MODE=disabled
+# vLLM finds plugins by entry point: register querytune's (pyproject.toml) beside the bundle, without pip
+python3 - <<'PY'
+import pathlib, re
+section = re.search(r'\[project\.entry-points\."vllm\.general_plugins"\]\n(.*?)(?:\n\[|\Z)',
+                    pathlib.Path("pyproject.toml").read_text(), re.S).group(1)
+info = pathlib.Path("/tmp/site/querytune_vllm_plugin-0.dist-info")
+info.mkdir(exist_ok=True)
+(info / "METADATA").write_text("Metadata-Version: 2.1\nName: querytune-vllm-plugin\nVersion: 0\n")
+(info / "entry_points.txt").write_text("[vllm.general_plugins]\n" + section.replace('"', "").strip() + "\n")
+PY
 python3 -c "import vllm, ray, trl" || { echo "the bundle does not import"; exit 1; }
