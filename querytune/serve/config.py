@@ -72,7 +72,7 @@ class Replica(Strict):
 
 # --------------------------------------------------------------------------- engines
 class Batching(Strict):
-    """``@serve.batch`` settings of a transformers replica (vLLM batches continuously by itself)."""
+    """How the transformers engine batches concurrent requests (vLLM batches continuously by itself)."""
 
     max_batch_size: int = Field(8, ge=1, description="requests generated together (grouped by adapter)")
     batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
