@@ -24,6 +24,10 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
+# ruff check: pyflakes errors and import order ([tool.ruff] in pyproject.toml); no reformatting.
+lint: install
+	$(BIN)/ruff check .
+
 demo: install
 	$(BIN)/querytune demo configs/demo/demo.yaml
 

@@ -9,6 +9,8 @@ evaluations run ``--jobs`` at a time, each its own `querytune eval --backend vll
     python -m bench.quality                                   # both tasks, shipped configs, GPU
     python -m bench.quality --tasks qmd --train-set sft.epochs=2
     python -m bench.quality --skip-train --storage /tmp/q     # evaluate what is registered there
+    python -m bench.quality --variant ep8 sft.epochs=8 --variant b64 sft.batch_size=64 sft.lr=4e-4
+                                                              # ablations trained beside the shipped config
     python -m bench.quality --backend hf --model tiny-qwen3 --limit 4 --no-grammar \
         --train-set model.name=tiny-qwen3 --train-set scaling.use_gpu=false --train-set sft.epochs=1 \
         --train-set data.num_examples=60                      # CPU smoke run of the same path
@@ -53,17 +55,22 @@ RECIPES = {"sft": ("configs/{task}/sft.yaml", ["scaling.use_gpu=true"]),
            "grpo": ("configs/{task}/grpo-gpu.yaml", [])}
 
 
-def train(task: str, recipe: str, storage: Path, overrides: list[str], out: Path) -> dict:
-    """`querytune train` of one recipe on the GPU, registered as `<task>-<recipe>` (GRPO's parent
-    is the `<task>-sft` its GPU config names)."""
+def train(task: str, recipe: str, storage: Path, overrides: list[str], out: Path, variant: str = "") -> dict:
+    """`querytune train` of one recipe on the GPU, registered as `<task>-<recipe>[-<variant>]` (GRPO's
+    parent is the `<task>-sft` its GPU config names)."""
     config, placed = RECIPES[recipe]
-    sets = [*placed, f"run.storage_path={storage}", f"run.name=quality-{task}-{recipe}-{time.strftime('%H%M%S')}",
-            f"run.register_as={task}-{recipe}", *overrides]
+    name = adapter_name(task, recipe, variant)
+    sets = [*placed, f"run.storage_path={storage}", f"run.name=quality-{name}-{time.strftime('%H%M%S')}",
+            f"run.register_as={name}", *overrides]
     command = querytune_command("train", config.format(task=task), *[x for s in sets for x in ("--set", s)])
-    log(f"train {task} {recipe}: {' '.join(command)}")
-    result = run_timed(command, out / f"train-{task}-{recipe}.log")
-    log(f"train {task} {recipe}: {result['wall_s']:.0f} s")
+    log(f"train {name}: {' '.join(command)}")
+    result = run_timed(command, out / f"train-{name}.log")
+    log(f"train {name}: {result['wall_s']:.0f} s")
     return result
+
+
+def adapter_name(task: str, recipe: str, variant: str = "") -> str:
+    return f"{task}-{recipe}" + (f"-{variant}" if variant else "")
 
 
 def train_task(task: str, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
@@ -72,6 +79,24 @@ def train_task(task: str, opts: argparse.Namespace, storage: Path, out: Path) ->
     if opts.grpo:
         runs["grpo"] = train(task, "grpo", storage, opts.grpo_set, out)
     return runs
+
+
+def train_variant(task: str, variant: list[str], opts: argparse.Namespace, storage: Path, out: Path) -> dict:
+    """An ablation: the shipped SFT config with the session's overrides, then the variant's."""
+    name, *overrides = variant
+    return train(task, "sft", storage, [*opts.train_set, *overrides], out, variant=name)
+
+
+def parse_variants(raw: list[list[str]]) -> list[list[str]]:
+    """``--variant NAME KEY=VALUE ...``: a name fit for an adapter name, then at least one override."""
+    for name, *overrides in raw:
+        if not name.replace("_", "").isalnum() or "=" in name:
+            raise SystemExit(f"--variant {name!r}: the first word is the variant's name (letters, digits, _)")
+        if not overrides or not all("=" in o for o in overrides):
+            raise SystemExit(f"--variant {name}: give KEY=VALUE overrides after the name, e.g. sft.epochs=8")
+    if len({v[0] for v in raw}) != len(raw):
+        raise SystemExit("--variant names must differ")
+    return raw
 
 
 def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
@@ -84,6 +109,8 @@ def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
     cells += [Cell(task, adapter, "dev", best_of=n) for n in opts.best_of if n > 1]
     if opts.grpo:
         cells.append(Cell(task, f"{task}-grpo", "dev"))
+    for name, *_ in opts.variant:  # ablations: on the held-out dev set and the generator's val
+        cells += [Cell(task, adapter_name(task, "sft", name), data) for data in SETS[task][:2]]
     return cells
 
 
@@ -130,6 +157,9 @@ def main() -> None:
     parser.add_argument("--grpo", action="store_true", help="GRPO from each SFT adapter (configs/<task>/grpo-gpu.yaml)")
     parser.add_argument("--grpo-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for every GRPO run (repeatable)")
+    parser.add_argument("--variant", action="append", nargs="+", default=[], metavar="NAME KEY=VALUE",
+                        help="also train `<task>-sft-NAME` with these overrides, side by side, and evaluate it "
+                             "on dev (and val) (repeatable)")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the adapters already registered")
     parser.add_argument("--skip-eval", action="store_true", help="train only (a later call evaluates)")
     parser.add_argument("--no-grammar", action="store_true", help="skip the constrained-decoding cells")
@@ -141,11 +171,15 @@ def main() -> None:
     parser.add_argument("--storage", default="/tmp/quality-runs", help="runs, adapters and eval folders")
     parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     args = parser.parse_args()
+    args.variant = parse_variants(args.variant)
     out, storage = results_dir(args.out), Path(args.storage)
     trained = {}
     if not args.skip_train:
-        with ThreadPoolExecutor(len(args.tasks)) as pool:
-            trained = dict(zip(args.tasks, pool.map(lambda t: train_task(t, args, storage, out), args.tasks)))
+        jobs = {task: lambda t=task: train_task(t, args, storage, out) for task in args.tasks}
+        jobs |= {adapter_name(task, "sft", v[0]): lambda t=task, v=v: train_variant(t, v, args, storage, out)
+                 for task in args.tasks for v in args.variant}
+        with ThreadPoolExecutor(len(jobs)) as pool:  # one GPU holds several 135M trainings at once
+            trained = dict(zip(jobs, pool.map(lambda job: job(), jobs.values())))
     cells = [] if args.skip_eval else [c for t in args.tasks for c in cells_for(t, args)]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda c: _safe(evaluate, c, storage, out, args), cells))
@@ -153,7 +187,8 @@ def main() -> None:
     done = [r for r in results if "error" not in r]
     markdown = report(done)
     write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set,
-                           "grpo_overrides": args.grpo_set})
+                           "grpo_overrides": args.grpo_set,
+                           "variants": args.variant})
     (out / "quality.md").write_text(markdown + "\n")
     for r in failed:
         print(f"FAILED {r['name']}: {r['error'][-600:]}")

@@ -61,7 +61,8 @@ def train(config: Path = typer.Argument(..., help="Train YAML (recipe: sft or gr
         cfg = load_config(config, TrainConfig, set_)
         from ray.train import TrainingFailedError
 
-        from querytune.platform.launch import failure_summary, train as run_train
+        from querytune.platform.launch import failure_summary
+        from querytune.platform.launch import train as run_train
 
         try:
             outcome = run_train(cfg)
@@ -292,7 +293,8 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """
     from querytune.platform.config import SweepConfig, load_config
-    from querytune.platform.sweep import SweepFailed, SweepInterrupted, leaderboard_table, run as run_sweep
+    from querytune.platform.sweep import SweepFailed, SweepInterrupted, leaderboard_table
+    from querytune.platform.sweep import run as run_sweep
 
     try:
         cfg = load_config(config, SweepConfig, set_)
@@ -388,7 +390,8 @@ def demo(config: Path = typer.Argument(Path("configs/demo/demo.yaml"), help="Dem
     from querytune.platform.config import load_config
 
     try:
-        from querytune.demo import DemoConfig, DemoError, run as run_demo
+        from querytune.demo import DemoConfig, DemoError
+        from querytune.demo import run as run_demo
 
         cfg = load_config(config, DemoConfig, set_)
         result = run_demo(cfg)

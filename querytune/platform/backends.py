@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
-Messages = list[dict[str, str]]
+from querytune.experiments.base import Messages
+
 KINDS = ("hf", "vllm", "http", "openai")
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_TIMEOUT_S = 300.0

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-Messages = list[dict[str, str]]
+from querytune.experiments.base import Messages
+
 GREEDY_BELOW = 1e-5  # lower temperatures overflow logits / T into NaN probabilities; vLLM goes greedy below it too
 
 

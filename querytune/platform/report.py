@@ -28,12 +28,21 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def cell_html(text: str) -> str:
+    """Escaped text whose line breaks survive (a qmd answer is one ``lex:``/``vec:``/``hyde:`` line each).
+
+    >>> cell_html("lex: a & b\\nvec: c")
+    'lex: a &amp; b<br>vec: c'
+    """
+    return "<br>".join(html.escape(line) for line in text.split("\n"))
+
+
 def table_html(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = []
     for row in rows:
         cells = "".join(f'<td class="num">{fmt(c)}</td>' if isinstance(c, (int, float)) else
-                        f"<td>{html.escape(fmt(c))}</td>" for c in row)
+                        f"<td>{cell_html(fmt(c))}</td>" for c in row)
         body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -137,12 +146,34 @@ def ci_bars_figure(labels: Sequence[str], series: dict[str, Sequence[tuple[float
 
 
 def histogram_figure(values: Sequence[float], marks: dict[str, float] | None = None, *, xlabel: str = "",
-                     bins: int = 30):
-    """A histogram with labelled vertical lines (e.g. latency p50/p95/p99)."""
+                     bins: int = 30, floor: float | None = None):
+    """A histogram with labelled vertical lines (e.g. latency p50/p95/p99).
+
+    The x axis spans the values and the marks, padded by 5%; ``floor`` (0 for latencies)
+    is a value the data cannot go below, so the axis does not either. Values that are all
+    equal get one narrow bar (matplotlib alone draws them on a range of ±0.5 around it).
+    """
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    data = data[np.isfinite(data)]
+    marks = {k: v for k, v in (marks or {}).items() if np.isfinite(v)}
+    shown = np.concatenate([data, list(marks.values())])
+    low, high = (float(shown.min()), float(shown.max())) if shown.size else (0.0, 1.0)
+    pad = 0.05 * (high - low) or max(0.05 * abs(high), 1e-3)
+    low, high = low - pad, high + pad
+    if floor is not None:
+        low = max(low, floor)
     fig, ax = new_figure()
-    ax.hist(values, bins=bins, color="#6a8cc7")
-    for i, (name, value) in enumerate((marks or {}).items()):
+    if data.size:
+        if data.min() == data.max():  # all equal: one bar, 5% of the axis wide
+            edges = data[0] + np.array([-0.025, 0.025]) * (high - low)
+        else:
+            edges = np.linspace(data.min(), data.max(), bins + 1)
+        ax.hist(data, bins=edges, color="#6a8cc7")
+    for i, (name, value) in enumerate(marks.items()):
         ax.axvline(value, color=f"C{i + 1}", linestyle="--", label=f"{name} {value:.3g}")
+    ax.set_xlim(low, high)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     if marks:

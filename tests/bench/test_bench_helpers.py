@@ -53,3 +53,20 @@ def test_load_counts_answers_and_errors_per_route():
         assert level["concurrency"] == 4 and level["throughput_rps"] > 0 and level["errors"] > 0
     finally:
         server.shutdown()
+
+
+def test_quality_variants_train_beside_the_shipped_config_and_are_judged_on_dev_and_val():
+    import argparse
+
+    import pytest
+
+    from bench.quality import cells_for, parse_variants
+
+    variants = parse_variants([["ep8", "sft.epochs=8"], ["b64", "sft.batch_size=64", "sft.lr=4e-4"]])
+    opts = argparse.Namespace(no_grammar=True, best_of=[], grpo=False, variant=variants)
+    names = {(c.adapter, c.data) for c in cells_for("sourcegraph", opts)}
+    assert {("sourcegraph-sft-ep8", "dev"), ("sourcegraph-sft-ep8", "val"), ("sourcegraph-sft-b64", "dev")} <= names
+    assert ("sourcegraph-sft-ep8", "test") not in names
+    for bad in ([["ep8"]], [["ep8", "epochs"]], [["sft.epochs=8"]], [["a", "x=1"], ["a", "y=2"]]):
+        with pytest.raises(SystemExit):
+            parse_variants(bad)

@@ -8,8 +8,18 @@ from typer.testing import CliRunner
 
 from querytune.cli import app
 from querytune.experiments.base import GoldError
-from querytune.platform.evaluate import (EvalError, EvalSpec, bootstrap_ci, compare_runs, new_folder, paired_rows,
-                                         run_eval, run_score, verdict)
+from querytune.platform.evaluate import (
+    EvalError,
+    EvalSpec,
+    bootstrap_ci,
+    compare_runs,
+    new_folder,
+    paired_rows,
+    run_eval,
+    run_score,
+    verdict,
+)
+from querytune.platform.evaluate.report import latency_figure
 from tests.conftest import TOY_TASK
 from tests.toy import ToyTask
 
@@ -88,6 +98,32 @@ def test_report_embeds_its_plots(toy_run):
         png = (toy_run / f"{name}.png").read_bytes()
         assert png.startswith(PNG_MAGIC) and len(png) > 1000
     assert "data:image/png;base64," in page and "p95" in page
+
+
+def latency_axis(values: list[float], latency: dict) -> tuple[float, float]:
+    import matplotlib.pyplot as plt
+
+    fig = latency_figure(values, latency)
+    (ax,) = fig.axes
+    plt.close(fig)
+    return ax.get_xlim()
+
+
+def test_latency_histogram_of_a_run_starts_at_zero_at_the_lowest_and_spans_its_data(toy_run):
+    rows = [json.loads(line) for line in (toy_run / "examples.jsonl").read_text().splitlines()]
+    latency = json.loads((toy_run / "summary.json").read_text())["latency"]
+    values = [r["latency_s"] for r in rows]
+    low, high = latency_axis(values, latency)
+    assert 0 <= low <= min(values) and max([*values, latency["p99_s"]]) <= high
+
+
+@pytest.mark.parametrize("values", [[0.08] * 4, [0.0] * 3, [0.2, 0.25, 1.3], [12.0, 12.5]],
+                         ids=["equal", "zero", "spread", "far-from-zero"])
+def test_latency_axis_fits_the_values_instead_of_plus_minus_half_a_second(values):
+    latency = {"p50_s": sorted(values)[len(values) // 2], "p95_s": max(values), "p99_s": max(values)}
+    low, high = latency_axis(values, latency)
+    assert 0 <= low <= min(values) and max(values) <= high
+    assert high - low <= max(0.2 * max(values), 0.01) + (max(values) - min(values)) * 1.2  # no ±0.5 s around one value
 
 
 def test_eval_against_a_baseline_pairs_every_example(toy_run, tiny_model, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,14 @@ from typing import Iterator
 import pytest
 import yaml
 
+from querytune.netutil import free_port  # also imported from here by the reliability tests
+
 API_KEY = "reliability-test-key"
 ADAPTERS = {"sg-tiny": "sourcegraph", "qmd-tiny": "qmd"}
 ROUTE_MAX_TOKENS = 4  # answers are judged for status codes here, not for quality
 CHAT_MAX_TOKENS = 8  # limits.max_tokens: a chat completion may ask for at most this many
 HEADER_TIMEOUT_S = 2  # limits.header_timeout_s: seconds, not the default 10, so a test sees connections dropped
 MAX_CONNECTIONS = 48  # limits.max_connections: small enough for a test to reach it
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_random_adapter(storage: Path, name: str, task: str, seed: int = 0) -> Path:

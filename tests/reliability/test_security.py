@@ -12,10 +12,10 @@ import secrets
 import shutil
 import signal
 import socket
-import threading
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -29,8 +29,17 @@ from querytune.platform import adapters
 from querytune.serve import api
 from querytune.serve.catalog import CatalogError, resolve_catalog
 from querytune.serve.config import ServeConfig, ServeFile
-from tests.reliability.conftest import (API_KEY, CHAT_MAX_TOKENS, HEADER_TIMEOUT_S, MAX_CONNECTIONS, LocalServer,
-                                       auth, free_port, serve_args, write_serve_file)
+from tests.reliability.conftest import (
+    API_KEY,
+    CHAT_MAX_TOKENS,
+    HEADER_TIMEOUT_S,
+    MAX_CONNECTIONS,
+    LocalServer,
+    auth,
+    free_port,
+    serve_args,
+    write_serve_file,
+)
 from tests.reliability.malformed import ADAPTER_ESCAPES, BODY_LIMIT, POST_ROUTES, QUERY_LIMIT, VALID
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from typing import Iterator
 
 import pytest
 
+from querytune.netutil import free_port  # also imported from here by the serve tests
 from querytune.serve.config import ServeConfig
 
 
@@ -56,12 +56,6 @@ def tiny_serve_config(storage: str, **sections) -> ServeConfig:
     for key, value in sections.items():
         data[key] = {**data[key], **value} if isinstance(data.get(key), dict) else value
     return ServeConfig.model_validate(data)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
