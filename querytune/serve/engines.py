@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol
 
+from querytune.experiments.base import Messages
 from querytune.platform import adapters, constrained, generation, models
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import Batching, LLMDeployment, TransformersSettings, VLLMSettings
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
     from vllm.engine.arg_utils import AsyncEngineArgs
 
 log = logging.getLogger(__name__)
-Messages = list[dict[str, str]]
 Prompt = Messages | str  # chat messages (the model's chat template renders them) or raw text, sent as is
 Info = dict[str, Any]  # engine, constrained, batch_size, queue_s, ttft_s
 DEFAULT_RUNTIME_ADAPTERS = 4
