@@ -76,11 +76,16 @@ class HandleEngine:
         return await self.handle.generate.remote(prompt, model, sampling)  # [ray]
 
     async def stream(self, prompt: Prompt, model: ServedModel, sampling: Sampling):
-        async for item in self.handle.options(stream=True).stream.remote(prompt, model, sampling):  # [ray]
-            yield item
+        items = self.handle.options(stream=True).stream.remote(prompt, model, sampling)  # [ray]
+        try:
+            async for item in items:
+                yield item
+        finally:
+            items.cancel()  # [ray] a client that left stops the replica's generation too (a no-op once done)
 
     async def unload(self, name: str) -> None:
-        await self.handle.unload.remote(name)  # [ray] reaches one replica; the others drop it as unused
+        # [ray] every live replica drops it; a replica that fails to answer drops it as least recently used
+        await self.handle.broadcast("unload", name).results_async(timeout_s=30, return_exceptions=True)
 
 
 class HandleRuntime:

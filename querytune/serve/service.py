@@ -208,7 +208,7 @@ class Service:
             if isinstance(entry, ApiError):
                 return entry
             engine = self.engines.get(entry.deployment)
-            try:  # on Ray this frees one replica now; the others drop it as least recently used
+            try:  # on Ray every live replica drops it (Serve's broadcast)
                 if engine is not None:
                     await engine.unload(name)
             except Exception:  # noqa: BLE001 - it is already out of the catalog: no request reaches it

@@ -1,6 +1,7 @@
 """The Ray Serve application on a local cluster: every route over HTTP, and autoscaling 1 -> 2+ -> 1."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -89,7 +90,7 @@ def test_runtime_adapters_are_one_list_for_every_ingress_replica(client, registr
     from ray import serve
 
     from querytune.platform import adapters
-    from querytune.serve.app import RUNTIME_NAME
+    from querytune.serve.app import RUNTIME_NAME, HandleEngine
 
     # api_key_env is null here, so the HTTP route is refused: the list is driven through its handle
     assert client.post("/v1/load_lora_adapter", json={"lora_name": "qmd-tiny"}).status_code == 403
@@ -101,6 +102,7 @@ def test_runtime_adapters_are_one_list_for_every_ingress_replica(client, registr
     assert answer.status_code == 200 and answer.json()["model"] == "qmd-ray-runtime", answer.text
     assert "qmd-ray-runtime" in {m["id"] for m in client.get("/v1/models").json()["data"]}
     assert runtime.unload.remote("qmd-ray-runtime").result().name == "qmd-ray-runtime"
+    asyncio.run(HandleEngine(serve.get_deployment_handle(LLM, app_name=APP)).unload("qmd-ray-runtime"))  # broadcast
     assert client.post("/v1/chat/completions", json=chat).status_code == 404
 
 
