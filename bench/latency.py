@@ -101,7 +101,7 @@ async def raw_engine(config: str, storage: Path, messages: list, count: int) -> 
     from querytune.experiments import get_task
     from querytune.serve.catalog import resolve_catalog
     from querytune.serve.config import load_serve_file
-    from querytune.serve.engines import load_engine
+    from querytune.serve.engines import Sampling, load_engine
 
     cfg = load_serve_file(config, serve_overrides(storage)).app.args
     catalog = resolve_catalog(cfg)
@@ -110,16 +110,18 @@ async def raw_engine(config: str, storage: Path, messages: list, count: int) -> 
     engine = await load_engine(deployment, [e for e in catalog.values() if e.deployment == deployment.name])
     result: dict[str, Any] = {"load_s": time.perf_counter() - began}
     budget = cfg.routes[TASK].max_tokens
+    model = catalog[cfg.routes[TASK].model]
     for label, grammar in (("constrained", get_task(TASK).grammar()), ("unconstrained", None)):
+        sampling = Sampling(max_tokens=budget, grammar=grammar)
         for conversation in messages[:5]:
-            await engine.generate(conversation, TASK, budget, grammar)
+            await engine.generate(conversation, model, sampling)
         latencies, tokens, prompt_tokens = [], [], []
         for i in range(count):
             began = time.perf_counter()
-            _, info = await engine.generate(messages[i % len(messages)], TASK, budget, grammar)
+            out = await engine.generate(messages[i % len(messages)], model, sampling)
             latencies.append((time.perf_counter() - began) * 1e3)
-            tokens.append(info["completion_tokens"])
-            prompt_tokens.append(info["prompt_tokens"])
+            tokens.append(out.completion_tokens)
+            prompt_tokens.append(out.prompt_tokens)
         result[label] = {"latency_ms": percentiles(latencies), "completion_tokens": percentiles(tokens),
                          "prompt_tokens": percentiles(prompt_tokens)}
     result["unconstrained_base"] = await base_model_latency(engine, messages, budget, count)

@@ -18,9 +18,13 @@ def render(tokenizer, messages: Messages) -> str:
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
-def generate(model, tokenizer, conversations: Sequence[Messages], *, max_new_tokens: int = 64,
-             batch_size: int = 16, temperature: float = 0.0, logits_processor=None) -> list[tuple[str, float]]:
+def generate(model, tokenizer, conversations: Sequence[Messages | str], *, max_new_tokens: int = 64,
+             batch_size: int = 16, temperature: float = 0.0, logits_processor=None,
+             **options) -> list[tuple[str, float]]:
     """(completion, seconds) per conversation; greedy unless ``temperature`` >= GREEDY_BELOW.
+
+    A conversation given as a string is a prompt already rendered (sent as is); ``options``
+    go to ``model.generate`` (the serving engine's stopping criteria and top_p).
 
     Seconds are the wall time of the batch the conversation rode in, which is what a
     caller waiting for that answer experiences.
@@ -30,14 +34,14 @@ def generate(model, tokenizer, conversations: Sequence[Messages], *, max_new_tok
     tokenizer.padding_side = "left"
     results: list[tuple[str, float]] = []
     for start in range(0, len(conversations), batch_size):
-        chunk = [render(tokenizer, m) for m in conversations[start:start + batch_size]]
+        chunk = [m if isinstance(m, str) else render(tokenizer, m) for m in conversations[start:start + batch_size]]
         batch = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         greedy = temperature < GREEDY_BELOW
         sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature}
         began = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                 logits_processor=logits_processor, **sampling)
+                                 logits_processor=logits_processor, **sampling, **options)
         seconds = time.perf_counter() - began
         new = out[:, batch["input_ids"].shape[1]:]
         results += [(text.strip(), seconds) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]

@@ -1,11 +1,17 @@
 """The HTTP surface: routes, errors, the guard every request passes.
 
 Routes are thin: they hand a validated body (``schemas``) to ``service.Service`` and
-turn what comes back, an answer or an ``ApiError`` value, into JSON. Every error has
-one shape, ``{"error": {"type", "message", "field"}}``: a bad body is a 4xx naming the
-field, an unknown model a 404 naming it, a body over the size limit a 413; nothing a
-client sends produces a 500, and no error body carries the server's internals (hosts,
-process or actor ids): those go to the log.
+turn what comes back, an answer, a ``Stream`` (Server-Sent Events in OpenAI's chunk
+format, ending ``data: [DONE]``) or an ``ApiError`` value, into a response. Every error
+has one shape, ``{"error": {"type", "message", "field", "param"}}`` (``param`` is
+OpenAI's name for the field, which the ``openai`` client reads): a bad body is a 4xx
+naming the field (400 on the OpenAI routes under ``/v1/``, as OpenAI answers it; 422 on
+the task routes), a request beyond a limit a 422, an unknown model a 404 naming it, a
+body over the size limit a 413; nothing a client sends produces a 500, and no error body
+carries the server's internals (hosts, process or actor ids): those go to the log.
+
+``POST /v1/load_lora_adapter`` and ``/v1/unload_lora_adapter`` change what is served, so
+they need the API key even on a server that runs without one (403 there).
 
 A route whose client disconnects stops waiting and cancels its generation, so a client
 that gave up costs nothing more; it is counted as status 499.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import time
@@ -27,8 +34,9 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request  # at module level: FastAPI resolves the routes' string annotations here
 
 from querytune.platform.config import ConfigError
-from querytune.serve.schemas import (ERRORS, ApiError, ChatAnswer, ChatRequest, ExpandAnswer, ExpandRequest,
-                                     ModelList, QueryAnswer, QueryRequest)
+from querytune.serve.schemas import (ERRORS, AdapterAnswer, ApiError, ChatAnswer, ChatRequest, CompletionAnswer,
+                                     CompletionRequest, ExpandAnswer, ExpandRequest, LoadAdapterRequest, ModelCard,
+                                     ModelList, QueryAnswer, QueryRequest, Stream, UnloadAdapterRequest)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PLAYGROUND = Path(__file__).with_name("playground.html")
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/"})  # readiness, liveness, the static page (it holds no data)
+ADMIN_PATHS = frozenset({"/v1/load_lora_adapter", "/v1/unload_lora_adapter"})  # always need the key
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # no proxy may hold events back
 CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
 
 
@@ -80,8 +90,22 @@ def error_response(err: ApiError):
 
 
 def respond(result):
-    """An answer as itself, an ``ApiError`` as its JSON error response."""
-    return error_response(result) if isinstance(result, ApiError) else result
+    """An answer as itself, an ``ApiError`` as its JSON error response, a ``Stream`` as Server-Sent Events."""
+    from fastapi.responses import StreamingResponse
+
+    if isinstance(result, ApiError):
+        return error_response(result)
+    if isinstance(result, Stream):
+        return StreamingResponse(server_sent_events(result.chunks), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
+    return result
+
+
+async def server_sent_events(chunks):
+    """OpenAI's stream: one ``data:`` event per chunk, then ``data: [DONE]``."""
+    async for chunk in chunks:
+        yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def _add_routes(app: "FastAPI", service: "Service") -> None:
@@ -105,12 +129,30 @@ def _add_routes(app: "FastAPI", service: "Service") -> None:
 
     @app.post("/v1/chat/completions", response_model=ChatAnswer, responses=ERRORS)
     async def chat_completions(body: ChatRequest, request: Request):
-        """OpenAI-compatible chat completion; ``model`` is an adapter name."""
+        """OpenAI-compatible chat completion (``stream`` for Server-Sent Events); ``model`` is an adapter name."""
         return respond(await while_connected(request, service.chat(body)))
+
+    @app.post("/v1/completions", response_model=CompletionAnswer, responses=ERRORS)
+    async def completions(body: CompletionRequest, request: Request):
+        """OpenAI-compatible text completion: the prompt goes to the model as is (no chat template)."""
+        return respond(await while_connected(request, service.completion(body)))
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models():
-        return service.models()
+        return await service.models()
+
+    @app.get("/v1/models/{model_id}", response_model=ModelCard, responses=ERRORS)
+    async def get_model(model_id: str):
+        return respond(await service.model(model_id))
+
+    @app.post("/v1/load_lora_adapter", response_model=AdapterAnswer, responses=ERRORS)
+    async def load_lora_adapter(body: LoadAdapterRequest):
+        """Serve a registry adapter until unloaded (its base hash must be a served base's)."""
+        return respond(await service.load_adapter(body))
+
+    @app.post("/v1/unload_lora_adapter", response_model=AdapterAnswer, responses=ERRORS)
+    async def unload_lora_adapter(body: UnloadAdapterRequest):
+        return respond(await service.unload_adapter(body))
 
     @app.get("/healthz")
     async def healthz():
@@ -158,8 +200,8 @@ def _add_error_handlers(app: "FastAPI") -> None:
     from starlette.exceptions import HTTPException
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_body(_request, exc: RequestValidationError):
-        return error_response(validation_error(exc.errors()))
+    async def invalid_body(request, exc: RequestValidationError):
+        return error_response(validation_error(exc.errors(), openai=_route(request).startswith("/v1/")))
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, exc: HTTPException):
@@ -172,19 +214,27 @@ def _add_error_handlers(app: "FastAPI") -> None:
         return error_response(ApiError(500, "internal", "internal error; the server log has the details"))
 
 
-def validation_error(errors: list[dict]) -> ApiError:
-    """The first pydantic error as an ApiError: 400 for unreadable JSON, else 422, field dotted."""
+def validation_error(errors: list[dict], openai: bool = False) -> ApiError:
+    """The first pydantic error as an ApiError, field dotted: 400 for unreadable JSON and on the OpenAI
+    routes (OpenAI's status for an invalid request), else 422."""
     first = errors[0]
     field = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
     if first["type"] == "json_invalid":
         return ApiError(400, "invalid_json", f"the body is not valid JSON ({first.get('ctx', {}).get('error', '')})",
                         "body")
-    message = "unknown field (not allowed here)" if first["type"] == "extra_forbidden" else first["msg"]
+    unknown = ("unknown field: this server takes OpenAI's fields and no others (an extra_body field?)" if openai
+               else "unknown field (not allowed here)")
+    message = unknown if first["type"] == "extra_forbidden" else first["msg"]
     message = message.removeprefix("Value error, ")  # our validators' messages quote the value already
     got = first.get("input")
     quiet = first["type"] in ("missing", "extra_forbidden", "value_error") or got is None
     shown = "" if quiet else f" (got {got!r:.80})"
-    return ApiError(422, "invalid_request", f"{field}: {message}{shown}", field)
+    return ApiError(400 if openai else 422, "invalid_request", f"{field}: {message}{shown}", field)
+
+
+def _route(request) -> str:
+    """The path template of the route a request matched ("/v1/models/{model_id}"), else its path."""
+    return getattr(request.scope.get("route"), "path", None) or request.url.path
 
 
 def _add_guard(app: "FastAPI", service: "Service", api_key: ApiKey | None) -> None:
@@ -192,7 +242,7 @@ def _add_guard(app: "FastAPI", service: "Service", api_key: ApiKey | None) -> No
     if api_key is None:
         log.warning("no API key (api_key_env is null), so every route is open; keep the server on loopback")
     limits = service.cfg.limits
-    paths = {route.path for route in app.routes}  # metric labels: known paths only, bounded cardinality
+    paths = {route.path for route in app.routes}  # metric labels: route templates only, bounded cardinality
 
     @app.middleware("http")
     async def guard(request, call_next):
@@ -200,8 +250,9 @@ def _add_guard(app: "FastAPI", service: "Service", api_key: ApiKey | None) -> No
         refusal = (_check_headers(request, limits.max_headers) or _authorize(request, api_key)
                    or await _check_size(request, limits.max_body_bytes))
         response = error_response(refusal) if refusal else await call_next(request)
-        route = request.url.path if request.url.path in paths else "unmatched"
-        service.metrics.observe(route, response.status_code, time.perf_counter() - began)
+        route = _route(request)
+        service.metrics.observe(route if route in paths else "unmatched", response.status_code,
+                                time.perf_counter() - began)
         return response
 
 
@@ -214,6 +265,9 @@ def _check_headers(request, max_headers: int) -> ApiError | None:
 
 
 def _authorize(request, api_key: ApiKey | None) -> ApiError | None:
+    if api_key is None and request.url.path in ADMIN_PATHS:
+        return ApiError(403, "forbidden", "loading adapters at runtime needs an API key, and this server has none: "
+                        "start it with api_key_env set (and that variable exported)", "Authorization")
     if api_key is None or request.url.path in OPEN_PATHS:
         return None
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

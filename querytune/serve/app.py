@@ -5,9 +5,11 @@
 * ``Ingress``: the FastAPI app of ``api.create_app``, one replica set, autoscaled;
   its routes reach the models through deployment handles (``HandleEngine``).
 * ``LLMServer``: one deployment per base model holding that base's task adapters
-  (``engines.load_engine``), autoscaled on ongoing requests. A transformers replica
-  batches concurrent requests with ``@serve.batch``; a vLLM replica hands them to
+  (``engines.load_engine``), autoscaled on ongoing requests. A transformers engine
+  batches concurrent requests itself (streaming ones too); a vLLM replica hands them to
   vLLM, which batches continuously.
+* ``RuntimeAdapters``: one replica holding the adapters loaded with
+  ``POST /v1/load_lora_adapter``, so every ingress replica serves the same ones.
 
 ``local_app(cfg)`` is the same FastAPI app with the engines in-process: it runs under
 uvicorn without Ray (``querytune serve --local``, tests, the eval harness).
@@ -30,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 from querytune.serve.api import ApiKey, create_app, resolve_api_key
 from querytune.serve.catalog import ServedModel, resolve_catalog
 from querytune.serve.config import LLMDeployment, ServeConfig, ServeFile, require_key_off_loopback
-from querytune.serve.engines import GenRequest, Info, Messages, TransformersEngine, load_engine
+from querytune.serve.engines import Generation, Prompt, Sampling, load_engine
+from querytune.serve.metrics import Metrics
+from querytune.serve.runtime import RuntimeAdapters
 from querytune.serve.service import Service
 
 if TYPE_CHECKING:
@@ -39,29 +43,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 INGRESS_NAME = "Ingress"
+RUNTIME_NAME = "RuntimeAdapters"
 READY_TIMEOUT_S = 900  # `querytune serve` waits this long for /healthz after deploying (a vLLM start is minutes)
 
 
 class LLMServer:
-    """One base model with its adapters (a deployment once ``build_app`` binds it)."""
+    """One base model with its adapters (a deployment once ``build_app`` binds it). The engine batches
+    concurrent requests itself (a transformers engine by adapter and sampling; vLLM continuously)."""
 
-    async def __init__(self, deployment: LLMDeployment, served: list[ServedModel]):
-        from ray import serve
+    async def __init__(self, deployment: LLMDeployment, served: list[ServedModel], runtime_limit: int):
+        self.engine = await load_engine(deployment, served, runtime_limit)
 
-        self.engine = await load_engine(deployment, served)
-        batching = deployment.batching
-        # [ray] concurrent requests to a transformers replica ride one generate call
-        self._batched = serve.batch(max_batch_size=batching.max_batch_size,
-                                    batch_wait_timeout_s=batching.batch_wait_timeout_s)(self._run_batch)
+    async def generate(self, prompt: Prompt, model: ServedModel, sampling: Sampling) -> Generation:
+        return await self.engine.generate(prompt, model, sampling)
 
-    async def generate(self, messages: Messages, adapter: str, max_tokens: int, grammar: str | None = None,
-                       temperature: float = 0.0) -> tuple[str, Info]:
-        if isinstance(self.engine, TransformersEngine):
-            return await self._batched(GenRequest(messages, adapter, max_tokens, grammar, temperature))
-        return await self.engine.generate(messages, adapter, max_tokens, grammar, temperature)
+    async def stream(self, prompt: Prompt, model: ServedModel, sampling: Sampling):
+        """[ray] called with ``handle.options(stream=True)``: each item travels to the ingress as it comes."""
+        async for item in self.engine.stream(prompt, model, sampling):
+            yield item
 
-    async def _run_batch(self, requests: list[GenRequest]) -> list[tuple[str, Info]]:
-        return await self.engine.generate_batch(requests)
+    async def unload(self, name: str) -> None:
+        await self.engine.unload(name)
 
 
 class HandleEngine:
@@ -70,19 +72,50 @@ class HandleEngine:
     def __init__(self, handle):
         self.handle = handle
 
-    async def generate(self, messages: Messages, adapter: str, max_tokens: int, grammar: str | None = None,
-                       temperature: float = 0.0) -> tuple[str, Info]:
-        return await self.handle.generate.remote(messages, adapter, max_tokens, grammar, temperature)  # [ray]
+    async def generate(self, prompt: Prompt, model: ServedModel, sampling: Sampling) -> Generation:
+        return await self.handle.generate.remote(prompt, model, sampling)  # [ray]
+
+    async def stream(self, prompt: Prompt, model: ServedModel, sampling: Sampling):
+        items = self.handle.options(stream=True).stream.remote(prompt, model, sampling)  # [ray]
+        try:
+            async for item in items:
+                yield item
+        finally:
+            items.cancel()  # [ray] a client that left stops the replica's generation too (a no-op once done)
+
+    async def unload(self, name: str) -> None:
+        # [ray] every live replica drops it; a replica that fails to answer drops it as least recently used
+        await self.handle.broadcast("unload", name).results_async(timeout_s=30, return_exceptions=True)
+
+
+class HandleRuntime:
+    """The ``RuntimeAdapters`` deployment, reached through its handle: one list for every ingress replica."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    async def get(self, name: str):
+        return await self.handle.get.remote(name)  # [ray]
+
+    async def entries(self):
+        return await self.handle.entries.remote()  # [ray]
+
+    async def load(self, name: str, deployment: str | None = None):
+        return await self.handle.load.remote(name, deployment)  # [ray]
+
+    async def unload(self, name: str):
+        return await self.handle.unload.remote(name)  # [ray]
 
 
 class Ingress:
     """The FastAPI front door; built on the replica by ``__serve_build_asgi_app__``."""
 
     async def __init__(self, cfg: ServeConfig, catalog: dict[str, ServedModel], llms: dict[str, Any],
-                       api_key: ApiKey | None):
+                       runtime: Any, api_key: ApiKey | None):
         import asyncio
 
-        self.service = Service(cfg, catalog, {name: HandleEngine(handle) for name, handle in llms.items()})
+        engines = {name: HandleEngine(handle) for name, handle in llms.items()}
+        self.service = Service(cfg, catalog, engines, HandleRuntime(runtime), Metrics(ray=True))
         self.api_key = api_key
         # LLM replicas may still be loading: /healthz says 503 until each has answered once
         self._warming = asyncio.create_task(self.service.warm_up(retry=True))
@@ -92,7 +125,7 @@ class Ingress:
 
 
 def build_app(cfg: ServeConfig) -> "Application":
-    """Ingress + one LLM deployment per base model, each with its autoscaling config."""
+    """Ingress + one LLM deployment per base model, each with its autoscaling config, + the runtime adapters."""
     from ray import serve
 
     catalog = resolve_catalog(cfg)
@@ -104,11 +137,13 @@ def build_app(cfg: ServeConfig) -> "Application":
         log.info("deployment %s: engine=%s models=%s %s", deployment.name, deployment.engine,
                  [e.name for e in served], options)
         llms[deployment.name] = serve.deployment(LLMServer, name=deployment.name, **options).bind(  # [ray]
-            deployment, served)
+            deployment, served, cfg.limits.max_runtime_adapters)
+    runtime = serve.deployment(RuntimeAdapters, name=RUNTIME_NAME, num_replicas=1,  # [ray] one list for all
+                               ray_actor_options={"num_cpus": 0}).bind(cfg, catalog)
     log.info("deployment %s: routes=%s %s", INGRESS_NAME, {k: v.model for k, v in cfg.routes.items()},
              cfg.ingress.ray())
     ingress = serve.deployment(serve.ingress()(Ingress), name=INGRESS_NAME, **cfg.ingress.ray())  # [ray]
-    return ingress.bind(cfg, catalog, llms, api_key)
+    return ingress.bind(cfg, catalog, llms, runtime, api_key)
 
 
 def build_from_args(args: dict) -> "Application":
@@ -128,7 +163,7 @@ def local_app(cfg: ServeConfig) -> "FastAPI":
     async def lifespan(_app):
         for deployment in cfg.deployments:
             served = [entry for entry in catalog.values() if entry.deployment == deployment.name]
-            service.engines[deployment.name] = await load_engine(deployment, served)
+            service.engines[deployment.name] = await load_engine(deployment, served, cfg.limits.max_runtime_adapters)
         await service.warm_up()
         yield
         for engine in service.engines.values():

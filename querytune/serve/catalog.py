@@ -32,6 +32,7 @@ class ServedModel:
     recipe: str
     has_parents: bool  # trained on a merged ancestor (GRPO on SFT)
     constrained: bool
+    runtime: bool = False  # loaded by POST /v1/load_lora_adapter, not in the serve config
 
 
 def absolute(path: str) -> str:

@@ -72,7 +72,7 @@ class Replica(Strict):
 
 # --------------------------------------------------------------------------- engines
 class Batching(Strict):
-    """``@serve.batch`` settings of a transformers replica (vLLM batches continuously by itself)."""
+    """How the transformers engine batches concurrent requests (vLLM batches continuously by itself)."""
 
     max_batch_size: int = Field(8, ge=1, description="requests generated together (grouped by adapter)")
     batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
@@ -152,6 +152,10 @@ class Route(Strict):
     retries: int = Field(2, ge=0, description="resamples of an answer that does not parse, when it was not "
                          "decoded under the grammar (transformers without llguidance)")
     retry_temperature: float = Field(0.7, gt=0, description="sampling temperature of a resample")
+    best_of: int = Field(1, ge=1, description="answers sampled per request; the task's own gold-free choice "
+                         "(task.choose) is returned. A request may ask for another count ('best_of', up to "
+                         "limits.max_n)")
+    best_of_temperature: float = Field(0.8, gt=0, description="sampling temperature when best_of > 1")
 
 
 class Limits(Strict):
@@ -163,6 +167,9 @@ class Limits(Strict):
     max_repo_chars: int = Field(200, ge=1, description="length of one candidate repository name")
     max_tokens: int = Field(512, ge=1, description="largest max_tokens a chat completion may ask for")
     max_messages: int = Field(32, ge=1, description="messages in one chat completion")
+    max_n: int = Field(8, ge=1, description="choices one request may ask for ('n'; 'best_of' of a task route)")
+    max_stop: int = Field(4, ge=1, description="stop sequences of one request (OpenAI allows 4)")
+    max_stop_chars: int = Field(64, ge=1, description="length of one stop sequence")
     max_message_chars: int = Field(8_000, ge=1, description="length of one chat message")
     max_prompt_tokens: int = Field(1_024, ge=16, description="tokens of the whole prompt (chat template, system "
                                    "prompt and user text), counted with the model's tokenizer before generating")
@@ -174,6 +181,9 @@ class Limits(Strict):
                                     "however slowly it trickles them (--local)")
     max_connections: int = Field(128, ge=1, description="open connections plus requests in flight; beyond it "
                                  "new requests get 503 (--local; keep it below the process's file limit)")
+    max_runtime_adapters: int = Field(4, ge=0, description="adapters POST /v1/load_lora_adapter may add while "
+                                      "the server runs; each LLM replica also keeps at most this many of them "
+                                      "loaded, dropping the least recently used (0 = runtime loading off)")
 
 
 class ServeConfig(Strict):
@@ -202,6 +212,10 @@ class ServeConfig(Strict):
         served = [s.name for d in self.deployments for s in d.adapters if s.name]
         if len(set(served)) != len(served):
             raise ValueError(f"adapter 'name's must be unique across deployments, got {served}")
+        for name, route in self.routes.items():
+            if route.best_of > self.limits.max_n:
+                raise ValueError(f"routes.{name}.best_of={route.best_of} > limits.max_n={self.limits.max_n}: "
+                                 f"lower best_of or raise limits.max_n")
         return self
 
 

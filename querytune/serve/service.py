@@ -1,16 +1,25 @@
-"""Task logic behind the routes: example -> task prompt -> engine -> task parse.
+"""Task logic behind the routes: example -> task prompt -> engine -> task parse; and the OpenAI routes.
 
-A route builds the example its task expects (sourcegraph: ``request``,
+A task route builds the example its task expects (sourcegraph: ``request``,
 ``candidate_repos``, ``date``; qmd: ``query``), asks the task for chat messages,
 generates with the adapter the route names, and parses the answer with the task's
 own parser: *valid* means exactly what it means in evaluation. An engine that cannot
 enforce the grammar (transformers without llguidance) gets up to ``retries`` resamples at a higher
-temperature when the answer does not parse; the answer says how many it took.
+temperature when the answer does not parse; the answer says how many it took. A route
+with ``best_of`` > 1 (or a request's ``best_of``) samples that many answers in one
+generation and returns the one the task's own gold-free ``choose`` picks, as
+``querytune eval --best-of`` does.
+
+``/v1/chat/completions`` and ``/v1/completions`` pass OpenAI's sampling fields to the
+engine (``engines.Sampling``); ``usage`` and ``finish_reason`` are the engine's own counts.
+With ``stream`` the answer is a ``Stream`` of OpenAI chunks: the first engine event is
+awaited before the stream starts, so a failure to start is still an error status, not a 200.
 
 Before anything is generated, the whole prompt is measured in the model's own tokens
 (``limits.max_prompt_tokens``), and user text holding one of the model's control tokens
 (``<|im_end|>``, ``<|im_start|>``...) is refused: the tokenizer would read it as a real turn
-boundary, and a user could write the system turn.
+boundary, and a user could write the system turn. (A ``/v1/completions`` prompt is the
+whole raw prompt, written by the client, so there is no template to escape there.)
 
 Every method returns an answer or an ``ApiError`` value; the routes stay thin.
 """
@@ -23,20 +32,25 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 from querytune.experiments import ParseError, get_task
 from querytune.experiments.base import Example, Parsed, Task
-from querytune.platform import generation, models
+from querytune.platform import models
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import Route, ServeConfig
-from querytune.serve.engines import Engine, Info, Messages
+from querytune.serve.engines import Delta, Engine, EngineError, Generation, Prompt, Sampling, render
 from querytune.serve.metrics import Metrics
-from querytune.serve.schemas import (ApiError, ChatAnswer, ChatChoice, ChatChoiceMessage, ChatRequest, ExpandAnswer,
-                                     ExpandRequest, ModelCard, ModelList, QueryAnswer, QueryRequest, Usage)
+from querytune.serve.runtime import RuntimeAdapters
+from querytune.serve.schemas import (AdapterAnswer, ApiError, ChatAnswer, ChatChoice, ChatChoiceMessage, ChatRequest,
+                                     CompletionAnswer, CompletionChoice, CompletionRequest, ExpandAnswer,
+                                     ExpandRequest, LoadAdapterRequest, ModelCard, ModelList, OpenAIRequest,
+                                     QueryAnswer, QueryRequest, Stream, UnloadAdapterRequest, Usage)
 
 log = logging.getLogger(__name__)
 DEFAULT_CHAT_MAX_TOKENS = 128
+DEFAULT_COMPLETION_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
+LOAD_TIMEOUT_S = 600  # a runtime adapter's first generation loads its weights (a merged model on CPU)
 WARM_UP = [{"role": "user", "content": "warm-up"}]  # one token of this per deployment before /healthz says ready
 WARM_UP_RETRY_S = 1.0
 
@@ -50,29 +64,33 @@ class Attempt:
     parsed: Parsed | None
     error: str | None
     retries: int
-    info: Info  # the engine's account of the last generation
+    constrained: bool
+    truncated: bool  # the engine cut it at the route's max_tokens
     began: float
 
     def fields(self) -> dict[str, Any]:
         return {"valid": self.parsed is not None, "latency_ms": round((time.perf_counter() - self.began) * 1e3, 3),
-                "model": self.model, "retries": self.retries, "constrained": bool(self.info.get("constrained")),
-                "truncated": self.info.get("finish_reason") == "length", "error": self.error}
+                "model": self.model, "retries": self.retries, "constrained": self.constrained,
+                "truncated": self.truncated, "error": self.error}
 
 
 class Service:
-    """The served models (catalog), their tasks, and the engines of their deployments."""
+    """The served models (catalog and runtime adapters), their tasks, and the engines of their deployments."""
 
-    def __init__(self, cfg: ServeConfig, catalog: Mapping[str, ServedModel], engines: dict[str, Engine]):
+    def __init__(self, cfg: ServeConfig, catalog: Mapping[str, ServedModel], engines: dict[str, Engine],
+                 runtime: RuntimeAdapters | Any = None, metrics: Metrics | None = None):
         self.cfg = cfg
         self.catalog = dict(catalog)
         self.engines = engines  # deployment name -> engine; filled at start-up
+        self.runtime = runtime if runtime is not None else RuntimeAdapters(cfg, self.catalog)
         self.tasks: dict[str, Task] = {name: get_task(entry.task) for name, entry in self.catalog.items()}
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.started = int(time.time())
         self.warm: dict[str, float] = {}  # deployment -> seconds its warm-up request took
         self._tokenizers: dict[str, Any] = {}  # base model -> tokenizer, loaded on first use
+        self._locks: dict[str, asyncio.Lock] = {}  # adapter name -> its load/unload lock
 
-    # ----------------------------------------------------------------- routes
+    # ----------------------------------------------------------------- task routes
     async def query(self, body: QueryRequest) -> QueryAnswer | ApiError:
         began = time.perf_counter()
         problem = self._check_query(body.query) or self._check_repos(body.candidate_repos)
@@ -88,45 +106,117 @@ class Service:
 
     async def expand(self, body: ExpandRequest) -> ExpandAnswer | ApiError:
         began = time.perf_counter()
-        problem = self._check_query(body.query)
+        problem = self._check_query(body.query) or self._check_best_of(body.best_of)
         if problem:
             return problem
-        attempt = await self._answer("qmd", {"query": body.query}, {"query": body.query}, began)
+        attempt = await self._answer("qmd", {"query": body.query}, {"query": body.query}, began, body.best_of)
         if isinstance(attempt, ApiError):
             return attempt
         value = attempt.parsed.value if attempt.parsed and isinstance(attempt.parsed.value, dict) else {}
         return ExpandAnswer(lex=list(value.get("lex") or []), vec=list(value.get("vec") or []),
-                            hyde=value.get("hyde"), raw=attempt.text, **attempt.fields())
+                            hyde=value.get("hyde"), raw=attempt.text,
+                            best_of=body.best_of or self.cfg.routes["qmd"].best_of, **attempt.fields())
 
-    async def chat(self, body: ChatRequest) -> ChatAnswer | ApiError:
-        entry = self.catalog.get(body.model)
-        if entry is None:
-            return ApiError(404, "model_not_found", f"model {body.model!r} is not served here; GET /v1/models "
-                            f"lists {', '.join(sorted(self.catalog))}", "model")
-        problem = self._check_chat(body)
+    # ----------------------------------------------------------------- OpenAI routes
+    async def chat(self, body: ChatRequest) -> ChatAnswer | Stream | ApiError:
+        entry = await self._entry(body.model)
+        if isinstance(entry, ApiError):
+            return entry
+        problem = self._check_openai(body) or self._check_chat(body)
         if problem:
             return problem
-        max_tokens = body.max_completion_tokens or body.max_tokens or DEFAULT_CHAT_MAX_TOKENS
-        messages = [{"role": m.role, "content": m.content} for m in body.messages]
+        # developer is OpenAI's newer name for the system turn; the chat templates know only system
+        messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.content}
+                    for m in body.messages]
         user_text = {f"messages.{i}.content": m.content for i, m in enumerate(body.messages)}
         problem = self._check_prompt(entry, messages, user_text, "messages")
         if problem:
             return problem
-        out = await self._generate(entry, messages, max_tokens, None, body.temperature)
+        sampling = sampling_of(body, body.max_completion_tokens or body.max_tokens or DEFAULT_CHAT_MAX_TOKENS)
+        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            shape = ChatChunks(ident, created, entry.name, sampling.n)
+            return await self._stream(entry, messages, sampling, shape, _include_usage(body))
+        out = await self._generate(entry, messages, sampling)
         if isinstance(out, ApiError):
             return out
-        text, info = out
-        prompt, completion = info.get("prompt_tokens", 0), info.get("completion_tokens", 0)
-        return ChatAnswer(id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=entry.name,
-                          choices=[ChatChoice(message=ChatChoiceMessage(content=text),
-                                              finish_reason=info.get("finish_reason", "stop"))],
-                          usage=Usage(prompt_tokens=prompt, completion_tokens=completion,
-                                      total_tokens=prompt + completion))
+        return ChatAnswer(id=ident, created=created, model=entry.name, usage=usage(out),
+                          choices=[ChatChoice(index=i, message=ChatChoiceMessage(content=c.text),
+                                              finish_reason=c.finish_reason) for i, c in enumerate(out.choices)])
 
-    def models(self) -> ModelList:
-        return ModelList(data=[ModelCard(id=name, created=self.started, task=e.task, base=e.base, recipe=e.recipe)
-                               for name, e in sorted(self.catalog.items())])
+    async def completion(self, body: CompletionRequest) -> CompletionAnswer | Stream | ApiError:
+        entry = await self._entry(body.model)
+        if isinstance(entry, ApiError):
+            return entry
+        problem = self._check_openai(body)
+        if not problem and len(body.prompt) > self.cfg.limits.max_message_chars:
+            problem = ApiError(422, "too_long", f"prompt is {len(body.prompt)} characters; the limit is "
+                               f"{self.cfg.limits.max_message_chars} (limits.max_message_chars)", "prompt")
+        problem = problem or self._check_prompt(entry, body.prompt, {}, "prompt")
+        if problem:
+            return problem
+        sampling = sampling_of(body, body.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS)
+        ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            shape = CompletionChunks(ident, created, entry.name, sampling.n)
+            return await self._stream(entry, body.prompt, sampling, shape, _include_usage(body))
+        out = await self._generate(entry, body.prompt, sampling)
+        if isinstance(out, ApiError):
+            return out
+        return CompletionAnswer(id=ident, created=created, model=entry.name, usage=usage(out),
+                                choices=[CompletionChoice(index=i, text=c.text, finish_reason=c.finish_reason)
+                                         for i, c in enumerate(out.choices)])
 
+    async def models(self) -> ModelList:
+        entries = sorted([*self.catalog.values(), *await self.runtime.entries()], key=lambda e: e.name)
+        return ModelList(data=[self._card(e) for e in entries])
+
+    async def model(self, name: str) -> ModelCard | ApiError:
+        entry = await self._entry(name)
+        return entry if isinstance(entry, ApiError) else self._card(entry)
+
+    # ----------------------------------------------------------------- runtime adapters
+    async def load_adapter(self, body: LoadAdapterRequest) -> AdapterAnswer | ApiError:
+        """Accept a registry adapter (``runtime``), then generate one token with it: that loads its weights
+        into an engine and proves they serve. A failure takes it back out."""
+        name = body.lora_name
+        async with self._lock(name):
+            entry = await self.runtime.load(name, body.deployment)
+            if isinstance(entry, ApiError):
+                return entry
+            engine = self.engines.get(entry.deployment)
+            try:
+                if engine is None:
+                    raise EngineError(f"deployment {entry.deployment!r} is not loaded (yet)")
+                await asyncio.wait_for(engine.generate(WARM_UP, entry, Sampling(max_tokens=1)), LOAD_TIMEOUT_S)
+            except Exception as err:  # noqa: BLE001 - the adapter goes back out, and the client learns why
+                await self.runtime.unload(name)
+                cause = getattr(err, "cause", err)  # a Ray task error wraps the engine's own
+                log.warning("runtime adapter %s failed to load on %s", name, entry.deployment, exc_info=True)
+                if isinstance(cause, EngineError):
+                    return ApiError(400, "adapter_load_failed", f"deployment {entry.deployment!r} cannot serve "
+                                    f"adapter {name!r}: {cause}", "lora_name")
+                return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to load adapter "
+                                f"{name!r}; see the server log", "lora_name")
+            log.info("runtime adapter %s loaded on deployment %s (task %s)", name, entry.deployment, entry.task)
+            return AdapterAnswer(status="loaded", model=self._card(entry))
+
+    async def unload_adapter(self, body: UnloadAdapterRequest) -> AdapterAnswer | ApiError:
+        name = body.lora_name
+        async with self._lock(name):
+            entry = await self.runtime.unload(name)
+            if isinstance(entry, ApiError):
+                return entry
+            engine = self.engines.get(entry.deployment)
+            try:  # on Ray every live replica drops it (Serve's broadcast)
+                if engine is not None:
+                    await engine.unload(name)
+            except Exception:  # noqa: BLE001 - it is already out of the catalog: no request reaches it
+                log.warning("unloading %s from %s failed", name, entry.deployment, exc_info=True)
+            log.info("runtime adapter %s unloaded", name)
+            return AdapterAnswer(status="unloaded", model=self._card(entry))
+
+    # ----------------------------------------------------------------- readiness
     def ready(self) -> bool:
         """Every deployment's engine has answered a warm-up request."""
         return all(d.name in self.warm for d in self.cfg.deployments)
@@ -144,7 +234,7 @@ class Service:
             while deployment.name not in self.warm:
                 began = time.perf_counter()
                 try:
-                    await self.engines[deployment.name].generate(WARM_UP, entry.name, 1)
+                    await self.engines[deployment.name].generate(WARM_UP, entry, Sampling(max_tokens=1))
                 except Exception:
                     if not retry:
                         raise
@@ -156,48 +246,123 @@ class Service:
                 log.info("warm-up: deployment %s answered in %.2f s", deployment.name, self.warm[deployment.name])
 
     # ----------------------------------------------------------------- generation
-    async def _answer(self, route_name: str, example: Example, user_text: dict[str, str],
-                      began: float) -> Attempt | ApiError:
-        """Generate for a task route; resample an unparsable answer while retries last."""
+    async def _answer(self, route_name: str, example: Example, user_text: dict[str, str], began: float,
+                      best_of: int | None = None) -> Attempt | ApiError:
+        """Generate for a task route (best of n when asked); resample an unparsable answer while retries last."""
         route: Route | None = self.cfg.routes.get(route_name)
         if route is None:
             return ApiError(404, "route_not_served", f"this server has no {route_name} route (set "
                             f"routes.{route_name}.model in the serve config)")
         entry, task = self.catalog[route.model], self.tasks[route.model]
+        n = best_of or route.best_of
+        if n > 1 and not hasattr(task, "choose"):
+            return ApiError(400, "unsupported", f"best_of={n}: task {task.name} has no choose(example, completions) "
+                            "to pick the best answer; send best_of=1", "best_of")
         messages = task.messages(example)
         problem = self._check_prompt(entry, messages, user_text, "query")
         if problem:
             return problem
         grammar = task.grammar() if entry.constrained else None
-        temperature, retries = 0.0, 0
+        temperature, retries = (route.best_of_temperature if n > 1 else 0.0), 0
         while True:
-            out = await self._generate(entry, messages, route.max_tokens, grammar, temperature)
+            out = await self._generate(entry, messages, Sampling(max_tokens=route.max_tokens, temperature=temperature,
+                                                                 n=n, grammar=grammar))
             if isinstance(out, ApiError):
                 return out
-            text, info = out
-            parsed, error = parse(task, text)
-            if parsed is not None or info.get("constrained") or retries == route.retries:
+            texts = [choice.text.strip() for choice in out.choices]
+            pick = task.choose(example, texts) if n > 1 else 0
+            parsed, error = parse(task, texts[pick])
+            constrained = bool(out.info.get("constrained"))
+            if parsed is not None or constrained or retries == route.retries:
                 break
-            temperature, retries = route.retry_temperature, retries + 1
+            temperature, retries = max(route.retry_temperature, temperature), retries + 1
         self.metrics.answer(route_name, parsed is not None, retries)
-        return Attempt(entry.name, text, parsed, error, retries, info, began)
+        return Attempt(entry.name, texts[pick], parsed, error, retries, constrained,
+                       out.choices[pick].finish_reason == "length", began)
 
-    async def _generate(self, entry: ServedModel, messages: Messages, max_tokens: int, grammar: str | None,
-                        temperature: float) -> tuple[str, Info] | ApiError:
+    async def _generate(self, entry: ServedModel, prompt: Prompt, sampling: Sampling) -> Generation | ApiError:
         engine = self.engines.get(entry.deployment)
         if engine is None:
             return ApiError(503, "engine_unavailable", f"deployment {entry.deployment!r} is not loaded (yet)")
         timeout = self.cfg.limits.timeout_s
         try:
-            return await asyncio.wait_for(engine.generate(messages, entry.name, max_tokens, grammar, temperature),
-                                          timeout)
+            out = await asyncio.wait_for(engine.generate(prompt, entry, sampling), timeout)
         except asyncio.TimeoutError:
-            return ApiError(504, "timeout", f"no answer from {entry.deployment!r} within {timeout:g} s "
-                            "(limits.timeout_s); the server is overloaded or the answer budget too large")
+            return _timed_out(entry, timeout)
         except Exception:  # a failed replica is the server's problem: a 503, no hang, details only in the log
             log.exception("generation failed on %s", entry.deployment)
-            return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to answer; retry, "
-                            "or see the server log")
+            return _failed(entry)
+        self._observe(entry, out)
+        return out
+
+    async def _stream(self, entry: ServedModel, prompt: Prompt, sampling: Sampling, shape: "ChatChunks",
+                      include_usage: bool) -> Stream | ApiError:
+        """Start the engine's stream and wait for its first event (errors so far are statuses), then hand
+        back the chunks; a failure later is a last ``{"error": ...}`` event, as vLLM sends it."""
+        engine = self.engines.get(entry.deployment)
+        if engine is None:
+            return ApiError(503, "engine_unavailable", f"deployment {entry.deployment!r} is not loaded (yet)")
+        timeout = self.cfg.limits.timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        items = engine.stream(prompt, entry, sampling).__aiter__()
+        try:
+            first = await asyncio.wait_for(items.__anext__(), timeout)
+        except asyncio.TimeoutError:
+            await items.aclose()
+            return _timed_out(entry, timeout)
+        except Exception:  # noqa: BLE001 - as in _generate
+            log.exception("generation failed on %s", entry.deployment)
+            await items.aclose()
+            return _failed(entry)
+
+        async def chunks() -> AsyncIterator[dict]:
+            item = first
+            try:
+                start = shape.start()
+                if start:
+                    yield start
+                while True:
+                    if isinstance(item, Generation):
+                        self._observe(entry, item)
+                        if include_usage:
+                            yield shape.usage(usage(item))
+                        return
+                    yield shape.delta(item)
+                    try:
+                        item = await asyncio.wait_for(items.__anext__(), max(deadline - loop.time(), 0))
+                    except asyncio.TimeoutError:
+                        yield _timed_out(entry, timeout).body()
+                        return
+                    except StopAsyncIteration:
+                        yield _failed(entry).body()
+                        return
+                    except Exception:  # noqa: BLE001 - as in _generate, but the status line is sent already
+                        log.exception("generation failed on %s", entry.deployment)
+                        yield _failed(entry).body()
+                        return
+            finally:
+                await items.aclose()  # a client that left stops the generation here
+
+        return Stream(chunks())
+
+    def _observe(self, entry: ServedModel, out: Generation) -> None:
+        self.metrics.generation(entry.name, entry.deployment, out.prompt_tokens, out.completion_tokens, out.info)
+
+    async def _entry(self, name: str) -> ServedModel | ApiError:
+        entry = self.catalog.get(name) or await self.runtime.get(name)
+        if entry is None:
+            served = sorted([*self.catalog, *(e.name for e in await self.runtime.entries())])
+            return ApiError(404, "model_not_found", f"model {name!r} is not served here; GET /v1/models lists "
+                            f"{', '.join(served)}", "model")
+        return entry
+
+    def _card(self, entry: ServedModel) -> ModelCard:
+        return ModelCard(id=entry.name, created=self.started, task=entry.task, base=entry.base, recipe=entry.recipe,
+                         deployment=entry.deployment, runtime=entry.runtime)
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
 
     # ----------------------------------------------------------------- limits
     def _check_query(self, query: str) -> ApiError | None:
@@ -205,6 +370,12 @@ class Service:
         if len(query) > limit:
             return ApiError(422, "too_long", f"query is {len(query)} characters; the limit is {limit} "
                             "(limits.max_query_chars)", "query")
+        return None
+
+    def _check_best_of(self, best_of: int | None) -> ApiError | None:
+        limit = self.cfg.limits.max_n
+        if best_of is not None and best_of > limit:
+            return ApiError(422, "too_many", f"best_of={best_of}; the limit is {limit} (limits.max_n)", "best_of")
         return None
 
     def _check_repos(self, repos: list[str]) -> ApiError | None:
@@ -218,15 +389,33 @@ class Service:
                                 f"{limits.max_repo_chars} characters (got {repo!r:.80})", f"candidate_repos.{i}")
         return None
 
-    def _check_chat(self, body: ChatRequest) -> ApiError | None:
+    def _check_openai(self, body: OpenAIRequest) -> ApiError | None:
+        """The sampling fields both OpenAI routes share: within limits, and consistent with each other."""
         limits = self.cfg.limits
-        if body.stream:
-            return ApiError(400, "unsupported", "stream=true is not supported; send stream=false", "stream")
         for name in ("max_tokens", "max_completion_tokens"):
-            asked = getattr(body, name)
+            asked = getattr(body, name, None)
             if asked is not None and asked > limits.max_tokens:
                 return ApiError(422, "too_large", f"{name}={asked}; the limit is {limits.max_tokens} "
                                 "(limits.max_tokens)", name)
+        if body.n > limits.max_n:
+            return ApiError(422, "too_many", f"n={body.n}; the limit is {limits.max_n} (limits.max_n)", "n")
+        if len(body.stop) > limits.max_stop:
+            return ApiError(422, "too_many", f"stop has {len(body.stop)} sequences; the limit is {limits.max_stop} "
+                            "(limits.max_stop)", "stop")
+        for i, stop in enumerate(body.stop):
+            if not stop:
+                return ApiError(400, "invalid_request", f"stop.{i}: an empty stop sequence would end every answer "
+                                "at once; leave it out", f"stop.{i}")
+            if len(stop) > limits.max_stop_chars:
+                return ApiError(422, "too_long", f"stop.{i} is {len(stop)} characters; the limit is "
+                                f"{limits.max_stop_chars} (limits.max_stop_chars)", f"stop.{i}")
+        if body.stream_options is not None and not body.stream:
+            return ApiError(400, "invalid_request", "stream_options: only allowed with stream=true (as OpenAI "
+                            "has it); leave it out or send stream=true", "stream_options")
+        return None
+
+    def _check_chat(self, body: ChatRequest) -> ApiError | None:
+        limits = self.cfg.limits
         if len(body.messages) > limits.max_messages:
             return ApiError(422, "too_many", f"messages has {len(body.messages)} entries; the limit is "
                             f"{limits.max_messages} (limits.max_messages)", "messages")
@@ -237,8 +426,7 @@ class Service:
                                 f"messages.{i}.content")
         return None
 
-
-    def _check_prompt(self, entry: ServedModel, messages: Messages, user_text: dict[str, str],
+    def _check_prompt(self, entry: ServedModel, prompt: Prompt, user_text: dict[str, str],
                       prompt_field: str) -> ApiError | None:
         """Control tokens in user text, then the prompt's length in the model's tokens."""
         tokenizer = self._tokenizer(entry.base)
@@ -248,7 +436,7 @@ class Service:
                 return ApiError(422, "control_token", f"{name} contains {token!r}, a control token of the model's "
                                 "chat format; remove it", name)
         limit = self.cfg.limits.max_prompt_tokens
-        count = len(tokenizer(generation.render(tokenizer, messages), add_special_tokens=False).input_ids)
+        count = len(tokenizer(render(tokenizer, prompt), add_special_tokens=False).input_ids)
         if count > limit:
             return ApiError(422, "prompt_too_long", f"the prompt is {count} tokens; the limit is {limit} "
                             "(limits.max_prompt_tokens): shorten it", prompt_field)
@@ -260,6 +448,73 @@ class Service:
             # a Hub model's tokenizer files only: models.resolve would fetch the weights to the ingress too
             self._tokenizers[base] = models.load_tokenizer(base if hub_id else models.resolve(base))
         return self._tokenizers[base]
+
+
+# --------------------------------------------------------------------------- OpenAI shapes
+def sampling_of(body: OpenAIRequest, max_tokens: int) -> Sampling:
+    return Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
+                    top_p=1.0 if body.top_p is None else body.top_p, n=body.n, seed=body.seed, stop=tuple(body.stop),
+                    presence_penalty=body.presence_penalty or 0.0, frequency_penalty=body.frequency_penalty or 0.0)
+
+
+def usage(out: Generation) -> Usage:
+    return Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
+                 total_tokens=out.prompt_tokens + out.completion_tokens)
+
+
+def _include_usage(body: OpenAIRequest) -> bool:
+    return bool(body.stream_options and body.stream_options.include_usage)
+
+
+def _timed_out(entry: ServedModel, timeout: float) -> ApiError:
+    return ApiError(504, "timeout", f"no answer from {entry.deployment!r} within {timeout:g} s "
+                    "(limits.timeout_s); the server is overloaded or the answer budget too large")
+
+
+def _failed(entry: ServedModel) -> ApiError:
+    return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to answer; retry, or see the "
+                    "server log")
+
+
+@dataclass
+class ChatChunks:
+    """``chat.completion.chunk`` objects: each choice's role first, then its text, then its finish reason."""
+
+    id: str
+    created: int
+    model: str
+    n: int
+    object = "chat.completion.chunk"
+
+    def _chunk(self, choices: list[dict], **extra) -> dict:
+        return {"id": self.id, "object": self.object, "created": self.created, "model": self.model,
+                "choices": choices, **extra}
+
+    def start(self) -> dict:
+        return self._chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                             "finish_reason": None} for i in range(self.n)])
+
+    def delta(self, delta: Delta) -> dict:
+        body = {"content": delta.text} if delta.text else {}
+        return self._chunk([{"index": delta.index, "delta": body, "logprobs": None,
+                             "finish_reason": delta.finish_reason}])
+
+    def usage(self, counts: Usage) -> dict:
+        return self._chunk([], usage=counts.model_dump())
+
+
+@dataclass
+class CompletionChunks(ChatChunks):
+    """``text_completion`` chunks (OpenAI streams completions under the same object name)."""
+
+    object = "text_completion"
+
+    def start(self) -> dict | None:
+        return None  # OpenAI's first completion chunk already carries text
+
+    def delta(self, delta: Delta) -> dict:
+        return self._chunk([{"index": delta.index, "text": delta.text, "logprobs": None,
+                             "finish_reason": delta.finish_reason}])
 
 
 def control_tokens(tokenizer) -> list[str]:

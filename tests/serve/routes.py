@@ -1,6 +1,8 @@
 """Checks every route makes over real HTTP; shared by the uvicorn (no Ray) and Ray Serve tests."""
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from querytune.experiments import ParseError, get_task
@@ -41,14 +43,35 @@ def check_every_route(client: httpx.Client) -> None:
     usage = body["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] and usage["prompt_tokens"] > 0
 
+    assert client.get("/v1/models/qmd-tiny").json()["id"] == "qmd-tiny"
+    assert client.get("/v1/models/nope").json()["error"]["field"] == "model"
+    completion = client.post("/v1/completions", json={"model": "qmd-tiny", "prompt": "auth config:", "max_tokens": 3})
+    assert completion.status_code == 200 and completion.json()["object"] == "text_completion", completion.text
+    events = stream_events(client, "/v1/chat/completions", {
+        "model": "qmd-tiny", "max_tokens": 4, "stream": True, "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "auth config"}]})
+    assert events[-1] == "[DONE]" and events[-2]["usage"]["completion_tokens"] <= 4
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert [e["choices"][0]["finish_reason"] for e in events[1:-2] if e["choices"][0]["finish_reason"]] \
+        in (["length"], ["stop"])
+
     missing = client.post("/v1/chat/completions",
                           json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
     assert missing.status_code == 404
     assert missing.json()["error"]["field"] == "model" and "'nope'" in missing.json()["error"]["message"]
 
-    assert ROUTE_LABEL in client.get("/metrics").text
+    metrics = client.get("/metrics").text
+    assert ROUTE_LABEL in metrics and 'querytune_completion_tokens_total{model="qmd-tiny"}' in metrics
     page = client.get("/")
     assert page.status_code == 200 and "querytune playground" in page.text
+
+
+def stream_events(client: httpx.Client, path: str, body: dict) -> list:
+    """The ``data:`` events of a Server-Sent Events answer, JSON-decoded (``[DONE]`` as is)."""
+    with client.stream("POST", path, json=body) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        lines = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    return [line if line == "[DONE]" else json.loads(line) for line in lines]
 
 
 def _parses(text: str) -> bool:

@@ -44,14 +44,32 @@ MALFORMED = [
     ("/query", {"request": "x"}, 422, "query"),
     ("/qmd/expand", {"query": None}, 422, "query"),
     ("/qmd/expand", "auth config", 422, "body"),
-    (CHAT, {"model": "qmd-tiny", "messages": []}, 422, "messages"),
-    (CHAT, {"model": "qmd-tiny", "messages": [{"role": "robot", "content": "x"}]}, 422, "messages.0.role"),
-    (CHAT, {"model": "qmd-tiny", "messages": [{"role": "user", "content": ["x"]}]}, 422, "messages.0.content"),
+    # the OpenAI routes answer an invalid request with 400 (as OpenAI does), a request over a limit with 422
+    (CHAT, {"model": "qmd-tiny", "messages": []}, 400, "messages"),
+    (CHAT, {"model": "qmd-tiny", "messages": [{"role": "robot", "content": "x"}]}, 400, "messages.0.role"),
+    (CHAT, {"model": "qmd-tiny", "messages": [{"role": "user", "content": ["x"]}]}, 400, "messages.0.content"),
+    (CHAT, {"model": "qmd-tiny", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400,
+     "messages.0.content"),
     (CHAT, {"model": "qmd-tiny", "messages": USER, "max_tokens": 100_000}, 422, "max_tokens"),
-    (CHAT, {"model": "qmd-tiny", "messages": USER, "max_tokens": 0}, 422, "max_tokens"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "max_tokens": 0}, 400, "max_tokens"),
     (CHAT, {"model": "qmd-tiny", "messages": USER * 33}, 422, "messages"),
-    (CHAT, {"model": "qmd-tiny", "messages": USER, "n": 2}, 422, "n"),
-    (CHAT, {"model": "qmd-tiny", "messages": USER, "stream": True}, 400, "stream"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "n": 9}, 422, "n"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "n": 0}, 400, "n"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "stream_options": {"include_usage": True}}, 400,
+     "stream_options"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "logprobs": True}, 400, "logprobs"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "tools": [{"type": "function"}]}, 400, "tools"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "response_format": {"type": "json_object"}}, 400,
+     "response_format"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "top_k": 5}, 400, "top_k"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "stop": ["a"] * 5}, 422, "stop"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "stop": ["ok", ""]}, 400, "stop.1"),
+    (CHAT, {"model": "qmd-tiny", "messages": USER, "temperature": 2.5}, 400, "temperature"),
+    ("/v1/completions", {"model": "qmd-tiny", "prompt": ["a", "b"]}, 400, "prompt"),
+    ("/v1/completions", {"model": "qmd-tiny", "prompt": "a", "echo": True}, 400, "echo"),
+    ("/v1/completions", {"model": "ghost", "prompt": "a"}, 404, "model"),
+    ("/v1/load_lora_adapter", {"lora_name": "x"}, 403, "Authorization"),  # no key on this server
+    ("/qmd/expand", {"query": "auth config", "best_of": 9}, 422, "best_of"),
     (CHAT, {"model": "no-such-adapter", "messages": USER}, 404, "model"),
 ]
 
@@ -83,16 +101,17 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | JSON_FLOATS | st
 BODIES = JSON | st.fixed_dictionaries({}, optional={
     "query": JSON | st.text(max_size=40), "candidate_repos": JSON | st.lists(st.text(max_size=12), max_size=3),
     "date": JSON | st.dates().map(str), "model": st.sampled_from(["qmd-tiny", "x"]) | JSON,
-    "messages": JSON, "max_tokens": JSON | st.integers(-2, 600)})
+    "messages": JSON, "max_tokens": JSON | st.integers(-2, 600), "prompt": JSON | st.text(max_size=20),
+    "n": JSON | st.integers(-1, 10), "stop": JSON, "stream": JSON, "seed": JSON | st.integers()})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["/sourcegraph/query", "/query", "/qmd/expand", CHAT]), body=BODIES)
+@given(path=st.sampled_from(["/sourcegraph/query", "/query", "/qmd/expand", CHAT, "/v1/completions"]), body=BODIES)
 def test_fuzzed_bodies_never_get_a_5xx(client, path, body):
     response = client.post(path, json=body)
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
-        assert set(response.json()["error"]) == {"type", "message", "field"}
+        assert set(response.json()["error"]) == {"type", "message", "field", "param"}
 
 
 def test_api_key_guards_every_route_but_health(registry, monkeypatch):

@@ -1,6 +1,7 @@
 """The Ray Serve application on a local cluster: every route over HTTP, and autoscaling 1 -> 2+ -> 1."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -69,14 +70,40 @@ def test_bad_input_through_the_proxy_is_a_4xx_naming_the_field(client):
     assert big.status_code == 413
 
 
-def test_concurrent_calls_to_a_replica_share_a_batch(client):
+def test_concurrent_calls_to_a_replica_share_a_batch(client, registry):
     from ray import serve
 
+    from querytune.serve.catalog import resolve_catalog
+    from querytune.serve.engines import Sampling
+
     handle = serve.get_deployment_handle(LLM, app_name=APP)
+    qmd = resolve_catalog(tiny_serve_config(registry))["qmd-tiny"]
     ask = [{"role": "user", "content": "auth config"}]
-    calls = [handle.generate.remote(ask, "qmd-tiny", 4) for _ in range(2)]
-    sizes = [call.result()[1]["batch_size"] for call in calls]
+    calls = [handle.generate.remote(ask, qmd, Sampling(max_tokens=4)) for _ in range(2)]
+    sizes = [call.result().info["batch_size"] for call in calls]
     assert sizes == [2, 2]  # one generate call answered both
+
+
+def test_runtime_adapters_are_one_list_for_every_ingress_replica(client, registry):
+    """The adapter list lives in its own deployment (every ingress replica asks it), and an LLM replica
+    loads a listed adapter on the first request naming it."""
+    from ray import serve
+
+    from querytune.platform import adapters
+    from querytune.serve.app import RUNTIME_NAME, HandleEngine
+
+    # api_key_env is null here, so the HTTP route is refused: the list is driven through its handle
+    assert client.post("/v1/load_lora_adapter", json={"lora_name": "qmd-tiny"}).status_code == 403
+    adapters.register(adapters.resolve("qmd-tiny", registry), "qmd-ray-runtime", registry)
+    runtime = serve.get_deployment_handle(RUNTIME_NAME, app_name=APP)
+    assert runtime.load.remote("qmd-ray-runtime").result().runtime
+    chat = {"model": "qmd-ray-runtime", "max_tokens": 3, "messages": [{"role": "user", "content": "auth"}]}
+    answer = client.post("/v1/chat/completions", json=chat)
+    assert answer.status_code == 200 and answer.json()["model"] == "qmd-ray-runtime", answer.text
+    assert "qmd-ray-runtime" in {m["id"] for m in client.get("/v1/models").json()["data"]}
+    assert runtime.unload.remote("qmd-ray-runtime").result().name == "qmd-ray-runtime"
+    asyncio.run(HandleEngine(serve.get_deployment_handle(LLM, app_name=APP)).unload("qmd-ray-runtime"))  # broadcast
+    assert client.post("/v1/chat/completions", json=chat).status_code == 404
 
 
 def test_llm_deployment_scales_out_under_load_and_back_in_when_idle(client):

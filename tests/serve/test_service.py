@@ -12,26 +12,33 @@ import datetime as dt
 from querytune.serve.schemas import ApiError, ExpandRequest, QueryRequest
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import ServeConfig
+from querytune.serve.engines import Choice, Generation, Sampling
 from querytune.serve.service import Service
 
 STANDIN = "tests.serve.standins:SourcegraphStandIn"  # parses one non-empty line
 
 
 class ScriptedEngine:
-    """Answers from a script and records every call."""
+    """Answers from a script and records every call; an answer is a text, (text, finish_reason), a list of
+    texts (one per choice, for best-of), an exception to raise, or None (hang)."""
 
     def __init__(self, answers: list, constrained: bool = False):
         self.answers, self.constrained, self.calls = list(answers), constrained, []
 
-    async def generate(self, messages, adapter, max_tokens, grammar=None, temperature=0.0):
-        self.calls.append({"messages": messages, "adapter": adapter, "grammar": grammar, "temperature": temperature})
+    async def generate(self, prompt, model, sampling: Sampling) -> Generation:
+        self.calls.append({"messages": prompt, "adapter": model.name, "grammar": sampling.grammar,
+                           "temperature": sampling.temperature, "n": sampling.n})
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         if answer is None:
             await asyncio.sleep(5)
-        text, finish = answer if isinstance(answer, tuple) else (answer, "stop")
-        return text, {"constrained": self.constrained and grammar is not None, "finish_reason": finish}
+        texts = answer if isinstance(answer, list) else [answer]
+        choices = [Choice(*t) if isinstance(t, tuple) else Choice(t, 3, "stop") for t in texts]
+        return Generation(choices, 10, {"constrained": self.constrained and sampling.grammar is not None})
+
+    async def unload(self, name):
+        pass
 
 
 def service(engine: ScriptedEngine, *, constrained: bool = True, retries: int = 2, **limits) -> Service:
@@ -80,7 +87,7 @@ def test_an_adapter_marked_unconstrained_gets_no_grammar():
 
 
 def test_an_answer_cut_at_the_budget_says_so():
-    assert ask(service(ScriptedEngine([("lang:go", "length")]))).truncated
+    assert ask(service(ScriptedEngine([("lang:go", 3, "length")]))).truncated
     assert not ask(service(ScriptedEngine(["lang:go"]))).truncated
 
 
@@ -114,3 +121,25 @@ def test_a_route_missing_from_the_config_is_a_404_naming_the_setting():
     del svc.cfg.routes["qmd"]
     answer = asyncio.run(svc.expand(ExpandRequest(query="x")))
     assert isinstance(answer, ApiError) and answer.status == 404 and "routes.qmd.model" in answer.message
+
+
+def test_best_of_samples_n_and_returns_the_tasks_own_choice():
+    echo = "lex: kubectl pods\nvec: how do I list pods with kubectl"
+    good = ("hyde: kubectl get pods -n prod lists the pods of a namespace with their status and restarts.\n"
+            "lex: kubectl get pods namespace\nlex: kubectl describe pod events\n"
+            "vec: how do I list and inspect running pods with kubectl")
+    engine = ScriptedEngine([[echo, good, "Sure! lex: x"]])
+    svc = service(engine)
+    answer = asyncio.run(svc.expand(ExpandRequest(query="kubectl", best_of=3)))
+    assert answer.raw == good and answer.best_of == 3 and answer.valid
+    assert engine.calls[0]["n"] == 3 and engine.calls[0]["temperature"] == 0.8  # routes.qmd.best_of_temperature
+    too_many = asyncio.run(svc.expand(ExpandRequest(query="kubectl", best_of=9)))
+    assert isinstance(too_many, ApiError) and too_many.status == 422 and too_many.field == "best_of"
+
+
+def test_best_of_from_the_route_config():
+    engine = ScriptedEngine([["lex: a", "lex: b"]])
+    svc = service(engine)
+    svc.cfg.routes["qmd"].best_of = 2
+    answer = asyncio.run(svc.expand(ExpandRequest(query="a")))
+    assert answer.best_of == 2 and engine.calls[0]["n"] == 2
