@@ -221,6 +221,15 @@ class Service:
         """Every deployment's engine has answered a warm-up request."""
         return all(d.name in self.warm for d in self.cfg.deployments)
 
+    async def _warm_up(self, deployment: str) -> None:
+        """One token plain, then one under each grammar its adapters are served with: the engine
+        compiles a grammar once, and that compile is not the first client's to pay."""
+        entries = [e for e in self.catalog.values() if e.deployment == deployment]
+        constrained = {self.tasks[e.name].grammar(): e for e in entries if e.constrained}
+        await self.engines[deployment].generate(WARM_UP, entries[0], Sampling(max_tokens=1))
+        for grammar, entry in constrained.items():
+            await self.engines[deployment].generate(WARM_UP, entry, Sampling(max_tokens=1, grammar=grammar))
+
     async def warm_up(self, retry: bool = False) -> None:
         """One token from each deployment, so the first client does not pay for lazy set-up.
 
@@ -230,11 +239,10 @@ class Service:
         for entry in self.catalog.values():
             self._tokenizer(entry.base)  # the prompt check's tokenizer, so no request loads it
         for deployment in self.cfg.deployments:
-            entry = next(e for e in self.catalog.values() if e.deployment == deployment.name)
             while deployment.name not in self.warm:
                 began = time.perf_counter()
                 try:
-                    await self.engines[deployment.name].generate(WARM_UP, entry, Sampling(max_tokens=1))
+                    await self._warm_up(deployment.name)
                 except Exception:
                     if not retry:
                         raise

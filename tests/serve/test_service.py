@@ -143,3 +143,10 @@ def test_best_of_from_the_route_config():
     svc.cfg.routes["qmd"].best_of = 2
     answer = asyncio.run(svc.expand(ExpandRequest(query="a")))
     assert answer.best_of == 2 and engine.calls[0]["n"] == 2
+
+
+def test_warm_up_compiles_each_served_grammar_before_the_first_client_does():
+    engine = ScriptedEngine(["x", "x", "x"])
+    asyncio.run(service(engine).warm_up())
+    assert [call["grammar"] is not None for call in engine.calls] == [False, True, True]  # plain, then sg's and qmd's
+    assert len({call["grammar"] for call in engine.calls}) == 3
