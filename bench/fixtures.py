@@ -40,13 +40,13 @@ def make_adapter(task: str, config: str, storage: Path, name: str | None = None,
     from peft import get_peft_model
 
     from querytune.platform import adapters, models
-    from querytune.platform.config import TrainConfig, load_config
-    from querytune.platform.train_sft import peft_config
+    from querytune.platform.config import SftTrainConfig, load_config
+    from querytune.platform.recipes.common import lora_config
 
-    cfg = load_config(config, TrainConfig, list(overrides))
+    cfg = load_config(config, SftTrainConfig, list(overrides))
     log(f"base {cfg.model.name} at {models.resolve(cfg.model.name)}")
     model, _, base_dir = models.load_model(cfg.model.name, cfg.model.dtype, "cpu")
-    lora = peft_config(cfg)
+    lora = lora_config(cfg.lora)
     lora.init_lora_weights = False  # B = 0 would make the adapter a no-op; its cost is the same
     manifest = adapters.Manifest(task=task, recipe="sft", config=cfg.model_dump(mode="json"),
                                  data_fingerprint="untrained benchmark fixture",

@@ -31,9 +31,9 @@ def main() -> None:
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
 
-    from querytune.platform.config import TrainConfig, load_config
+    from querytune.platform.config import GrpoTrainConfig, load_config
 
-    cfg = load_config(args.config, TrainConfig, args.sets)
+    cfg = load_config(args.config, GrpoTrainConfig, args.sets)
     if not (storage / "adapters" / cfg.grpo.parent / "querytune.json").is_file():
         fixtures.make_adapter(cfg.task, PARENT_CONFIG, storage, name=cfg.grpo.parent,
                               overrides=(f"model.name={cfg.model.name}",))

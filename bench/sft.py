@@ -24,9 +24,9 @@ def prepare_base(config: str) -> dict:
     """Build or find the base model folder, and count the tokens of the rows it will train on."""
     from querytune.experiments import get_task
     from querytune.platform import data, models
-    from querytune.platform.config import TrainConfig, load_config
+    from querytune.platform.config import SftTrainConfig, load_config
 
-    cfg = load_config(config, TrainConfig)
+    cfg = load_config(config, SftTrainConfig)
     began = time.perf_counter()
     base = models.resolve(cfg.model.name)
     built_s = time.perf_counter() - began

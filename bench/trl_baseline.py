@@ -30,9 +30,9 @@ def main() -> None:
 
     from querytune.experiments import get_task
     from querytune.platform import data, models
-    from querytune.platform.config import TrainConfig, load_config
+    from querytune.platform.config import SftTrainConfig, load_config
 
-    cfg = load_config(args.config, TrainConfig)
+    cfg = load_config(args.config, SftTrainConfig)
     gpu = torch.cuda.is_available()  # on a CPU (a smoke test) TRL's default bf16 is refused
     task = get_task(cfg.task)
     rows = data.to_sft(task, data.build(task, cfg.data)["train"])

@@ -110,19 +110,13 @@ def data_build(task: str = typer.Argument(..., help="Task name (querytune tasks)
     """Build a task's train/val(/test) Parquet files and a stats summary."""
     from querytune.experiments import get_task
     from querytune.platform import data
-    from querytune.platform.config import DataConfig
+    from querytune.platform.config import DataSection
 
     try:
-        task_obj = get_task(task)
-        cfg = DataConfig(seed=seed, **({"num_examples": num_examples} if num_examples else {}))
-        splits = data.build(task_obj, cfg)
+        cfg = DataSection(seed=seed, **({"num_examples": num_examples} if num_examples else {}))
+        splits, written = data.export(get_task(task), cfg, out / task)
     except user_errors() as err:
         fail(str(err))
-    written = data.write_splits(splits, out / task)
-    stats = {"fingerprint": data.fingerprint(splits), "splits": {k: len(v) for k, v in splits.items()}}
-    if hasattr(task_obj, "stats"):
-        stats["task_stats"] = {name: task_obj.stats(ds) for name, ds in splits.items()}
-    (out / task / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
     for name, path in written.items():
         console.print(f"{name:>5}: {len(splits[name]):>6} rows -> {path}")
     console.print(f"stats -> {out / task / 'stats.json'}")
@@ -293,7 +287,8 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """
     from querytune.platform.config import SweepConfig, load_config
-    from querytune.platform.sweep import SweepFailed, SweepInterrupted, leaderboard_table
+    from querytune.platform.leaderboard import table as leaderboard_table
+    from querytune.platform.sweep import SweepFailed, SweepInterrupted
     from querytune.platform.sweep import run as run_sweep
 
     try:

@@ -12,6 +12,7 @@ SYLLABLES = ["ka", "lo", "mi", "ru", "te", "zo", "pa", "ne"]
 class ToyTask:
     name = "toy"
     metrics = {"score": True, "nonempty": True}
+    scorer_version = 1
 
     def messages(self, example: dict) -> list[dict[str, str]]:
         return [{"role": "user", "content": f"Repeat: {example['word']}"}]
@@ -41,5 +42,12 @@ class ToyTask:
     def dev(self) -> list[dict]:
         return [{"word": w} for w in ("kalo", "mirute", "zopa", "neka")]
 
-    def grammar(self) -> str | None:
+    def grammar(self, syntax: str = "lark") -> str | None:
         return None
+
+    def choose(self, example: dict, completions: list[str]) -> int:
+        """Best-of-N without gold: the first answer that is not empty."""
+        return next((i for i, text in enumerate(completions) if text.strip()), 0)
+
+    def stats(self, dataset) -> dict[str, Any]:
+        return {"rows": len(dataset)}

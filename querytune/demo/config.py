@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from querytune.platform import config as platform_config
-from querytune.platform.config import Strict, SweepConfig, TrainConfig
+from querytune.platform.config import GrpoTrainConfig, Strict, SweepConfig
 
 MODELS = ("base", "SFT", "GRPO")  # the columns of the summary
 HEADLINE = "score"  # every task's headline metric (experiments/base.py)
@@ -80,7 +80,7 @@ class DemoConfig(Strict):
         tasks = [plan.sweep.load(SweepConfig).train.task for plan in self.tasks]
         if len(set(tasks)) != len(tasks):
             raise ValueError(f"tasks: each task once, got sweeps of {tasks}; merge the duplicates")
-        grpo_task = self.grpo.load(TrainConfig).task if self.grpo else None
+        grpo_task = self.grpo.load(GrpoTrainConfig).task if self.grpo else None
         if self.grpo and grpo_task not in tasks:
             raise ValueError(f"grpo.file={self.grpo.file!r} trains task {grpo_task!r}, which no sweep here trains "
                              f"(tasks: {tasks}); its parent <task>-best would not exist")
@@ -104,7 +104,7 @@ class Plan:
     """Every stage's config, resolved and validated before anything starts (a typo costs seconds, not a sweep)."""
 
     sweeps: dict[str, SweepConfig]  # task -> its sweep
-    grpo: TrainConfig | None
+    grpo: GrpoTrainConfig | None
     serve: Any  # ServeFile
 
 
@@ -116,6 +116,6 @@ def resolve(cfg: DemoConfig, folder: Path) -> Plan:
     for plan in cfg.tasks:
         sweep = plan.sweep.load(SweepConfig, [f"train.run.storage_path={folder}"])
         sweeps[sweep.train.task] = sweep
-    grpo = cfg.grpo.load(TrainConfig, [f"run.storage_path={folder}"]) if cfg.grpo else None
+    grpo = cfg.grpo.load(GrpoTrainConfig, [f"run.storage_path={folder}"]) if cfg.grpo else None
     serve = load_serve_file(cfg.serve.file, [*cfg.serve.set, f"storage_path={folder}"])
     return Plan(sweeps, grpo, serve)

@@ -30,7 +30,7 @@ from querytune.demo.config import (
 from querytune.demo.progress import DemoRun, Progress, Stage, record
 from querytune.demo.report import fmt, short, write_report
 from querytune.netutil import free_port
-from querytune.platform.config import TrainConfig
+from querytune.platform.config import GrpoTrainConfig
 
 
 def run(cfg: DemoConfig) -> DemoRun:
@@ -143,10 +143,10 @@ def build_data(plan: Plan, folder: Path, result: DemoRun, stage: Stage, console)
 
 def run_sweep(sweep_cfg, result: DemoRun, stage: Stage, console) -> None:
     """Ray Tune over LoRA SFT (ASHA on the val task metric); the best trial becomes <task>-best."""
-    from querytune.platform import sweep
+    from querytune.platform import leaderboard, sweep
 
     outcome = sweep.run(sweep_cfg)
-    console.print(sweep.leaderboard_table(outcome))
+    console.print(leaderboard.table(outcome))
     if not outcome.registered:
         raise DemoError(f"sweep {sweep_cfg.train.run.name}: no trial finished, so there is no adapter to "
                         f"serve (see {outcome.report})")
@@ -155,12 +155,12 @@ def run_sweep(sweep_cfg, result: DemoRun, stage: Stage, console) -> None:
                            "metric": outcome.metric, "value": outcome.best.metric, "params": outcome.best.params,
                            "trials": [(r.trial, r.status, r.metric) for r in outcome.rows],
                            "report": outcome.report}
-    stopped = sum(r.status == sweep.STOPPED for r in outcome.rows)
+    stopped = sum(r.status == leaderboard.STOPPED for r in outcome.rows)
     stage.note = (f"{len(outcome.rows)} trials ({stopped} stopped by ASHA); {outcome.registered}: "
                   f"{outcome.metric} {fmt(outcome.best.metric)}")
 
 
-def run_grpo(cfg: TrainConfig, result: DemoRun, stage: Stage) -> None:
+def run_grpo(cfg: GrpoTrainConfig, result: DemoRun, stage: Stage) -> None:
     """GRPO from the sweep's best SFT adapter; the validation-best step is registered."""
     from querytune.platform import launch
 

@@ -40,7 +40,8 @@ class Parsed:
 
 @runtime_checkable
 class Task(Protocol):
-    """What the platform needs from a task.
+    """What the platform needs from a task: every member below, and nothing the platform reads
+    is left out of it (``get_task`` refuses a task that lacks one, naming it).
 
     ``score`` returns per-example metrics; its ``score`` key is the headline number
     (higher is better, 0..1) that sweeps optimise and reports lead with.
@@ -49,6 +50,9 @@ class Task(Protocol):
     name: str
     #: metric name -> True if higher is better; every key ``score`` may return.
     metrics: dict[str, bool]
+    #: bumped whenever a score can change, so that scores of different versions are never compared;
+    #: every eval summary records it.
+    scorer_version: int
 
     def messages(self, example: Example) -> Messages: ...
 
@@ -67,6 +71,13 @@ class Task(Protocol):
     def grammar(self, syntax: str = "lark") -> str | None: ...  # 'lark' (llguidance) or 'gbnf' (xgrammar)
 
     def choose(self, example: Example, completions: list[str]) -> int: ...  # best-of-N: the best one's index, no gold
+
+    def stats(self, dataset: "datasets.Dataset") -> dict[str, Any]: ...  # a split's summary (`querytune data build`)
+
+
+#: the members every task has (``get_task`` checks them): the protocol's attributes and methods
+TASK_MEMBERS = frozenset(Task.__annotations__) | {name for name, value in vars(Task).items()
+                                                   if callable(value) and not name.startswith("_")}
 
 
 # name -> "module:attribute"; imported lazily so that `querytune --help` stays light.
@@ -92,9 +103,14 @@ def get_task(name: str) -> Task:
                        "(or give a 'module:Class' path)")
     module_name, attr = target.split(":")
     try:
-        return getattr(importlib.import_module(module_name), attr)()
+        task = getattr(importlib.import_module(module_name), attr)()
     except (ImportError, AttributeError) as err:
         raise KeyError(f"task {name!r}: cannot import {target} ({err})") from None
+    missing = sorted(member for member in TASK_MEMBERS if not hasattr(task, member))
+    if missing:
+        raise KeyError(f"task {name!r}: {target} lacks {', '.join(missing)} of the Task protocol "
+                       "(experiments/base.py); add them")
+    return task
 
 
 class GoldError(ValueError):

@@ -1,18 +1,32 @@
-"""Typed configs: one pydantic model per YAML file under ``configs/``.
+"""Typed configs: one pydantic model per YAML file under ``configs/``, and one per training recipe.
 
-Every field has a default that works on one CPU machine; unknown keys are errors.
-``load_config`` names the file and the dotted key path of whatever is wrong, and
-``--set a.b=c`` overrides go through the same validation as the file.
+Every field has a default that works on one CPU machine and a description; unknown keys are
+errors. A train config is the model its ``recipe:`` names (``sft`` where absent), with only the
+sections that recipe reads: ``--set lora.r=8`` on a GRPO file is refused, naming ``grpo.lora``.
+``load_config`` names the file and the dotted key path of whatever is wrong, and ``--set a.b=c``
+overrides go through the same validation as the file. Sections are ``*Section`` classes, so none
+shares a name with the library class it feeds (``trl.SFTConfig``, ``peft.LoraConfig`` ...).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+RECIPE_TAG = "recipe:"  # marks the step of an error's location that picked the train config's model
 
 
 class Strict(BaseModel):
@@ -23,8 +37,8 @@ class ConfigError(ValueError):
     """A config file or override that does not validate; the message says where."""
 
 
-# --------------------------------------------------------------------------- parts
-class ModelConfig(Strict):
+# --------------------------------------------------------------------------- sections
+class ModelSection(Strict):
     name: str = Field("default", description="base model: 'default' (SmolLM2-135M-Instruct, offline), "
                       "'tiny-qwen3' (random weights, tests), a Hugging Face id or a local directory")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -32,7 +46,7 @@ class ModelConfig(Strict):
     attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None = transformers' choice")
 
 
-class LoraConfig(Strict):
+class LoraSection(Strict):
     r: int = Field(16, ge=1, le=512, description="LoRA rank")
     alpha: float = Field(32, gt=0, description="LoRA alpha; usually 2 x r")
     dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout")
@@ -40,45 +54,48 @@ class LoraConfig(Strict):
                                       description="module names that get adapters")
 
 
-class DataConfig(Strict):
+class DataSection(Strict):
     source: str | None = Field(None, description="JSONL/Parquet file or folder of train/val files; "
                                "None = the task's own builder")
     num_examples: int = Field(2000, ge=1, description="examples asked of the task's builder")
     max_train: int | None = Field(None, ge=1, description="cap on training rows after the split")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="val share when the data has no split column")
-    val_samples: int = Field(16, ge=0, description="val rows generated on at each epoch for the task metric; 0 = off")
+    val_samples: int = Field(16, ge=0, description="val rows generated on at each report for the task metric; "
+                             "0 = off")
     seed: int = Field(42, description="shuffle/split seed")
     options: dict[str, Any] = Field(default_factory=dict, description="task-specific builder options")
 
 
-class SFTConfig(Strict):
+class SftSection(Strict):
     epochs: float = Field(3, gt=0, description="passes over the training set")
     lr: float = Field(2e-4, gt=0, lt=1, description="peak learning rate")
     batch_size: int = Field(8, ge=1, description="micro-batch per worker: examples, or packed sequences of "
                             "max_length tokens with packing")
     grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
-    warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
-    weight_decay: float = Field(0.0, ge=0)
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="share of the optimizer steps over which the "
+                                "learning rate rises from 0 to lr")
+    scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="learning-rate schedule after the warm-up")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     max_length: int = Field(512, ge=16, description="tokens per example; longer ones are truncated")
     packing: bool = Field(False, description="pack examples best-fit into sequences of max_length tokens, no "
                           "padding; each keeps its own attention block and loss mask")
     gradient_checkpointing: bool = Field(False, description="trade compute for memory")
-    logging_steps: int = Field(5, ge=1)
+    logging_steps: int = Field(5, ge=1, description="optimizer steps between loss logs (the learning curves)")
     max_steps: int = Field(-1, description="stop after this many optimizer steps; -1 = epochs decide")
     max_new_tokens: int = Field(64, ge=1, description="generation budget for the per-epoch val metric")
 
 
-class GRPOConfig(Strict):
+class GrpoSection(Strict):
     parent: str = Field("", description="SFT adapter (registry name or path) to start from; required")
     steps: int = Field(20, ge=1, description="optimizer steps")
-    lr: float = Field(5e-6, gt=0, lt=1)
+    lr: float = Field(5e-6, gt=0, lt=1, description="peak learning rate")
     beta: float = Field(0.04, ge=0, description="KL weight; 0 drifts (see README)")
     num_generations: int = Field(4, ge=2, description="completions per prompt")
     batch_size: int = Field(4, ge=1, description="prompts x generations per device step; divisible by num_generations")
-    grad_accum: int = Field(1, ge=1)
-    temperature: float = Field(1.0, gt=0)
-    max_completion_length: int = Field(64, ge=8)
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of the rollouts (val answers are greedy)")
+    max_completion_length: int = Field(64, ge=8, description="tokens per rollout completion and per val answer")
     format_reward_weight: float = Field(0.0, ge=0, description="weight of the parse-or-not reward beside the task reward")
     eval_every: int = Field(10, ge=1, description="val task score every N steps; best checkpoint kept")
     use_vllm: bool = Field(False, description="rollouts through vLLM in colocate mode (GPU only)")
@@ -86,56 +103,90 @@ class GRPOConfig(Strict):
                                                "vLLM engine; training uses the rest")
     vllm_max_model_length: int = Field(2048, ge=64, description="vLLM context: longest prompt + max_completion_length")
     gradient_checkpointing: bool = Field(False, description="trade compute for memory")
-    lora: LoraConfig = Field(default_factory=lambda: LoraConfig(r=8, alpha=16), description="the new adapter on top")
+    lora: LoraSection = Field(default_factory=lambda: LoraSection(r=8, alpha=16),
+                              description="the new adapter GRPO trains on top of the merged parent")
 
     @model_validator(mode="after")
-    def _divisible(self) -> "GRPOConfig":
+    def _divisible(self) -> "GrpoSection":
         if (self.batch_size * self.grad_accum) % self.num_generations:
             raise ValueError(f"batch_size*grad_accum={self.batch_size * self.grad_accum} must be divisible by "
                              f"num_generations={self.num_generations} (try batch_size={self.num_generations})")
         return self
 
 
-class ScalingConfig(Strict):
+class ScalingSection(Strict):
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks)")
     use_gpu: bool = Field(False, description="one GPU per worker (or gpus_per_worker)")
-    cpus_per_worker: float = Field(1, gt=0)
+    cpus_per_worker: float = Field(1, gt=0, description="CPUs Ray reserves per worker; a fraction shares a core")
     gpus_per_worker: float | None = Field(None, gt=0, le=1, description="fractional GPU share, e.g. 0.25 for sweeps")
 
     @model_validator(mode="after")
-    def _gpu_share_needs_gpu(self) -> "ScalingConfig":
+    def _gpu_share_needs_gpu(self) -> "ScalingSection":
         if self.gpus_per_worker is not None and not self.use_gpu:
             raise ValueError("gpus_per_worker is set but use_gpu is false (set scaling.use_gpu=true)")
         return self
 
 
-class RunConfig(Strict):
+class RunSection(Strict):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name; reruns resume it")
     storage_path: str = Field("runs", description="local folder or pyarrow URI (s3://, gs://) for runs and adapters")
-    seed: int = 0
+    seed: int = Field(0, description="torch and trainer seed (data.seed shuffles and splits)")
     max_failures: int = Field(2, ge=0, description="worker crashes survived by restarting from the last checkpoint")
     register_as: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                     description="registry name for the finished adapter; default = run name")
 
 
-# --------------------------------------------------------------------------- files
-class TrainConfig(Strict):
-    """`querytune train CONFIG`: one SFT or GRPO run."""
+# --------------------------------------------------------------------------- train files: one model per recipe
+RECIPE_HELP = "training method, one of the platform/recipes/ registry: sft or grpo"
 
-    recipe: Literal["sft", "grpo"] = "sft"
+
+class TrainFile(Strict):
+    """What every recipe's train config holds; each recipe's model adds the sections it reads."""
+
+    #: top-level sections of other recipes -> the refusal (which names the key and where it belongs)
+    ELSEWHERE: ClassVar[dict[str, str]] = {}
+
+    recipe: str = Field(description=RECIPE_HELP)
     task: str = Field(..., description="registered task name (querytune tasks)")
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    lora: LoraConfig = Field(default_factory=LoraConfig)
-    data: DataConfig = Field(default_factory=DataConfig)
-    sft: SFTConfig = Field(default_factory=SFTConfig)
-    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
-    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
-    run: RunConfig = Field(default_factory=RunConfig)
+    model: ModelSection = Field(default_factory=ModelSection, description="the base model")
+    data: DataSection = Field(default_factory=DataSection, description="training and validation rows")
+    scaling: ScalingSection = Field(default_factory=ScalingSection, description="Ray Train workers and resources")
+    run: RunSection = Field(default_factory=RunSection, description="run name, storage, seed and retries")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_other_recipes_sections(cls, data: Any) -> Any:
+        misplaced = sorted(set(data) & set(cls.ELSEWHERE)) if isinstance(data, dict) else []
+        if misplaced:  # one at a time, as pydantic stops at a model validator's error
+            raise ValueError(cls.ELSEWHERE[misplaced[0]])
+        return data
+
+
+class SftTrainConfig(TrainFile):
+    """`querytune train` with ``recipe: sft``: LoRA SFT of the base model (platform/recipes/sft.py)."""
+
+    ELSEWHERE = {"grpo": "grpo: recipe: sft reads no grpo section; set recipe: grpo to train GRPO from an SFT "
+                         "adapter, or remove it"}
+
+    recipe: Literal["sft"] = Field("sft", description=RECIPE_HELP)
+    lora: LoraSection = Field(default_factory=LoraSection, description="the adapter SFT trains")
+    sft: SftSection = Field(default_factory=SftSection, description="the SFT optimisation")
+
+
+class GrpoTrainConfig(TrainFile):
+    """`querytune train` with ``recipe: grpo``: GRPO from an SFT adapter (platform/recipes/grpo.py)."""
+
+    ELSEWHERE = {
+        "lora": "lora: recipe: grpo reads no top-level lora; the new LoRA it trains on top of the merged SFT "
+                "parent is grpo.lora: move it there (e.g. --set grpo.lora.r=8)",
+        "sft": "sft: recipe: grpo reads no sft section; GRPO's settings are under grpo (grpo.lr, grpo.steps, "
+               "...): remove it, or set recipe: sft"}
+
+    recipe: Literal["grpo"] = Field("grpo", description=RECIPE_HELP)
+    grpo: GrpoSection = Field(default_factory=GrpoSection, description="the GRPO run and its new LoRA")
 
     @model_validator(mode="after")
-    def _grpo_needs_parent(self) -> "TrainConfig":
-        if self.recipe != "grpo":
-            return self
+    def _runnable(self) -> "GrpoTrainConfig":
         if not self.grpo.parent:
             raise ValueError("recipe=grpo needs grpo.parent (an SFT adapter name or path)")
         if self.data.val_samples < 1:
@@ -145,6 +196,31 @@ class TrainConfig(Strict):
             raise ValueError("grpo.use_vllm=true needs scaling.use_gpu=true: vLLM rollouts run on GPU only "
                              "(on CPU set grpo.use_vllm=false)")
         return self
+
+
+RECIPE_CONFIGS: dict[str, type[TrainFile]] = {"sft": SftTrainConfig, "grpo": GrpoTrainConfig}
+
+
+def _recipe_tag(data: Any) -> str | None:
+    """The model a train config validates with: its ``recipe`` (``sft`` where absent, as before recipes
+    had a model each); None for what is not a mapping."""
+    if isinstance(data, TrainFile):
+        return RECIPE_TAG + data.recipe
+    return RECIPE_TAG + str(data.get("recipe", "sft")) if isinstance(data, dict) else None
+
+
+def _known_recipe(data: Any) -> Any:
+    if isinstance(data, dict) and data.get("recipe", "sft") not in RECIPE_CONFIGS:
+        raise ValueError(f"recipe={data['recipe']!r}: not a training method; use one of {', '.join(RECIPE_CONFIGS)}")
+    return data
+
+
+#: `querytune train CONFIG`: the model of the file's recipe (``load_config(path, TrainConfig)``).
+TrainConfig = Annotated[
+    Union[tuple(Annotated[model, Tag(RECIPE_TAG + name)] for name, model in RECIPE_CONFIGS.items())],
+    Discriminator(_recipe_tag, custom_error_type="not_a_mapping",
+                  custom_error_message="a train config is a mapping of sections (recipe, task, model, ...)"),
+    BeforeValidator(_known_recipe)]
 
 
 class SearchDim(Strict):
@@ -172,11 +248,12 @@ class SearchDim(Strict):
 
 class SweepSettings(Strict):
     num_samples: int = Field(8, ge=1, description="trials")
-    max_concurrent_trials: int = Field(2, ge=1)
+    max_concurrent_trials: int = Field(2, ge=1, description="trials at once; each takes train.scaling's "
+                                       "resources plus a CPU for its driver")
     grace_period: int = Field(1, ge=1, description="ASHA: reports before a trial may be stopped")
     reduction_factor: int = Field(2, ge=2, description="ASHA: keep 1/reduction_factor per rung")
     metric: str = Field("val_score", description="what ASHA and the leaderboard rank by")
-    mode: Literal["max", "min"] = "max"
+    mode: Literal["max", "min"] = Field("max", description="metric's direction; must be the task's own")
     max_failures: int = Field(1, ge=0, description="retries of a crashed trial")
     seed: int = Field(0, description="Optuna sampler seed")
     points_to_evaluate: list[dict[str, Any]] = Field(
@@ -184,21 +261,24 @@ class SweepSettings(Strict):
 
 
 class SweepConfig(Strict):
-    """`querytune sweep CONFIG`: Ray Tune over the fields of a TrainConfig."""
+    """`querytune sweep CONFIG`: Ray Tune over the fields of a train config, trials of its recipe."""
 
-    train: TrainConfig
-    space: dict[str, SearchDim] = Field(default_factory=dict, description="dotted TrainConfig key -> dimension")
-    sweep: SweepSettings = Field(default_factory=SweepSettings)
+    train: TrainConfig = Field(..., description="the train config every trial starts from (any recipe)")
+    space: dict[str, SearchDim] = Field(default_factory=dict, description="dotted train config key -> dimension")
+    sweep: SweepSettings = Field(default_factory=SweepSettings, description="trials, ASHA and the ranked metric")
 
     @model_validator(mode="after")
     def _space_keys_exist(self) -> "SweepConfig":
+        recipe = type(self.train)
         for key, dim in self.space.items():
-            check_key_path(TrainConfig, key)
-            if dim.mult:
-                check_key_path(TrainConfig, dim.mult[0])
-                if dim.mult[0] in self.space and self.space[dim.mult[0]].mult:
-                    raise ValueError(f"space.{key}: mult of {dim.mult[0]!r}, itself a mult; point it at a "
-                                     "searched or fixed key")
+            for dotted in [key, *([dim.mult[0]] if dim.mult else [])]:
+                section = dotted.split(".")[0]
+                if section in recipe.ELSEWHERE:
+                    raise ValueError(f"space key {dotted!r}: {recipe.ELSEWHERE[section]}")
+                check_key_path(recipe, dotted)
+            if dim.mult and dim.mult[0] in self.space and self.space[dim.mult[0]].mult:
+                raise ValueError(f"space.{key}: mult of {dim.mult[0]!r}, itself a mult; point it at a "
+                                 "searched or fixed key")
         for point in self.sweep.points_to_evaluate:
             if set(point) != set(self.space):
                 raise ValueError(f"sweep.points_to_evaluate {point}: give exactly the space keys {sorted(self.space)}")
@@ -245,8 +325,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def format_validation_error(err: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid config"]
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key (not allowed here)" if e["type"] == "extra_forbidden" else e["msg"]
+        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(RECIPE_TAG)) or "(top level)"
+        msg = {"extra_forbidden": "unknown key (not allowed here)",
+               "value_error": str(e.get("ctx", {}).get("error", e["msg"]))}.get(e["type"], e["msg"])
         got = f" (got {e['input']!r})" if e["type"] != "missing" and not isinstance(e.get("input"), dict) else ""
         lines.append(f"  {where}: {msg}{got}")
     return "\n".join(lines)
@@ -283,8 +364,9 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def validate(model: type[M], data: dict, source: str = "config") -> M:
+    """``data`` as ``model`` (a model class, or a union such as ``TrainConfig``); errors as ``ConfigError``."""
     try:
-        return model.model_validate(data)
+        return TypeAdapter(model).validate_python(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source)) from None
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import datasets
 
     from querytune.experiments.base import Task
-    from querytune.platform.config import DataConfig
+    from querytune.platform.config import DataSection
 
 
 class DataError(ValueError):
@@ -81,7 +81,7 @@ def _from_source(task: "Task", source: str) -> "datasets.Dataset":
     return datasets.Dataset.from_list(rows)
 
 
-def build(task: "Task", cfg: "DataConfig") -> "datasets.DatasetDict":
+def build(task: "Task", cfg: "DataSection") -> "datasets.DatasetDict":
     """train/val(/test) splits for a task, from its builder or from ``cfg.source``."""
     import datasets
 
@@ -130,3 +130,14 @@ def write_splits(splits: "datasets.DatasetDict", out: Path) -> dict[str, str]:
         ds.to_parquet(str(target))
         written[name] = str(target)
     return written
+
+
+def export(task: "Task", cfg: "DataSection", out: Path) -> tuple["datasets.DatasetDict", dict[str, str]]:
+    """`querytune data build`: the splits as Parquet files in ``out``, beside a ``stats.json`` of their
+    fingerprint, sizes and the task's own statistics; returns the splits and the files written."""
+    splits = build(task, cfg)
+    written = write_splits(splits, out)
+    stats = {"fingerprint": fingerprint(splits), "splits": {k: len(v) for k, v in splits.items()},
+             "task_stats": {name: task.stats(ds) for name, ds in splits.items()}}
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, default=str))
+    return splits, written

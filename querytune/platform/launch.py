@@ -1,6 +1,6 @@
 """Launching a training run on Ray Train, and registering what it produced.
 
-Both recipes (SFT, GRPO) and the sweep's trials go through ``fit``: one
+Every recipe (``platform/recipes/``) and the sweep's trials go through ``fit``: one
 ``TorchTrainer`` per run, named after the run so that re-running resumes it, with
 ``FailureConfig`` retries from the last checkpoint. A run's final report carries the
 finished adapter as its checkpoint; ``register_result`` copies it into the registry.
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from querytune.platform import adapters, data, storage
-from querytune.platform.config import ConfigError, ScalingConfig, TrainConfig, set_path
+from querytune.platform.config import ConfigError, ScalingSection, TrainConfig, set_path
+from querytune.platform.recipes import RECIPES
+from querytune.platform.recipes.common import ADAPTER_SUBDIR
 
 log = logging.getLogger(__name__)
 
-ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
-HF_STATE_SUBDIR = "checkpoint"  # inside epoch checkpoints: the HF Trainer's resumable state
 RUN_CONFIG = "querytune-run.yaml"  # in the Ray Train run folder: the config the run name started with
 RERUN_MAY_CHANGE = {"run.max_failures", "run.register_as"}  # keys that do not change what a run trains
 
@@ -46,7 +46,7 @@ def ensure_ray() -> None:
         ray.init(log_to_driver=True, configure_logging=False)
 
 
-def run_needs(scaling: ScalingConfig, driver_cpus: float = 0) -> dict[str, float]:
+def run_needs(scaling: ScalingSection, driver_cpus: float = 0) -> dict[str, float]:
     """Resources one Train run takes: its workers' (``scaling``) plus a driver's CPUs (a sweep trial's)."""
     needs = {"CPU": driver_cpus + scaling.num_workers * scaling.cpus_per_worker}
     if scaling.use_gpu:
@@ -75,7 +75,7 @@ def cluster_capacity() -> tuple[dict[str, float], bool]:
     return {k: float(v) for k, v in ray.cluster_resources().items()}, started_here
 
 
-def check_fits(scaling: ScalingConfig) -> None:
+def check_fits(scaling: ScalingSection) -> None:
     """A run the cluster can never hold would wait for its workers forever: refuse it, naming the keys
     (where the cluster may still grow, say so and let it wait)."""
     have, final = cluster_capacity()
@@ -98,8 +98,12 @@ def absolute_storage(path: str) -> str:
     return path if storage.is_uri(path) else str(Path(path).expanduser().resolve())
 
 
-def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = None, callbacks: list | None = None):
-    """Run ``loop`` on ``cfg.scaling.num_workers`` Ray Train workers; returns ray.train.Result."""
+def fit(cfg: TrainConfig, *, name: str | None = None, runs_root: str | None = None, callbacks: list | None = None):
+    """Run the config's recipe on ``cfg.scaling.num_workers`` Ray Train workers; returns ray.train.Result.
+
+    The Train run is ``<runs_root>/<name>`` (default: ``run.storage_path`` and ``run.name``); the
+    registry a GRPO parent is found in stays ``run.storage_path`` (a sweep keeps its trials' runs apart).
+    """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -110,15 +114,16 @@ def fit(cfg: TrainConfig, loop: Callable[[dict], None], *, name: str | None = No
     per_worker: dict[str, float] = {"CPU": scaling.cpus_per_worker}
     if scaling.use_gpu:
         per_worker["GPU"] = scaling.gpus_per_worker or 1
-    run_dir = storage.join(cfg.run.storage_path, name or cfg.run.name)
+    runs_root = runs_root or cfg.run.storage_path
+    run_dir = storage.join(runs_root, name or cfg.run.name)
     trainer = TorchTrainer(
-        logged_errors(loop),
+        logged_errors(RECIPES[cfg.recipe].loop),
         train_loop_config={"cfg": cfg.model_dump(mode="json"), "run_dir": run_dir},
         scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
                                      resources_per_worker=per_worker),
         run_config=RunConfig(
             name=name or cfg.run.name,
-            storage_path=cfg.run.storage_path,
+            storage_path=runs_root,
             failure_config=FailureConfig(max_failures=cfg.run.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=callbacks or [],
@@ -187,7 +192,10 @@ def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 def check_same_run(cfg: TrainConfig) -> None:
     """A run name resumes its run (or re-reports its finished adapter): with other settings, that would
-    register the old adapter as if it had been trained with them. Refuse, naming the keys that differ."""
+    register the old adapter as if it had been trained with them. Refuse, naming the keys that differ.
+
+    Keys the record has and the config's model has not (another recipe's sections, in records written
+    before each recipe had its own model) cannot change what the run trains and are not compared."""
     import yaml
 
     run_dir = storage.join(cfg.run.storage_path, cfg.run.name)
@@ -198,7 +206,7 @@ def check_same_run(cfg: TrainConfig) -> None:
         storage.write_text(record, yaml.safe_dump(now, sort_keys=False))
         return
     before, after = flat(yaml.safe_load(storage.read_text(record))), flat(now)
-    differ = sorted(k for k in (before.keys() | after.keys()) - RERUN_MAY_CHANGE if before.get(k) != after.get(k))
+    differ = sorted(k for k in after.keys() - RERUN_MAY_CHANGE if before.get(k) != after.get(k))
     if differ:
         changes = ", ".join(f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in differ)
         raise ConfigError(f"run.name={cfg.run.name!r} already ran with other settings ({record}): {changes}. "
@@ -214,13 +222,16 @@ def train(cfg: TrainConfig) -> Outcome:
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)
-    if cfg.recipe == "sft":
-        from querytune.platform.train_sft import train_loop
-    else:
-        from querytune.platform.train_grpo import open_parent, train_loop
-
-        open_parent(cfg)  # a parent of another task or base fails here, not in every retried worker
+    check_recipe(cfg)
     ensure_ray()
     check_fits(cfg.scaling)
     check_same_run(cfg)
-    return register_result(fit(cfg, train_loop), cfg)
+    return register_result(fit(cfg), cfg)
+
+
+def check_recipe(cfg: TrainConfig) -> None:
+    """The recipe's own driver-side check (a GRPO parent of another task or base), so that it fails
+    here and not in every retried worker."""
+    check = RECIPES[cfg.recipe].check
+    if check is not None:
+        check(cfg)

@@ -1,18 +1,19 @@
-"""Hyperparameter sweeps: Ray Tune over any TrainConfig field, ranked by the task's own metric.
+"""Hyperparameter sweeps: Ray Tune over any train config field, ranked by the task's own metric.
 
-A trial is the SFT run of ``querytune train`` with the sampled values set on the base
-config. Ray Train V2 runs inside Tune only as a function trainable that calls
+A trial is the run of ``querytune train`` with the sampled values set on the base config,
+in the recipe that config names (``platform/recipes/``: SFT, or GRPO from one SFT parent that
+every trial shares). Ray Train V2 runs inside Tune only as a function trainable that calls
 ``TorchTrainer.fit()`` (``Tuner(trainer)`` is refused), so a trial's driver takes one
 CPU and its Ray Train workers take what ``train.scaling`` asks for; a fractional GPU
 share lets several small trials use one GPU. Optuna's TPE picks the values; ASHA
-stops trials whose validation task metric, reported at every epoch, trails the others
-at the same epoch. Each trial's Train run keeps its own checkpoints, so a sweep
-restored with ``Tuner.restore`` continues unfinished trials where they were and never
-reruns finished ones.
+stops trials whose validation task metric, reported at every epoch (SFT) or every
+``grpo.eval_every`` steps (GRPO), trails the others at the same point. Each trial's
+Train run keeps its own checkpoints, so a sweep restored with ``Tuner.restore`` continues
+unfinished trials where they were and never reruns finished ones.
 
-Afterwards: a leaderboard, the best finished trial's adapter registered (with its
-lineage) as ``<task>-best`` (the one it replaces kept as ``<task>-best.v<N>``), and an
-HTML report. Layout of a sweep folder,
+Afterwards (``platform/leaderboard.py``): a leaderboard, the best finished trial's adapter
+registered (with its lineage) as ``<task>-best`` (GRPO: ``<task>-grpo-best``; the one it
+replaces kept as ``<name>.v<N>``), and an HTML report. Layout of a sweep folder,
 ``<storage>/sweeps/<train.run.name>/``::
 
     sweep.yaml  leaderboard.json  report.html  *.png   what the sweep produced
@@ -21,27 +22,24 @@ HTML report. Layout of a sweep folder,
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
-import yaml
-
 from querytune.platform import adapters, launch, storage
-from querytune.platform.config import ConfigError, SearchDim, SweepConfig, TrainConfig, save_config, set_path
+from querytune.platform.config import ConfigError, SearchDim, SweepConfig, TrainConfig, set_path, validate
+from querytune.platform.leaderboard import ERROR, FINISHED, STOPPED, SweepOutcome, TrialRow, rank, write
+from querytune.platform.recipes import RECIPES
+from querytune.platform.recipes.common import ADAPTER_SUBDIR
 
 log = logging.getLogger(__name__)
 
 SWEEPS_SUBDIR = "sweeps"
 TRAIN_SUBDIR = "train"
 TRIAL_DRIVER_CPUS = 1  # the trainable only waits on TorchTrainer.fit(); workers bring their own resources
-ASHA_MAX_EPOCHS = 1000  # beyond any sft.epochs: trials end by their own epochs, ASHA stops them only at rungs
-FINISHED, STOPPED, ERROR = "finished", "stopped early", "error"
+ASHA_MAX_T = 1_000_000  # beyond any run's epochs or steps: trials end by their own length, ASHA stops them at rungs
 
 
 class SweepInterrupted(RuntimeError):
@@ -50,32 +48,6 @@ class SweepInterrupted(RuntimeError):
 
 class SweepFailed(RuntimeError):
     """Every trial of the sweep failed: there is nothing to rank or register."""
-
-
-@dataclass
-class TrialRow:
-    """One line of the leaderboard."""
-
-    trial: str
-    status: str
-    params: dict[str, Any]
-    metric: float | None
-    loss: float | None
-    epochs: float
-    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: epoch, metric, loss
-    adapter: str | None = None  # the finished adapter's folder; finished trials only
-    error: str | None = None
-
-
-@dataclass
-class SweepOutcome:
-    folder: str
-    metric: str
-    mode: str
-    rows: list[TrialRow]
-    best: TrialRow | None
-    registered: str | None  # registry name of the best adapter
-    report: str
 
 
 # --------------------------------------------------------------------------- trials
@@ -117,17 +89,18 @@ def resolved_params(base: TrainConfig, space: dict[str, SearchDim], params: dict
 
 
 def run_trial(params: dict, *, base: dict, space: dict, train_root: str) -> None:
-    """Tune function trainable: the trial's SFT run on Ray Train, its epoch reports forwarded to Tune."""
-    import ray.tune
+    """Tune function trainable: the trial's run of its recipe on Ray Train, its reports forwarded to Tune.
 
-    from querytune.platform.train_sft import train_loop
+    The Train run lives under ``train_root``; ``run.storage_path`` stays the registry's, where a GRPO
+    trial finds its parent.
+    """
+    import ray.tune
 
     name = trial_name(ray.tune.get_context().get_trial_id())
     dims = {key: SearchDim.model_validate(dim) for key, dim in space.items()}
-    cfg = trial_config(TrainConfig.model_validate(base), dims, params)
-    cfg = set_path(set_path(cfg, "run.name", name), "run.storage_path", train_root)  # the manifest names the trial
+    cfg = set_path(trial_config(validate(TrainConfig, base), dims, params), "run.name", name)  # the manifest names it
     # [ray] same run name on a retry or restore, so the Train run resumes from its last checkpoint
-    launch.fit(cfg, train_loop, name=name, callbacks=[forward_reports()])
+    launch.fit(cfg, name=name, runs_root=train_root, callbacks=[forward_reports()])
 
 
 def forward_reports():
@@ -205,8 +178,8 @@ def build_tuner(cfg: SweepConfig, folder: str, resume: bool):
         tune_config=tune.TuneConfig(
             metric=s.metric, mode=s.mode, num_samples=s.num_samples, max_concurrent_trials=s.max_concurrent_trials,
             search_alg=OptunaSearch(sampler=sampler, points_to_evaluate=s.points_to_evaluate or None),
-            scheduler=ASHAScheduler(time_attr="epoch", max_t=ASHA_MAX_EPOCHS, grace_period=s.grace_period,
-                                    reduction_factor=s.reduction_factor),
+            scheduler=ASHAScheduler(time_attr=RECIPES[cfg.train.recipe].progress, max_t=ASHA_MAX_T,
+                                    grace_period=s.grace_period, reduction_factor=s.reduction_factor),
             trial_name_creator=_dirname, trial_dirname_creator=_dirname),
         run_config=tune.RunConfig(
             name=cfg.train.run.name, storage_path=sweeps_root(cfg),
@@ -228,7 +201,7 @@ def check_metric(cfg: SweepConfig, task) -> None:
                           f"-is-better; set sweep.mode={'max' if higher_is_better[metric] else 'min'}")
     if metric.startswith("val_") and cfg.train.data.val_samples == 0:
         raise ConfigError(f"train.data.val_samples=0: sweep.metric={metric!r} is computed on that many val rows "
-                          "at every epoch; set it to at least 1 (try 16)")
+                          "at every report; set it to at least 1 (try 16)")
 
 
 def check_capacity(cfg: SweepConfig) -> None:
@@ -262,6 +235,9 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
 
     task = get_task(cfg.train.task)  # fail here, not in every trial
     check_metric(cfg, task)
+    # trials run in folders of their own: a relative storage path would miss the registry (a GRPO parent)
+    cfg = set_path(cfg, "train.run.storage_path", launch.absolute_storage(cfg.train.run.storage_path))
+    launch.check_recipe(cfg.train)
     folder = sweep_folder(cfg)
     exists = tune.Tuner.can_restore(folder)
     if resume and not exists:
@@ -278,15 +254,16 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
                                f"{cfg.sweep.num_samples} trials unfinished; its state is saved in {folder}: "
                                "run the same command with --resume")
 
-    rows = rank(collect(grid, cfg, folder), cfg.sweep.mode)
+    recipe = RECIPES[cfg.train.recipe]
+    rows = rank(collect(grid, cfg, folder, recipe.progress), cfg.sweep.mode)
     best = next((row for row in rows if row.status == FINISHED), None)
     registered = None
     if best is not None:
-        registered = cfg.train.run.register_as or f"{task.name}-best"
+        registered = cfg.train.run.register_as or recipe.best_name.format(task=task.name)
         adapters.register(best.adapter, registered, cfg.train.run.storage_path, keep_previous=True)
-    outcome = SweepOutcome(folder=folder, metric=cfg.sweep.metric, mode=cfg.sweep.mode, rows=rows, best=best,
-                           registered=registered, report=storage.join(folder, "report.html"))
-    write_outputs(outcome, cfg)
+    outcome = SweepOutcome(folder=folder, metric=cfg.sweep.metric, mode=cfg.sweep.mode, progress=recipe.progress,
+                           rows=rows, best=best, registered=registered, report=storage.join(folder, "report.html"))
+    write(outcome, cfg)
     if rows and all(row.status == ERROR for row in rows):
         raise SweepFailed(f"every trial of sweep {cfg.train.run.name!r} failed ({len(rows)} of {len(rows)}), "
                           f"nothing registered; the first: {rows[0].trial}: {rows[0].error} (report: {outcome.report})")
@@ -304,20 +281,20 @@ def unfinished_trials(folder: str, num_samples: int) -> int:
 
 
 # --------------------------------------------------------------------------- leaderboard
-def collect(grid, cfg: SweepConfig, folder: str) -> list[TrialRow]:
-    """One row per trial of a finished ``ResultGrid``."""
+def collect(grid, cfg: SweepConfig, folder: str, progress: str) -> list[TrialRow]:
+    """One row per trial of a finished ``ResultGrid``; ``progress`` is the report key that counts it."""
     train_root = storage.join(folder, TRAIN_SUBDIR)
     rows = []
     for result in grid:
         name = PurePosixPath(result.path).name
-        history = _history(result.metrics_dataframe, cfg.sweep.metric)
+        history = _history(result.metrics_dataframe, cfg.sweep.metric, progress)
         adapter = _finished_adapter(storage.join(train_root, name))
         status = ERROR if result.error else FINISHED if adapter else STOPPED
         rows.append(TrialRow(
             trial=name, status=status, params=resolved_params(cfg.train, cfg.space, result.config),
             metric=_last(history, "metric"), loss=_last(history, "loss"),
-            epochs=max((h["epoch"] for h in history if h.get("epoch") is not None), default=0.0),
-            history=[h for h in history if h.get("epoch") is not None], adapter=adapter,
+            progress=max((h["progress"] for h in history if h["progress"] is not None), default=0.0),
+            history=[h for h in history if h["progress"] is not None], adapter=adapter,
             error=launch.failure_summary(result.error) if result.error else None))
     return rows
 
@@ -326,12 +303,12 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else None
 
 
-def _history(frame, metric: str) -> list[dict[str, float | None]]:
-    """Every report of a trial: epoch (None on the final report), metric and loss."""
+def _history(frame, metric: str, progress: str) -> list[dict[str, float | None]]:
+    """Every report of a trial: its progress (None on the final report), metric and loss."""
     if frame is None:
         return []
-    return [{"epoch": _number(rec.get("epoch")), "metric": _number(rec.get(metric)), "loss": _number(rec.get("loss"))}
-            for rec in frame.to_dict("records")]
+    return [{"progress": _number(rec.get(progress)), "metric": _number(rec.get(metric)),
+             "loss": _number(rec.get("loss"))} for rec in frame.to_dict("records")]
 
 
 def _last(history: list[dict], key: str) -> float | None:
@@ -344,8 +321,6 @@ def _finished_adapter(run_dir: str) -> str | None:
     Read from storage, not from Tune's last result: a trial can end before Tune has taken its
     final report off the queue, and then its last result points at an epoch checkpoint.
     """
-    from querytune.platform.launch import ADAPTER_SUBDIR
-
     for name in reversed(storage.list_dirs(run_dir)):
         adapter = storage.join(run_dir, name, ADAPTER_SUBDIR)
         if name.startswith("checkpoint_") and storage.exists(storage.join(adapter, adapters.MANIFEST)):
@@ -353,160 +328,3 @@ def _finished_adapter(run_dir: str) -> str | None:
     return None
 
 
-def rank(rows: list[TrialRow], mode: str) -> list[TrialRow]:
-    """Best metric first; ties go to the lower loss; trials without the metric last."""
-    sign = -1 if mode == "max" else 1
-    return sorted(rows, key=lambda r: (r.metric is None, sign * (r.metric or 0.0),
-                                       r.loss if r.loss is not None else math.inf))
-
-
-def leaderboard_table(outcome: SweepOutcome):
-    """The leaderboard as a rich table (the best trial in bold)."""
-    from rich.table import Table
-
-    keys = list(outcome.rows[0].params) if outcome.rows else []
-    table = Table(title=f"sweep {PurePosixPath(outcome.folder).name}: {outcome.metric} ({outcome.mode})")
-    table.add_column("#", justify="right")
-    table.add_column("trial", no_wrap=True)
-    for col in (*keys, outcome.metric, "loss", "epochs"):
-        table.add_column(col, justify="right")
-    table.add_column("status", no_wrap=True)
-    for i, row in enumerate(outcome.rows, 1):
-        table.add_row(str(i), row.trial, *(_fmt(row.params[k]) for k in keys), _fmt(row.metric), _fmt(row.loss),
-                      _fmt(row.epochs), row.status, style="bold" if row is outcome.best else None)
-    return table
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-# --------------------------------------------------------------------------- outputs
-def write_outputs(outcome: SweepOutcome, cfg: SweepConfig) -> None:
-    """sweep.yaml, leaderboard.json and report.html (+ PNGs) into the sweep folder."""
-    local = Path(tempfile.mkdtemp(prefix="querytune-sweep-")) if storage.is_uri(outcome.folder) else Path(
-        outcome.folder)
-    save_config(cfg, local / "sweep.yaml")
-    board = {"metric": outcome.metric, "mode": outcome.mode, "registered": outcome.registered,
-             "best": asdict(outcome.best) if outcome.best else None, "trials": [asdict(r) for r in outcome.rows]}
-    (local / "leaderboard.json").write_text(json.dumps(board, indent=2))
-    build_report(outcome, cfg).write(local)
-    if storage.is_uri(outcome.folder):
-        storage.upload(local, outcome.folder)
-
-
-def build_report(outcome: SweepOutcome, cfg: SweepConfig):
-    from querytune.platform.report import Report
-
-    rows, metric = outcome.rows, outcome.metric
-    counts = {s: sum(r.status == s for r in rows) for s in (FINISHED, STOPPED, ERROR)}
-    report = Report(f"Sweep {cfg.train.run.name} ({cfg.train.task}, {cfg.train.model.name})")
-    report.text(f"{len(rows)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()) +
-                f". Ranked by {metric} ({outcome.mode}); ASHA (grace {cfg.sweep.grace_period} epoch, "
-                f"reduction {cfg.sweep.reduction_factor}) stopped trials that trailed at an epoch.")
-    report.heading("Leaderboard")
-    keys = list(cfg.space)
-    report.table(["trial", *keys, metric, "loss", "epochs", "status"],
-                 [[r.trial, *(r.params[k] for k in keys), _fmt(r.metric), _fmt(r.loss), _fmt(r.epochs), r.status]
-                  for r in rows])
-    report.heading("Best configuration")
-    if outcome.best:
-        report.code(yaml.safe_dump({"trial": outcome.best.trial, "adapter": outcome.registered, metric:
-                                    outcome.best.metric, **outcome.best.params}, sort_keys=False))
-    else:
-        report.text("No trial finished, so no adapter was registered.")
-    scored = [r for r in rows if r.metric is not None]
-    if scored and keys:
-        report.heading(f"{metric} against each hyperparameter")
-        report.figure("metric_vs_params", params_figure(scored, cfg.space, metric), "x: stopped early")
-        report.heading("Parallel coordinates")
-        report.figure("parallel_coordinates", parallel_figure(scored, cfg.space, metric),
-                      f"one line per trial, coloured by {metric}; dashed: stopped early")
-    report.heading("Learning curves")
-    report.figure("learning_curves", curves_figure(rows, metric), "dashed: stopped early by ASHA")
-    if counts[ERROR]:
-        report.heading("Errors")
-        report.table(["trial", "error"], [[r.trial, r.error] for r in rows if r.status == ERROR])
-    return report
-
-
-def _axes(ncols: int, width: float, height: float):
-    from querytune.platform.report import new_figure
-
-    fig, _ = new_figure(width, height)
-    fig.clear()
-    return fig, fig.subplots(1, ncols, squeeze=False)[0]
-
-
-def _is_numeric(values: list) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def params_figure(rows: list[TrialRow], space: dict[str, SearchDim], metric: str):
-    fig, axes = _axes(len(space), 3.2 * len(space), 3.2)
-    for ax, key in zip(axes, space):
-        values = [r.params[key] for r in rows]
-        xs = values if _is_numeric(values) else [sorted(map(str, set(values))).index(str(v)) for v in values]
-        for row, x in zip(rows, xs):
-            ax.scatter(x, row.metric, marker="x" if row.status == STOPPED else "o", color="C0")
-        if space[key].loguniform:
-            ax.set_xscale("log")
-        if not _is_numeric(values):
-            labels = sorted(map(str, set(values)))
-            ax.set_xticks(range(len(labels)), labels)
-        ax.set_xlabel(key)
-        ax.set_ylabel(metric)
-    fig.tight_layout()
-    return fig
-
-
-def curves_figure(rows: list[TrialRow], metric: str):
-    fig, (left, right) = _axes(2, 11, 3.8)
-    for i, row in enumerate(rows):
-        style = "--" if row.status == STOPPED else "-"
-        for ax, key in ((left, "metric"), (right, "loss")):
-            points = [(h["epoch"], h[key]) for h in row.history if h[key] is not None]
-            if points:
-                ax.plot(*zip(*points), style, marker="o", color=f"C{i % 10}", label=row.trial)
-    for ax, label in ((left, metric), (right, "training loss")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-    left.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def _normalise(values: list, log_scale: bool) -> list[float]:
-    if not _is_numeric(values):
-        labels = sorted(map(str, set(values)))
-        return [labels.index(str(v)) / max(1, len(labels) - 1) for v in values]
-    xs = [math.log10(v) if log_scale else float(v) for v in values]
-    low, high = min(xs), max(xs)
-    return [(x - low) / (high - low) if high > low else 0.5 for x in xs]
-
-
-def parallel_figure(rows: list[TrialRow], space: dict[str, SearchDim], metric: str):
-    """Each trial as a line across its (scaled) hyperparameters and its metric."""
-    import matplotlib
-
-    keys = [*space, metric]
-    columns = [_normalise([r.params[k] for r in rows], bool(space[k].loguniform)) for k in space]
-    columns.append(_normalise([r.metric for r in rows], False))
-    fig, (ax,) = _axes(1, max(6.5, 1.6 * len(keys)), 3.8)
-    colours = matplotlib.colormaps["viridis"]
-    for i, row in enumerate(rows):
-        ax.plot(range(len(keys)), [col[i] for col in columns], "--" if row.status == STOPPED else "-",
-                color=colours(columns[-1][i]), alpha=0.85)
-    for x, key in enumerate(keys):
-        values = [r.params[key] for r in rows] if key in space else [r.metric for r in rows]
-        ax.axvline(x, color="#999", linewidth=0.8)
-        if _is_numeric(values):
-            ax.text(x, -0.08, _fmt(min(values)), ha="center", va="top", fontsize=7)
-            ax.text(x, 1.08, _fmt(max(values)), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(keys)), keys)
-    ax.set_yticks([])
-    ax.set_ylim(-0.15, 1.15)
-    fig.tight_layout()
-    return fig

@@ -12,7 +12,7 @@ from querytune.experiments.qmd.task import QMDTask
 from querytune.experiments.sourcegraph.task import SourcegraphTask
 from querytune.experiments.sourcegraph.vote import vote
 from querytune.platform.backends import VLLMBackend
-from querytune.platform.evaluate import EvalError, EvalSpec, run_eval
+from querytune.platform.evaluate import EvalSpec, run_eval
 
 ECHO = "lex: kubectl pods\nvec: how do I list pods with kubectl"
 GOOD = ("hyde: kubectl get pods -n prod lists the pods of a namespace with their status and restarts.\n"
@@ -60,11 +60,6 @@ def test_cli_best_of_option(tiny_model, tmp_path):
                                       "--max-new-tokens", "6", "--best-of", "2", "--out", str(tmp_path / "cli")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "cli" / "summary.json").read_text())["spec"]["best_of"] == 2
-
-
-def test_best_of_needs_a_task_that_can_choose(tiny_model, tmp_path):
-    with pytest.raises(EvalError, match="has no choose"):
-        run_eval(EvalSpec(task="tests.toy:ToyTask", model=tiny_model, best_of=2, out=str(tmp_path / "toy")))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 import statistics
 
 from querytune.experiments.qmd.reward import reward
-from querytune.platform.config import TrainConfig, load_config
+from querytune.platform.config import GrpoTrainConfig, TrainConfig, load_config
 
 PROMPT = [{"role": "user", "content": "/no_think Expand this search query: Rust lifetimes explained"}]
 HYDE = "hyde: Lifetimes tell the Rust borrow checker how long references stay valid, written as 'a in signatures."
@@ -30,7 +30,7 @@ def test_a_plausible_group_of_eight_has_reward_variance():
 
 
 def test_gpu_grpo_config_starts_from_qmd_sft_with_colocated_vllm():
-    cfg = load_config("configs/qmd/grpo-gpu.yaml", TrainConfig)
+    cfg = load_config("configs/qmd/grpo-gpu.yaml", GrpoTrainConfig)
     g = cfg.grpo
     assert cfg.recipe == "grpo" and cfg.model.name == "default" and g.parent == "qmd-sft"
     assert g.use_vllm and cfg.scaling.use_gpu and g.num_generations == 8 and g.beta > 0

@@ -17,7 +17,7 @@ def dataset(task):
 
 
 def test_registry_gives_a_task_with_a_versioned_scorer(task):
-    assert isinstance(task, Task) and task.name == "qmd" and task.SCORER_VERSION == 1
+    assert isinstance(task, Task) and task.name == "qmd" and task.scorer_version == 1
 
 
 def test_prompt_is_the_serving_prompt_without_intent(task):

@@ -93,7 +93,7 @@ def test_a_gold_that_does_not_parse_raises_gold_error_instead_of_scoring_zero():
 
     with pytest.raises(GoldError, match="does not validate"):
         score(example("lang:python async:yes"), "lang:python async")
-    assert TASK.SCORER_VERSION == TASK.scorer_version == SCORER_VERSION
+    assert TASK.scorer_version == SCORER_VERSION
 
 
 def test_repo_anchors_count_when_candidates_tell_repos_apart():

@@ -2,6 +2,7 @@
 chained adapter (GRPO on a merged SFT model) can only be loaded the way it was trained."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -73,6 +74,52 @@ def registry(tiny_model, tmp_path_factory):
                            parents=adapters.lineage_for_child(sft_dir, sft_manifest))
     adapters.register(storage / "out-grpo", "grpo", str(storage))
     return storage, expected
+
+
+def old_config(recipe: str, **sections) -> dict:
+    """A resolved config as versions before one model per recipe wrote it (manifests, run records):
+    every section of both recipes, whichever ran."""
+    from querytune.platform import config
+
+    parts = {"model": config.ModelSection, "lora": config.LoraSection, "data": config.DataSection,
+             "sft": config.SftSection, "grpo": config.GrpoSection, "scaling": config.ScalingSection,
+             "run": config.RunSection}
+    return {"recipe": recipe, "task": TOY_TASK,
+            **{key: {**part().model_dump(mode="json"), **sections.get(key, {})} for key, part in parts.items()}}
+
+
+@pytest.fixture
+def old_registry(tiny_model, tmp_path) -> Path:
+    """A registry holding ``old-sft`` as an earlier version wrote it: a manifest without file hashes or
+    probe, whose config has the sections of both recipes."""
+    folder = tmp_path / "adapters" / "old-sft"
+    random_lora(base_model()[0], seed=5).save_pretrained(folder, safe_serialization=True)
+    manifest = {"format": 1, "name": "old-sft", "task": TOY_TASK, "recipe": "sft",
+                "base": {"model": "tiny-qwen3", "hash": models.content_hash(models.resolve("tiny-qwen3"))},
+                "parents": [], "config": old_config("sft", model={"name": "tiny-qwen3"}),
+                "data_fingerprint": "sha256:0", "metrics": {"val_score": 0.5}, "code_version": "0.1.0",
+                "created": "2026-11-20T10:00:00+00:00"}
+    (folder / adapters.MANIFEST).write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def test_an_adapter_registered_by_an_earlier_version_still_lists_and_loads(old_registry):
+    storage = str(old_registry)
+    assert [m.name for m in adapters.list_adapters(storage)] == ["old-sft"]
+    manifest = adapters.read_manifest(adapters.resolve("old-sft", storage))
+    assert manifest.files == {} and manifest.config["grpo"]["parent"] == "" and manifest.config["lora"]["r"] == 16
+    model, _, loaded = adapters.load("old-sft", storage, dtype="float32", device="cpu")
+    assert loaded.recipe == "sft" and model.peft_config["default"].r == 4
+
+
+def test_an_adapter_of_an_earlier_version_can_be_a_grpo_parent(old_registry):
+    from querytune.platform.config import GrpoTrainConfig
+    from querytune.platform.recipes.grpo import open_parent
+
+    cfg = GrpoTrainConfig(task=TOY_TASK, model={"name": "tiny-qwen3"}, grpo={"parent": "old-sft"},
+                          run={"storage_path": str(old_registry)})
+    folder, parent = open_parent(cfg)
+    assert [ref.name for ref, _ in adapters.lineage_for_child(folder, parent)] == ["old-sft"]
 
 
 # --------------------------------------------------------------------------- registry

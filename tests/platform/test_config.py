@@ -1,10 +1,12 @@
-"""Config errors name the file and the key path; overrides go through the same checks."""
+"""Config errors name the file and the key path; overrides go through the same checks; each recipe
+has a model of its own, with only the sections it reads."""
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from querytune.platform.config import (ConfigError, SweepConfig, TrainConfig, load_config, parse_override,
-                                       set_path)
+from querytune.platform.config import (RECIPE_CONFIGS, ConfigError, GrpoTrainConfig, SftTrainConfig, SweepConfig,
+                                       TrainConfig, load_config, parse_override, set_path)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -14,7 +16,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_work_on_cpu():
-    cfg = TrainConfig(task="qmd")
+    cfg = SftTrainConfig(task="qmd")
     assert cfg.scaling.use_gpu is False and cfg.model.name == "default" and cfg.lora.r == 16
 
 
@@ -58,15 +60,15 @@ def test_overrides_are_typed_and_validated(tmp_path):
 
 def test_cross_field_rules():
     with pytest.raises(ValueError, match="grpo.parent"):
-        TrainConfig(task="qmd", recipe="grpo")
+        GrpoTrainConfig(task="qmd")
     with pytest.raises(ValueError, match="use_gpu"):
-        TrainConfig(task="qmd", scaling={"gpus_per_worker": 0.5})
+        SftTrainConfig(task="qmd", scaling={"gpus_per_worker": 0.5})
     with pytest.raises(ValueError, match="divisible by num_generations"):
-        TrainConfig(task="qmd", grpo={"batch_size": 3, "num_generations": 2})
+        GrpoTrainConfig(task="qmd", grpo={"parent": "p", "batch_size": 3, "num_generations": 2})
 
 
 def test_set_path_validates():
-    cfg = set_path(TrainConfig(task="qmd"), "lora.r", 32)
+    cfg = set_path(SftTrainConfig(task="qmd"), "lora.r", 32)
     assert cfg.lora.r == 32
     with pytest.raises(ConfigError):
         set_path(cfg, "lora.r", -4)
@@ -77,3 +79,76 @@ def test_sweep_space_keys_must_exist():
         SweepConfig(train={"task": "qmd"}, space={"lora.rank": {"choice": [8, 16]}})
     with pytest.raises(ValueError, match="exactly one"):
         SweepConfig(train={"task": "qmd"}, space={"lora.r": {"choice": [8], "uniform": [1, 2]}})
+
+
+# ---- one model per recipe -------------------------------------------------------------------------
+
+def test_the_recipe_picks_the_model_and_sft_is_the_default(tmp_path):
+    assert type(load_config(write(tmp_path, "task: qmd\n"), TrainConfig)) is SftTrainConfig
+    grpo = load_config(write(tmp_path, "recipe: grpo\ntask: qmd\ngrpo: {parent: qmd-best}\n"), TrainConfig)
+    assert type(grpo) is GrpoTrainConfig and grpo.grpo.lora.r == 8
+    assert "lora" not in grpo.model_dump() and "sft" not in grpo.model_dump()
+    with pytest.raises(ConfigError, match=r"recipe='ppo': not a training method; use one of sft, grpo"):
+        load_config(write(tmp_path, "recipe: ppo\ntask: qmd\n"), TrainConfig)
+
+
+@pytest.mark.parametrize("text, overrides, message", [
+    ("lora:\n  r: 8\n", [], r"lora: recipe: grpo reads no top-level lora; .* is grpo\.lora: move it there"),
+    ("", ["lora.r=8"], r"lora: recipe: grpo reads no top-level lora; .*--set grpo\.lora\.r=8"),
+    ("sft:\n  lr: 1.0e-4\n", [], r"sft: recipe: grpo reads no sft section; GRPO's settings are under grpo"),
+])
+def test_a_grpo_config_with_sft_sections_fails_naming_the_key_and_where_it_belongs(tmp_path, text, overrides,
+                                                                                    message):
+    """Before: `--set lora.r=8` validated on a GRPO run and changed nothing (GRPO reads grpo.lora)."""
+    path = write(tmp_path, f"recipe: grpo\ntask: qmd\ngrpo:\n  parent: qmd-best\n{text}")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, TrainConfig, overrides)
+
+
+def test_overrides_of_grpo_keys_change_the_grpo_run(tmp_path):
+    path = write(tmp_path, "recipe: grpo\ntask: qmd\ngrpo:\n  parent: qmd-best\n")
+    cfg = load_config(path, TrainConfig, ["grpo.lora.r=4", "grpo.lr=1e-5"])
+    assert (cfg.grpo.lora.r, cfg.grpo.lr) == (4, 1e-5)
+
+
+def test_an_sft_config_with_a_grpo_section_fails_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"grpo: recipe: sft reads no grpo section; set recipe: grpo"):
+        load_config(write(tmp_path, "task: qmd\ngrpo:\n  parent: p\n"), TrainConfig)
+
+
+def test_a_grpo_sweep_cannot_search_the_sft_lora_but_can_search_its_own():
+    with pytest.raises(ValueError, match=r"space key 'lora.r': lora: recipe: grpo reads no top-level lora"):
+        SweepConfig(train={"recipe": "grpo", "task": "qmd", "grpo": {"parent": "p"}},
+                    space={"lora.r": {"choice": [4, 8]}})
+    cfg = SweepConfig(train={"recipe": "grpo", "task": "qmd", "grpo": {"parent": "p"}},
+                      space={"grpo.lora.r": {"choice": [4, 8]}, "grpo.lr": {"loguniform": [1e-6, 1e-4]}})
+    assert type(cfg.train) is GrpoTrainConfig
+
+
+def config_models() -> list[type[BaseModel]]:
+    """Every model a config file is read with, and every model nested in one."""
+    found, todo = [], [*RECIPE_CONFIGS.values(), SweepConfig]
+    while todo:
+        model = todo.pop()
+        if model not in found:
+            found.append(model)
+            todo += [t for f in model.model_fields.values() for t in nested(f.annotation)]
+    return found
+
+
+def nested(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [t for arg in getattr(annotation, "__args__", ()) for t in nested(arg)]
+
+
+def test_every_config_field_says_what_it_is_for():
+    """Before: 13 fields had no description (sft.warmup_ratio, grpo.lr, run.seed, ...)."""
+    models = config_models()
+    undescribed = [f"{m.__name__}.{name}" for m in models for name, f in m.model_fields.items() if not f.description]
+    assert len(models) >= 12 and undescribed == []
+
+
+def test_no_config_model_takes_the_name_of_the_library_class_it_feeds():
+    library = {"SFTConfig", "GRPOConfig", "LoraConfig", "ScalingConfig", "RunConfig", "ModelConfig"}
+    assert library.isdisjoint(m.__name__ for m in config_models())

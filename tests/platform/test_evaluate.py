@@ -155,7 +155,19 @@ def test_real_task_dev_set_evaluates_end_to_end(task, tiny_model, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / task / "summary.json").read_text())
     assert summary["count"] == 4 and 0 <= summary["metrics"]["score"]["mean"] <= 1
-    assert summary["scorer_version"] == getattr(get_task(task), "SCORER_VERSION", None)
+    assert summary["scorer_version"] == get_task(task).scorer_version
+
+
+def test_sourcegraph_summaries_carry_its_scorer_version(tmp_path):
+    """The version is the task's protocol member, not an attribute probed for: a summary without
+    it could be compared with scores of another scorer."""
+    from querytune.experiments.sourcegraph import metrics
+    from querytune.experiments.sourcegraph.task import SourcegraphTask
+
+    rows = [{**row, "completion": row["query"]} for row in SourcegraphTask().dev()[:3]]
+    out = run_score("sourcegraph", write_jsonl(tmp_path / "done.jsonl", rows), tmp_path / "scored")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scorer_version"] == metrics.SCORER_VERSION == 2 and summary["metrics"]["score"]["mean"] == 1
 
 
 # ---- score and compare ------------------------------------------------------------------

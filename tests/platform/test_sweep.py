@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from querytune.platform import adapters, sweep
+from querytune.platform import adapters, leaderboard, sweep
 from querytune.platform.config import ConfigError, SweepConfig, TrainConfig, load_config, validate
 from tests.conftest import TOY_TASK
 from tests.toy import ToyTask
@@ -181,7 +181,7 @@ def test_resume_finishes_the_sweep_without_rerunning_finished_trials(resumed_swe
     assert len(outcome.rows) == 4 and len({r.trial for r in outcome.rows}) == 4
     by_name = {r.trial: r for r in outcome.rows}
     for trial_id in finished_before:
-        assert by_name[f"trial-{trial_id}"].status == sweep.FINISHED
+        assert by_name[f"trial-{trial_id}"].status == leaderboard.FINISHED
         assert trial_footprint(folder, trial_id) == before[trial_id]
     assert all(s == "TERMINATED" for s in tune_statuses(folder).values())
     assert sweep.unfinished_trials(str(folder), 4) == 0
@@ -189,20 +189,20 @@ def test_resume_finishes_the_sweep_without_rerunning_finished_trials(resumed_swe
 
 def test_asha_stops_a_trailing_trial_after_its_first_epoch(resumed_sweep):
     _, _, _, _, outcome = resumed_sweep
-    stopped = [r for r in outcome.rows if r.status == sweep.STOPPED]
+    stopped = [r for r in outcome.rows if r.status == leaderboard.STOPPED]
     assert stopped, [(r.trial, r.status, r.history) for r in outcome.rows]
-    assert all(r.adapter is None and r.epochs == 1 for r in stopped)
-    assert all(r.epochs == 2 for r in outcome.rows if r.status == sweep.FINISHED)
+    assert all(r.adapter is None and r.progress == 1 for r in stopped)
+    assert all(r.progress == 2 for r in outcome.rows if r.status == leaderboard.FINISHED)
     assert min(r.metric for r in stopped) < outcome.best.metric
 
 
 def test_best_finished_trial_is_registered_with_its_trial_config(resumed_sweep):
     cfg, _, _, _, outcome = resumed_sweep
     best = outcome.best
-    assert best.status == sweep.FINISHED and outcome.registered == "toy-best"
-    assert best.metric == max(r.metric for r in outcome.rows if r.status == sweep.FINISHED)
+    assert best.status == leaderboard.FINISHED and outcome.registered == "toy-best"
+    assert best.metric == max(r.metric for r in outcome.rows if r.status == leaderboard.FINISHED)
     model, _, manifest = adapters.load("toy-best", cfg.train.run.storage_path, device="cpu")
-    trial = TrainConfig.model_validate(manifest.config)
+    trial = validate(TrainConfig, manifest.config)
     assert trial.run.name == best.trial  # the manifest names the trial
     assert (trial.lora.r, trial.lora.alpha, trial.sft.lr) == (best.params["lora.r"], best.params["lora.alpha"],
                                                               best.params["sft.lr"])
@@ -219,7 +219,7 @@ def test_leaderboard_and_report_are_written(resumed_sweep):
     for figure in ("metric_vs_params", "learning_curves", "parallel_coordinates"):
         assert (folder / f"{figure}.png").stat().st_size > 1000 and f'data-file="{figure}.png"' in page
     assert outcome.best.trial in page and "stopped early" in page
-    assert sweep.leaderboard_table(outcome).row_count == 4
+    assert leaderboard.table(outcome).row_count == 4
 
 
 def test_starting_a_sweep_again_under_the_same_name_asks_for_resume(resumed_sweep):

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from querytune.platform import adapters, launch
-from querytune.platform.config import SweepConfig, TrainConfig
+from querytune.platform.config import SftTrainConfig, SweepConfig
 from tests.conftest import TOY_TASK
 
 DEADLINE_S = 300
@@ -85,7 +85,7 @@ def kill_a_trial_driver(sweep_name: str, train_root: Path, record: dict) -> None
 
 @pytest.mark.slow
 def test_a_killed_trial_is_retried_and_the_sweep_completes(ray_local, tiny_model, tmp_path):
-    from querytune.platform import sweep
+    from querytune.platform import leaderboard, sweep
 
     name = f"fault-sweep-{uuid.uuid4().hex[:6]}"
     cfg = SweepConfig.model_validate({
@@ -104,7 +104,7 @@ def test_a_killed_trial_is_retried_and_the_sweep_completes(ray_local, tiny_model
 
     assert record.get("pids"), "no trial driver was killed: the test did not exercise a crash"
     assert "restarted_s" in record, f"Tune did not start {record['trial']} again"
-    assert [row.status for row in outcome.rows] == [sweep.FINISHED, sweep.FINISHED], outcome.rows
+    assert [row.status for row in outcome.rows] == [leaderboard.FINISHED, leaderboard.FINISHED], outcome.rows
     assert outcome.registered == "toy-best" and [m.name for m in adapters.list_adapters(str(tmp_path))] == ["toy-best"]
     resumed = {row.trial: adapters.read_manifest(row.adapter).metrics["resumed_from_step"] for row in outcome.rows}
     assert resumed[record["trial"]] > 0, f"the retried trial started over instead of resuming: {resumed}"
@@ -117,7 +117,7 @@ def test_a_crashed_run_registers_nothing(ray_local, tiny_model, tmp_path):
     from ray.train import TrainingFailedError
 
     name = f"crash-{uuid.uuid4().hex[:6]}"
-    cfg = TrainConfig.model_validate(tiny_train(tmp_path, name, max_failures=0))
+    cfg = SftTrainConfig.model_validate(tiny_train(tmp_path, name, max_failures=0))
     record: dict = {}
     killer = threading.Thread(target=lambda: kill(wait_for(lambda: pids_of("RayTrainWorker", name)) or set(), record))
     killer.start()

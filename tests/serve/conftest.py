@@ -27,11 +27,11 @@ def sourcegraph_task() -> str:
 def registry(ray_local, tiny_model, tmp_path_factory) -> str:
     """A registry holding 'sg-tiny' and 'qmd-tiny': LoRA SFT of tiny-qwen3, 1 epoch on 16 rows."""
     from querytune.platform import launch
-    from querytune.platform.config import TrainConfig
+    from querytune.platform.config import SftTrainConfig
 
     storage = str(tmp_path_factory.mktemp("serve-registry"))
     for task, name in ((sourcegraph_task(), "sg-tiny"), ("qmd", "qmd-tiny")):
-        launch.train(TrainConfig.model_validate({
+        launch.train(SftTrainConfig.model_validate({
             "task": task, "model": {"name": tiny_model},
             "lora": {"r": 8, "alpha": 16},
             "data": {"num_examples": 16, "val_samples": 0},  # 16 rows: serving needs weights, not skill

@@ -8,7 +8,7 @@ line that is the query plus one word is an echo, and an echo caps the score at 5
 Another 436 rows have the filler word "overview" or "basics" pasted into a lex line.
 
 Each step below is measured with the scorer (``steps_table``; ``python -m
-querytune.experiments.qmd.clean`` prints it). Line edits are of two
+querytune.experiments.qmd.data`` prints it). Line edits are of two
 kinds:
 
 * unguarded: the line is template text, so it goes even if the scorer happens not to
@@ -271,19 +271,3 @@ def steps_table(rows: list[Row]) -> list[tuple[str, dict[str, Any]]]:
         table.append((name, describe(rows)))
     return table
 
-
-def main() -> None:
-    """``python -m querytune.experiments.qmd.clean``: the steps table over every shared row."""
-    from querytune.experiments.qmd import data
-
-    examples, _ = data.load(max_hyde_chars=HYDE_MAX)
-    table = steps_table(examples)
-    columns = list(table[0][1])
-    print("| step | " + " | ".join(columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
-    for name, row in table:
-        print(f"| {name} | " + " | ".join(str(row.get(column, "")) for column in columns) + " |")
-
-
-if __name__ == "__main__":
-    main()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from querytune.experiments.base import Example, ParseError
+from querytune.experiments.qmd import clean as cleaning
 from querytune.experiments.qmd.parse import KINDS, only_mode, parse
 from querytune.experiments.qmd.prompt import render, target
 from querytune.experiments.qmd.score import score_expansion
@@ -173,11 +174,9 @@ def clean_rows(rows: list[Example], added: list[Example]) -> list[Example]:
     """``clean.clean_row`` on every row: a training row it drops goes; a validation row
     keeps its place (the split stays fixed) with the cleaned target where there is one.
     Added rows whose query a kept shared row already has are skipped."""
-    from querytune.experiments.qmd.clean import clean_row
-
     out = []
     for row in rows:
-        cleaned = clean_row(row)
+        cleaned = cleaning.clean_row(row)
         if cleaned is None and row["split"] == "val":
             cleaned = row
         if cleaned is not None:
@@ -204,3 +203,19 @@ def build(n: int, seed: int, min_target_score: float | None = None,
     if min_target_score is not None:
         rows = [row for row in rows if row["split"] == "val" or row["target_score"] >= min_target_score]
     return rows[:n], report
+
+
+def main() -> None:
+    """``python -m querytune.experiments.qmd.data``: what each cleaning step (``clean.py``) does to the
+    shared rows, as a Markdown table."""
+    examples, _ = load(max_hyde_chars=cleaning.HYDE_MAX)
+    table = cleaning.steps_table(examples)
+    columns = list(table[0][1])
+    print("| step | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, row in table:
+        print(f"| {name} | " + " | ".join(str(row.get(column, "")) for column in columns) + " |")
+
+
+if __name__ == "__main__":
+    main()

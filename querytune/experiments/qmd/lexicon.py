@@ -1,7 +1,7 @@
 """The scorer's word lists, copied verbatim from the original ``reward.py`` (research §c).
 
 They are data, not tuning knobs: changing one changes every score, so it needs a
-``SCORER_VERSION`` bump.
+``scorer_version`` bump.
 """
 from __future__ import annotations
 

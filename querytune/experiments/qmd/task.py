@@ -37,7 +37,7 @@ def _training_queries() -> frozenset[str]:
 class QMDTask:
     name = "qmd"
     #: Bump when a score can change (research/qmd.md §c is version 1); say why in the README.
-    SCORER_VERSION = 1
+    scorer_version = 1
     metrics = {
         "score": True, "pct": True, "reward": True, "format_ok": True, "hyde_present": True,
         "lex_echo": False, "score_unseen": True, "in_training": False, "excellent": True, "good": True, "acceptable": False, "poor": False, "failed": False,

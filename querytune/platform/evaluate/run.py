@@ -142,9 +142,9 @@ def load_examples(task, data: str, limit: int | None = None) -> list[dict]:
         examples = list(task.dev())
     elif data in ("val", "test", "train"):
         from querytune.platform import data as data_mod
-        from querytune.platform.config import DataConfig
+        from querytune.platform.config import DataSection
 
-        splits = data_mod.build(task, DataConfig())
+        splits = data_mod.build(task, DataSection())
         if data not in splits:
             raise EvalError(f"--data {data}: task {task.name} builds splits {sorted(splits)}; pick one of those")
         examples = splits[data].to_list()
@@ -192,9 +192,6 @@ def best_of_all(task, backend, examples: list[dict], conversations: Sequence[lis
                 spec: EvalSpec) -> tuple[list[str], Timing, list[dict]]:
     """``spec.best_of`` sampled answers per example; the answer is the one ``task.choose``
     picks (no gold). Returns the answers, timing, and per example the candidates and pick."""
-    if not callable(getattr(task, "choose", None)):
-        raise EvalError(f"--best-of {spec.best_of}: task {task.name} has no choose(example, completions) to pick "
-                        "an answer without gold; use --best-of 1")
     if not callable(getattr(backend, "sample", None)):
         raise EvalError(f"--best-of {spec.best_of}: backend {backend.name} cannot sample several answers; "
                         "use --backend hf or --backend vllm")

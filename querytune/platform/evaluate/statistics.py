@@ -99,7 +99,7 @@ def summarize(task, rows: list[dict], seed: int = 0) -> dict[str, Any]:
     ok = [float(r["parse"]["ok"]) for r in rows]
     failures = Counter(r["parse"]["reason"] for r in rows if not r["parse"]["ok"])
     n_errors = sum(r.get("error") is not None for r in rows)
-    return {"task": task.name, "scorer_version": getattr(task, "SCORER_VERSION", None), "count": len(rows),
+    return {"task": task.name, "scorer_version": task.scorer_version, "count": len(rows),
             "n_errors": n_errors,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "metrics": metrics,
             "parse": {"ok": nanmean(ok), "ci": list(bootstrap_ci(ok, seed=seed)), "failures": dict(failures)}}

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from querytune.platform import adapters, launch
-from querytune.platform.config import ConfigError, TrainConfig
-from querytune.platform.train_sft import train_loop
+from querytune.platform.config import ConfigError, SftTrainConfig
 from tests.conftest import TOY_TASK
 
 
-def tiny_cfg(tmp_path: Path, name: str, **sections) -> TrainConfig:
+def tiny_cfg(tmp_path: Path, name: str, **sections) -> SftTrainConfig:
     base = {
         "task": TOY_TASK,
         "model": {"name": "tiny-qwen3"},
@@ -26,7 +25,7 @@ def tiny_cfg(tmp_path: Path, name: str, **sections) -> TrainConfig:
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value}
-    return TrainConfig.model_validate(base)
+    return SftTrainConfig.model_validate(base)
 
 
 def test_sft_lowers_loss_and_registers_an_adapter_that_reloads(ray_local, tiny_model, tmp_path):
@@ -50,7 +49,7 @@ def test_sft_lowers_loss_and_registers_an_adapter_that_reloads(ray_local, tiny_m
 
 def test_two_worker_ddp(ray_local, tiny_model, tmp_path):
     cfg = tiny_cfg(tmp_path, "toy-ddp", scaling={"num_workers": 2}, sft={"epochs": 1})
-    result = launch.fit(cfg, train_loop)
+    result = launch.fit(cfg)
     assert result.error is None
     assert result.metrics["world_size"] == 2 and result.metrics["done"] == 1
 
@@ -78,7 +77,7 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_local, tiny_model, tmp_p
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_worker_after_first_checkpoint, args=(tmp_path / "toy-crash", killed))
     killer.start()
-    result = launch.fit(cfg, train_loop)
+    result = launch.fit(cfg)
     killer.join()
 
     assert killed, "no worker was killed: the test did not exercise a crash"
@@ -88,8 +87,8 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_local, tiny_model, tmp_p
 
 def test_rerun_of_a_finished_run_does_not_train_again(ray_local, tiny_model, tmp_path):
     cfg = tiny_cfg(tmp_path, "toy-rerun", sft={"epochs": 1})
-    first = launch.fit(cfg, train_loop)
-    again = launch.fit(cfg, train_loop)
+    first = launch.fit(cfg)
+    again = launch.fit(cfg)
     assert first.metrics["done"] == again.metrics["done"] == 1
     assert again.metrics["rerun"] == 1  # reported the finished adapter, trained nothing
     assert again.metrics["train_loss"] == first.metrics["train_loss"]
@@ -119,4 +118,4 @@ def test_a_run_the_cluster_can_never_hold_fails_at_once_naming_the_keys(ray_loca
 
 def test_unknown_task_fails_before_any_worker_starts(tmp_path):
     with pytest.raises(KeyError, match="unknown task"):
-        launch.train(TrainConfig(task="nope", run={"storage_path": str(tmp_path)}))
+        launch.train(SftTrainConfig(task="nope", run={"storage_path": str(tmp_path)}))

@@ -11,7 +11,7 @@ The new LoRA starts with B=0, so step 0 is exactly the parent: if no GRPO step b
 it on validation, the registered adapter is that identity one and the metrics say so.
 The manifest records base -> merged SFT -> GRPO, and ``adapters.load`` rebuilds exactly
 that chain (the failure this prevents: a GRPO adapter applied to the raw base).
-Lines that only exist for Ray are tagged ``# [ray]``.
+The glue both recipes share is in ``common.py``; lines that only exist for Ray are tagged ``# [ray]``.
 """
 from __future__ import annotations
 
@@ -23,18 +23,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from querytune.experiments import get_task
+from querytune.experiments import Task
 from querytune.platform import adapters, data, models
-from querytune.platform.config import TrainConfig
-from querytune.platform.launch import ADAPTER_SUBDIR, HF_STATE_SUBDIR
-from querytune.platform.train_sft import hf_state, resumed_step, runtime_args, val_metrics
+from querytune.platform.config import GrpoTrainConfig
+from querytune.platform.recipes import common
 
 BEST_SUBDIR = "best"  # inside eval checkpoints: the validation-best adapter so far
 BEST_FILE = "best.json"
 
 
 # --------------------------------------------------------------------------- parent
-def open_parent(cfg: TrainConfig) -> tuple[Path, adapters.Manifest]:
+def open_parent(cfg: GrpoTrainConfig) -> tuple[Path, adapters.Manifest]:
     """The parent adapter's folder and manifest; refused if trained for another task or base.
 
     Called on the driver (fail before any worker starts) and in every worker. The base is
@@ -64,7 +63,7 @@ def completion_text(completion: str | list[dict]) -> str:
     return completion if isinstance(completion, str) else completion[-1]["content"]
 
 
-def reward_functions(task, cfg: TrainConfig, columns: list[str]) -> tuple[list[Callable], list[float]]:
+def reward_functions(task: Task, cfg: GrpoTrainConfig, columns: list[str]) -> tuple[list[Callable], list[float]]:
     """The task's reward, plus a parse-or-not reward when ``grpo.format_reward_weight`` > 0.
 
     TRL also passes ``completion_ids``, ``trainer_state``, ``log_extra`` and ``log_metric``;
@@ -124,58 +123,28 @@ class Best:
         (folder / BEST_FILE).write_text(json.dumps(asdict(self)))
 
     @classmethod
-    def restore(cls, folder: Path, adapter_dir: Path) -> "Best":
-        if not (folder / BEST_FILE).is_file():
+    def restore(cls, checkpoint, adapter_dir: Path) -> "Best":
+        """The best step a Ray checkpoint recorded (none for a fresh run), its adapter put in ``adapter_dir``."""
+        if checkpoint is None:
             return cls()
-        shutil.rmtree(adapter_dir, ignore_errors=True)
-        shutil.copytree(folder / BEST_SUBDIR, adapter_dir)
-        return cls(**json.loads((folder / BEST_FILE).read_text()))
+        with checkpoint.as_directory() as folder:
+            if not (Path(folder) / BEST_FILE).is_file():
+                return cls()
+            shutil.rmtree(adapter_dir, ignore_errors=True)
+            shutil.copytree(Path(folder) / BEST_SUBDIR, adapter_dir)
+            return cls(**json.loads((Path(folder) / BEST_FILE).read_text()))
 
 
-def eval_callback(task, tokenizer, val_rows: list[dict], cfg: TrainConfig, best: Best, best_dir: Path):
-    """Score validation at step 0 and at each HF save; every save becomes a Ray report + checkpoint."""
-    import ray.train
-    from transformers import TrainerCallback
+def use_best(model, best_dir: Path) -> None:
+    """Put the validation-best LoRA weights back into the live model."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
 
-    is_rank0 = ray.train.get_context().get_world_rank() == 0
-
-    class EvalReport(TrainerCallback):
-        def __init__(self) -> None:
-            self.started = time.time()
-            self.last_logs: dict[str, float] = {}
-            self.last_val_score = float("nan")
-
-        def evaluate(self, step: int, model) -> dict[str, Any]:
-            metrics: dict[str, Any] = {"step": step, "elapsed_s": time.time() - self.started, **self.last_logs}
-            if is_rank0:
-                scores = val_metrics(task, model, tokenizer, val_rows, cfg.grpo.max_completion_length)
-                best.offer(step, scores, model, best_dir)
-                self.last_val_score = scores.get("val_score", float("nan"))
-                metrics.update(scores, best_step=best.step, best_val_score=best.score)
-            return metrics
-
-        def on_train_begin(self, args, state, control, model=None, **kw):
-            if state.global_step == 0:  # the untouched parent: what every later step must beat
-                ray.train.report(self.evaluate(0, model))  # [ray] metrics only, nothing to resume yet
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            self.last_logs.update({k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))})
-
-        def on_save(self, args, state, control, model=None, **kw):
-            metrics = self.evaluate(state.global_step, model)
-            source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            with tempfile.TemporaryDirectory() as tmp:  # [ray] checkpoint = HF state + best adapter so far
-                shutil.copytree(source, Path(tmp) / HF_STATE_SUBDIR)
-                if is_rank0:
-                    best.save(Path(tmp), best_dir)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-            shutil.rmtree(source, ignore_errors=True)
-
-    return EvalReport()
+    set_peft_model_state_dict(model, load_file(best_dir / adapters.WEIGHTS, device=str(model.device)))
 
 
 # --------------------------------------------------------------------------- trainer
-def grpo_args(cfg: TrainConfig, output_dir: str, use_gpu: bool, reward_weights: list[float]):
+def grpo_args(cfg: GrpoTrainConfig, output_dir: str, use_gpu: bool, reward_weights: list[float]):
     from trl import GRPOConfig
 
     g = cfg.grpo
@@ -197,99 +166,54 @@ def grpo_args(cfg: TrainConfig, output_dir: str, use_gpu: bool, reward_weights: 
         gradient_checkpointing=g.gradient_checkpointing,
         logging_steps=1,
         save_strategy="steps",
-        save_steps=g.eval_every,  # each save is an eval + Ray report (see eval_callback)
-        **runtime_args(cfg, use_gpu),
+        save_steps=g.eval_every,  # each save is an eval + Ray report (see common.ray_report)
+        **common.runtime_args(cfg, use_gpu),
     )
-
-
-def new_lora(cfg: TrainConfig):
-    from peft import LoraConfig
-
-    lora = cfg.grpo.lora
-    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM", bias="none")
-
-
-def use_best(model, best_dir: Path) -> None:
-    """Put the validation-best LoRA weights back into the live model."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    set_peft_model_state_dict(model, load_file(best_dir / adapters.WEIGHTS, device=str(model.device)))
-
-
-def save_final(trainer, cfg: TrainConfig, base_dir: Path, parent: tuple[Path, adapters.Manifest],
-               fingerprint: str, metrics: dict, best_dir: Path) -> None:
-    """Rank 0 writes the best adapter + manifest + parent chain; every rank reports (a barrier)."""
-    import ray.train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        if ray.train.get_context().get_world_rank() == 0:
-            model = trainer.model.eval()
-            use_best(model, best_dir)
-            manifest = adapters.Manifest(
-                task=cfg.task, recipe="grpo", config=cfg.model_dump(mode="json"), data_fingerprint=fingerprint,
-                base=adapters.BaseRef(model=cfg.model.name, hash=models.content_hash(base_dir)), metrics=metrics,
-                probe={"text": adapters.PROBE_TEXT, "logits": adapters.probe_logits(model, trainer.processing_class)})
-            adapters.write_adapter(Path(tmp) / ADAPTER_SUBDIR, model, manifest,
-                                   parents=adapters.lineage_for_child(*parent))
-            checkpoint = ray.train.Checkpoint.from_directory(tmp)
-        else:
-            checkpoint = None
-        ray.train.report({**metrics, "done": 1}, checkpoint=checkpoint)  # [ray] final adapter
 
 
 def train_loop(config: dict) -> None:
     """Ray Train worker entry point."""
     import ray.train
-    import torch
     from trl import GRPOTrainer
 
-    cfg = TrainConfig.model_validate(config["cfg"])
-    use_gpu = cfg.scaling.use_gpu and torch.cuda.is_available()
+    cfg, task, use_gpu = common.start(config, GrpoTrainConfig)
     if cfg.grpo.use_vllm and not use_gpu:
         raise RuntimeError("grpo.use_vllm=true but this worker sees no GPU: vLLM rollouts run on GPU only")
-    torch.manual_seed(cfg.run.seed)
-    task = get_task(cfg.task)
-
     previous = ray.train.get_checkpoint()  # [ray] resume
+    if common.rerun(previous):
+        return
     best_dir = Path(tempfile.mkdtemp(prefix="querytune-grpo-best-"))
-    best = Best()
-    if previous is not None:
-        with previous.as_directory() as folder:
-            if (Path(folder) / ADAPTER_SUBDIR).is_dir():  # the run had already finished
-                shutil.copytree(folder, tmp := tempfile.mkdtemp(), dirs_exist_ok=True)
-                ray.train.report({"done": 1}, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-                return
-            best = Best.restore(Path(folder), best_dir)
+    best = Best.restore(previous, best_dir)
 
     parent = open_parent(cfg)
     base_dir = models.resolve(cfg.model.name)
-    device = "cuda" if use_gpu else "cpu"
-    model, tokenizer, _ = adapters.load(str(parent[0]), base=str(base_dir), dtype=cfg.model.dtype, device=device,
+    model, tokenizer, _ = adapters.load(str(parent[0]), base=str(base_dir), dtype=cfg.model.dtype,
+                                        device="cuda" if use_gpu else "cpu",
                                         merge=True)  # base -> SFT chain merged: a plain model for the new LoRA
     model.train()
+    train_rows, val_rows, fingerprint = common.load_data(task, cfg)
+    train_ds = data.to_prompts(task, train_rows)
 
-    splits = data.build(task, cfg.data)
-    fingerprint = data.fingerprint(splits)
-    train_ds = data.to_prompts(task, splits["train"])
-    val_rows = list(splits["val"].select(range(min(cfg.data.val_samples, len(splits["val"])))))
+    def score(step: int, model) -> dict[str, Any]:
+        scores = common.val_metrics(task, model, tokenizer, val_rows, cfg.grpo.max_completion_length)
+        best.offer(step, scores, model, best_dir)
+        return {**scores, "best_step": best.step, "best_val_score": best.score}
 
-    output_dir = tempfile.mkdtemp(prefix="querytune-grpo-")
     funcs, weights = reward_functions(task, cfg, train_ds.column_names)
-    reporter = eval_callback(task, tokenizer, val_rows, cfg, best, best_dir)
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=grpo_args(cfg, output_dir, use_gpu, weights),
-                          train_dataset=train_ds, processing_class=tokenizer, peft_config=new_lora(cfg),
-                          callbacks=[reporter])
+    reporter = common.ray_report(score, score_at_start=True, add_to_checkpoint=lambda tmp: best.save(tmp, best_dir))
+    trainer = GRPOTrainer(model=model, reward_funcs=funcs, train_dataset=train_ds, processing_class=tokenizer,
+                          args=grpo_args(cfg, tempfile.mkdtemp(prefix="querytune-grpo-"), use_gpu, weights),
+                          peft_config=common.lora_config(cfg.grpo.lora), callbacks=[reporter])
 
-    resume_from = hf_state(previous)
-    start = resumed_step(resume_from)
+    resume_from, start = common.resume_point(previous)
     began = time.time()
     if start < cfg.grpo.steps:  # killed after the last save: HF would take one step past max_steps
         trainer.train(resume_from_checkpoint=resume_from)
 
     metrics = {"train_runtime_s": time.time() - began, "steps": max(start, trainer.state.global_step),
-               "world_size": trainer.args.world_size, "resumed_from_step": start,
-               **reporter.last_logs, "last_val_score": reporter.last_val_score, **best.metrics,
+               "world_size": trainer.args.world_size, "resumed_from_step": start, **reporter.last_logs,
+               "last_val_score": reporter.scored[1].get("val_score", float("nan")), **best.metrics,
                "selected_step": best.step, "parent_val_score": best.parent_score, "note": best.note()}
-    save_final(trainer, cfg, base_dir, parent, fingerprint, metrics, best_dir)
+    if common.is_rank0():
+        use_best(trainer.model, best_dir)
+    common.save_final(trainer, cfg, base_dir, fingerprint, metrics, parents=adapters.lineage_for_child(*parent))

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from querytune.platform import adapters, launch
-from querytune.platform.config import ConfigError, TrainConfig, load_config
-from querytune.platform.train_grpo import Best
+from querytune.platform.config import ConfigError, SweepConfig, TrainConfig, load_config, validate
+from querytune.platform.recipes.grpo import Best
+from tests.platform.recipes.test_sft import _kill_a_worker_after_first_checkpoint
 from tests.platform.test_adapters import logits, other_base, random_lora
-from tests.platform.test_train_sft import _kill_a_worker_after_first_checkpoint
 from tests.toy import ToyTask
 
-TASK = "tests.platform.test_grpo:RecordingToyTask"
+TASK = "tests.platform.recipes.test_grpo:RecordingToyTask"
 STEPS, EVAL_EVERY, BATCH, GENERATIONS = 4, 2, 8, 4
 
 
@@ -53,7 +53,7 @@ def toy_cfg(storage: Path, name: str, **sections) -> TrainConfig:
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
-    return TrainConfig.model_validate(base)
+    return validate(TrainConfig, base)
 
 
 def grpo_cfg(storage: Path, name: str, log_path: Path | str = "", **sections) -> TrainConfig:
@@ -195,6 +195,27 @@ def test_a_relative_storage_path_still_finds_the_parent_in_the_workers(sft, stor
     assert (storage / "adapters" / "toy-grpo-relative" / adapters.MANIFEST).is_file()
 
 
+def test_a_grpo_sweep_runs_grpo_trials_from_the_shared_parent(sft, storage):
+    """Before: a sweep whose train.recipe was grpo validated, then ran SFT trials."""
+    from querytune.platform import leaderboard, sweep
+
+    train = grpo_cfg(storage, "toy-grpo-sweep", grpo={"steps": 2, "eval_every": 1}).model_dump(mode="json")
+    cfg = SweepConfig.model_validate({
+        "train": train, "space": {"grpo.lr": {"choice": [1e-3, 5e-3]}},
+        "sweep": {"num_samples": 2, "max_concurrent_trials": 2,
+                  "grace_period": 4}})  # beyond the 2 steps: ASHA stops no trial, both must finish
+    outcome = sweep.run(cfg)
+
+    assert outcome.progress == "step" and [r.status for r in outcome.rows] == [leaderboard.FINISHED] * 2
+    assert all(r.progress == 2 and [h["progress"] for h in r.history] == [0, 1, 2] for r in outcome.rows)
+    for row in outcome.rows:
+        manifest = adapters.read_manifest(row.adapter)
+        assert manifest.recipe == "grpo" and [p.name for p in manifest.parents] == ["toy-sft"]
+        assert manifest.config["grpo"]["lr"] == row.params["grpo.lr"] and "sft" not in manifest.config
+    assert outcome.registered == "toy-grpo-best"  # not toy-best: that name is the SFT sweeps' (the parent)
+    assert adapters.read_manifest(adapters.resolve("toy-grpo-best", str(storage))).recipe == "grpo"
+
+
 # --------------------------------------------------------------------------- refusals
 def test_a_parent_of_another_task_is_refused_before_training(sft, storage):
     cfg = grpo_cfg(storage, "wrong-task", task="tests.toy:ToyTask")
@@ -226,6 +247,8 @@ def test_grpo_config_mistakes_are_named(override, message):
 
 # --------------------------------------------------------------------------- selection rule
 def test_best_keeps_the_earliest_of_equal_scores_and_survives_a_restart(tiny_model, tmp_path):
+    from ray.train import Checkpoint
+
     from querytune.platform import models
 
     model = random_lora(models.load_model("tiny-qwen3", dtype="float32", device="cpu")[0], seed=3)
@@ -238,5 +261,5 @@ def test_best_keeps_the_earliest_of_equal_scores_and_survives_a_restart(tiny_mod
     assert best.note() == "step 4 raised val_score from 0.5000 (parent) to 0.7500"
 
     best.save(tmp_path / "ckpt", folder)
-    restored = Best.restore(tmp_path / "ckpt", tmp_path / "restored")
+    restored = Best.restore(Checkpoint.from_directory(tmp_path / "ckpt"), tmp_path / "restored")
     assert restored == best and (tmp_path / "restored" / adapters.WEIGHTS).is_file()

@@ -1,0 +1,37 @@
+"""The recipe registry and what every recipe shares: one config model per recipe name, runs of
+earlier versions resume, and SFT's warm-up reaches the trainer as a share of the steps."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from querytune.platform import launch
+from querytune.platform.config import RECIPE_CONFIGS, ConfigError, SftTrainConfig, set_path
+from querytune.platform.recipes import RECIPES
+from querytune.platform.recipes.sft import sft_args
+from tests.conftest import TOY_TASK
+from tests.platform.test_adapters import old_config
+
+
+def test_every_recipe_has_a_config_model_and_every_model_a_recipe():
+    assert set(RECIPES) == set(RECIPE_CONFIGS) == {"sft", "grpo"}
+    assert {name: recipe.progress for name, recipe in RECIPES.items()} == {"sft": "epoch", "grpo": "step"}
+
+
+@pytest.mark.parametrize("ratio, total, warmup", [(0.1, 100, 10), (0.1, 7, 1), (0.03, 93, 3), (0.0, 100, 0)])
+def test_warmup_ratio_reaches_the_trainer_as_that_share_of_the_steps(tmp_path, ratio, total, warmup):
+    """transformers 5 has no warmup_ratio: its warmup_steps takes a float in [0, 1) as a share of the steps."""
+    cfg = SftTrainConfig(task=TOY_TASK, sft={"warmup_ratio": ratio})
+    assert sft_args(cfg, str(tmp_path), use_gpu=False).get_warmup_steps(total) == warmup
+
+
+def test_a_run_recorded_by_an_earlier_version_resumes_and_still_refuses_other_settings(tmp_path):
+    """The record of a run started before each recipe had its own model holds the other recipe's
+    sections too; they cannot change what this run trains."""
+    cfg = SftTrainConfig(task=TOY_TASK, run={"name": "old-run", "storage_path": str(tmp_path)})
+    run_dir = tmp_path / "old-run"
+    (run_dir / "checkpoint_000000").mkdir(parents=True)
+    (run_dir / launch.RUN_CONFIG).write_text(yaml.safe_dump(old_config("sft", run=cfg.run.model_dump())))
+    launch.check_same_run(cfg)
+    with pytest.raises(ConfigError, match=r"already ran with other settings .*: sft\.lr \(0\.0002 -> 0\.001\)\."):
+        launch.check_same_run(set_path(cfg, "sft.lr", 1e-3))
