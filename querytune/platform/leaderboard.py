@@ -148,7 +148,7 @@ def params_figure(rows: list[TrialRow], space: dict[str, SearchDim], metric: str
         for row, x in zip(rows, xs):
             ax.scatter(x, row.metric, marker="x" if row.status == STOPPED else "o", color="C0")
         if space[key].loguniform:
-            ax.set_xscale("log")
+            _log_axis(ax, *space[key].loguniform)
         if not _is_numeric(values):
             labels = sorted(map(str, set(values)))
             ax.set_xticks(range(len(labels)), labels)
@@ -156,6 +156,17 @@ def params_figure(rows: list[TrialRow], space: dict[str, SearchDim], metric: str
         ax.set_ylabel(metric)
     fig.tight_layout()
     return fig
+
+
+def _log_axis(ax, low: float, high: float) -> None:
+    """Three labelled ticks across the searched range: a range under a factor of 10 would otherwise get
+    matplotlib's minor-tick labels (2.8e-3, 3e-3, ...), which overprint."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xscale("log")
+    ticks = [low * (high / low) ** (i / 2) for i in range(3)]
+    ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def curves_figure(rows: list[TrialRow], metric: str, unit: str):
