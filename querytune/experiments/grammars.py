@@ -138,12 +138,18 @@ def _gbnf(expr, top: bool = False) -> str:
         return _gbnf_negated(expr.chars)
     if isinstance(expr, Ref):
         return _gbnf_name(expr.name)
+    return _composite(expr, _gbnf, top)
+
+
+def _composite(expr, render, top: bool) -> str:
+    """A Seq, Alt or Rep with ``render`` writing its parts: the same in GBNF and Lark, which
+    differ only in how they write strings, classes and names."""
     if isinstance(expr, Seq):
-        return " ".join(_gbnf(item) for item in expr.items if item != Lit("")) or '""'
+        return " ".join(render(item) for item in expr.items if item != Lit("")) or '""'
     if isinstance(expr, Alt):
-        text = " | ".join(_gbnf(option) for option in expr.options)
+        text = " | ".join(render(option) for option in expr.options)
         return text if top else f"({text})"
-    inner = _gbnf(expr.item)
+    inner = render(expr.item)
     inner = inner if isinstance(expr.item, (Lit, NoCase, Chars, NotChars, Ref)) else f"({inner})"
     return inner + _quantifier(expr.lo, expr.hi)
 
@@ -309,14 +315,7 @@ def _lark(expr, top: bool = False) -> str:
         return f"/[^{_regex_class(expr.chars)}]/"
     if isinstance(expr, Ref):
         return expr.name
-    if isinstance(expr, Seq):
-        return " ".join(_lark(item) for item in expr.items if item != Lit("")) or '""'
-    if isinstance(expr, Alt):
-        text = " | ".join(_lark(option) for option in expr.options)
-        return text if top else f"({text})"
-    inner = _lark(expr.item)
-    inner = inner if isinstance(expr.item, (Lit, NoCase, Chars, NotChars, Ref)) else f"({inner})"
-    return inner + _quantifier(expr.lo, expr.hi)
+    return _composite(expr, _lark, top)
 
 
 def _lark_string(text: str) -> str:
