@@ -10,7 +10,8 @@ import pytest
 from querytune.datasets.sourcegraph.templates import HELD_OUT, TEMPLATES
 from querytune.experiments import get_task
 from querytune.experiments.sourcegraph.canonical import canonicalize
-from querytune.experiments.sourcegraph.generate import constructs_of, examples, stats
+from querytune.experiments.sourcegraph.constructs import constructs_of, stats
+from querytune.experiments.sourcegraph.generate import examples
 from querytune.experiments.sourcegraph.validate import problems_of
 
 TASK = get_task("sourcegraph")

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from querytune.experiments import get_task, grammars
-from querytune.experiments.sourcegraph import (artifacts, canonical, constrain, generate, grammar, languages,
-                                               metrics, prompt, validate, values)
+from querytune.experiments.sourcegraph import (artifacts, canonical, constrain, constructs, generate, grammar,
+                                               languages, metrics, prompt, validate, values)
 from querytune.experiments.sourcegraph.validate import problems_of
 from tests.experiments import grammar_engines as engines
 
@@ -140,7 +140,7 @@ def test_samples_differ():
     assert len({constrain.sample(rng) for _ in range(200)}) > 190
 
 
-@pytest.mark.parametrize("module", [artifacts, canonical, constrain, generate, grammar, grammars, languages,
-                                    metrics, prompt, validate, values])
+@pytest.mark.parametrize("module", [artifacts, canonical, constrain, constructs, generate, grammar, grammars,
+                                    languages, metrics, prompt, validate, values])
 def test_module_doctests_hold(module):
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0

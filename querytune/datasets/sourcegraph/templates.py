@@ -1,6 +1,6 @@
 """Request heads per intent: how a request opens, with ``{what}`` for the thing searched.
 
-A request is a head plus scope, time and option fragments (see ``pieces.py``) in varied
+A request is a head plus scope, time and option fragments (see ``scope.py``, ``options.py``) in varied
 order. The last ``HELD_OUT`` heads of each intent, and the last quarter of every fragment
 phrasing list, are used only for the test split, so test measures phrasings never seen in
 training. Heads ending in ``?`` make the whole request a question. No head holds query

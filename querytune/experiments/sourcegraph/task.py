@@ -60,7 +60,7 @@ class SourcegraphTask:
 
     @staticmethod
     def stats(dataset) -> dict[str, Any]:
-        from querytune.experiments.sourcegraph.generate import stats
+        from querytune.experiments.sourcegraph.constructs import stats
 
         return stats(dataset)
 

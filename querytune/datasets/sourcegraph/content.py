@@ -1,0 +1,201 @@
+"""Content builders: the pattern a request searches for, phrased as a noun phrase in ``Draft.what``."""
+from __future__ import annotations
+
+from querytune.datasets.sourcegraph import vocab as v
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft, pattern_token, regex_escape, say_code
+
+
+def identifier(ctx: Ctx) -> tuple[str, str]:
+    """(identifier, a noun phrase naming it)."""
+    kind = ctx.rng.random()
+    if kind < 0.4:
+        name = ctx.rng.choice(v.FUNCTIONS)
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"calls to {name}", f"the {name} function", f"uses of {name}",
+                               f"{name} calls", f"references to {name}", f"callers of {name}",
+                               f"anything calling {name}"])
+    if kind < 0.7:
+        name = ctx.rng.choice(v.TYPES)
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"the {name} type", f"usages of {name}", f"references to {name}",
+                               f"{name} instances", f"code that uses {name}", f"where {name} gets created"])
+    if kind < 0.85:
+        name = ctx.rng.choice(v.CONSTANTS)
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, f"the {name} constant", f"the {name} env var", f"reads of {name}",
+                               f"{name} settings", f"where we read {name}"])
+    if kind < 0.95:
+        name = ctx.rng.choice(v.FLAGS_NAMES)
+        return name, ctx.pick([name, f"the {name} flag", f"the {name} feature flag", f"checks of {name}",
+                               f"the flag {name}"])
+    name = ctx.rng.choice(v.HEADERS)
+    return name, ctx.pick([name, f"the {name} header", f"where we set {name}", f"reads of the {name} header"])
+
+
+def simple_term(ctx: Ctx) -> tuple[str, str]:
+    """(query term, spoken) for a short thing to combine with OR/AND/NOT."""
+    roll = ctx.rng.random()
+    if roll < 0.45:
+        term = ctx.rng.choice(v.TERMS)
+        return pattern_token(term), term
+    if roll < 0.75:
+        name, _ = identifier(ctx)
+        return name, name
+    code = ctx.rng.choice(v.CODE[ctx.rng.choice(list(v.CODE))])
+    return pattern_token(code), say_code(ctx, code)
+
+def content_code(ctx: Ctx, d: Draft) -> None:
+    """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
+    kinds = [("ident", 26), ("lang_code", 16), ("topic", 11), ("message", 10), ("term", 6), ("regex", 6),
+             ("regexp_mode", 5), ("literal", 5), ("standard", 5), ("keyword_mode", 1.6), ("or", 7), ("and", 5),
+             ("not", 5), ("group", 2), ("content", 6), ("neg_content", 5)]
+    kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+    BUILD[kind](ctx, d)
+
+
+def _ident(ctx, d):
+    name, spoken = identifier(ctx)
+    d.what, d.pattern = spoken, name
+
+
+def _lang_code(ctx, d):
+    lang = ctx.rng.choice(list(v.CODE))
+    code = ctx.rng.choice(v.CODE[lang])
+    said = say_code(ctx, code)
+    d.what = said if ctx.chance(0.7) else ctx.pick([said, f"uses of {said}", f"code with {said}", f"{said} usages", f"occurrences of {said}",
+                       f"anything using {said}", f"places that call {said}"])
+    d.pattern = pattern_token(code)
+    if ctx.chance(0.6):
+        d.lang = lang
+
+
+def _topic(ctx, d):
+    spoken, terms = ctx.rng.choice(v.TOPICS)
+    filler = ctx.pick(["", "", " handling", " logic", " code", " stuff", " implementation", " setup"])
+    d.what = spoken if ctx.chance(0.7) else ctx.pick([f"{spoken}{filler}", f"the {spoken}{filler}", f"where we handle {spoken}",
+                       f"anything about {spoken}", f"our {spoken}{filler}", f"code dealing with {spoken}"])
+    d.pattern = terms
+
+
+def _message(ctx, d):
+    text = ctx.rng.choice(v.MESSAGES)
+    q = ctx.pick(['"', '"', "'"])
+    d.what = f"{q}{text}{q}" if ctx.chance(0.35) else ctx.pick([f"the error {q}{text}{q}", f"where we log {q}{text}{q}", f"the message {q}{text}{q}",
+                       f"{q}{text}{q}", f"the string {q}{text}{q}", f"the exact phrase {text}",
+                       f"where {q}{text}{q} comes from", f"the text {q}{text}{q}"])
+    d.pattern = f'"{text}"'
+
+
+def _term(ctx, d):
+    term = ctx.rng.choice(v.TERMS)
+    d.what = term if ctx.chance(0.7) else ctx.pick([term, f"{term} references", f"mentions of {term}", f"anything mentioning {term}",
+                       f"all the {term} stuff", f"every {term} mention"])
+    d.pattern = pattern_token(term)
+
+
+def _regex(ctx, d):
+    described, regex, _ = ctx.rng.choice(v.REGEXES)
+    if ctx.chance(0.2):
+        first, second = ctx.rng.choice(v.SEQUENCES)
+        described, regex = f"{first} followed later on the same line by {second}", f"{regex_escape(first)}.*{second}"
+    d.what = described if ctx.chance(0.4) else ctx.pick([described, f"anything that looks like {described}", f"a regex for {described}",
+                       f"text matching {described}", f"patterns like {described}"])
+    d.pattern = f"/{regex}/"
+
+
+def _regexp_mode(ctx, d):
+    if ctx.chance(0.3):
+        first, second = ctx.rng.choice(v.SEQUENCES)
+        described, regex = f"{first} followed by {second} on the same line", f"{regex_escape(first)}.*{second}"
+    else:
+        described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
+    d.what = ctx.short([f"{described}, regex", f"regexp {described}"], [f"{described}, in regex mode", f"{described} using regexp search",
+                       f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
+                       f"{described}, regexp pattern type"])
+    d.params.append("patterntype:regexp")
+    d.pattern = regex
+
+
+def _literal(ctx, d):
+    text = ctx.rng.choice(v.LITERALS)
+    d.what = ctx.short([f"literal {text}", f"{text} literally"], [f"the literal text {text}", f"exactly {text}, literally", f"{text} as a literal string",
+                       f"a literal search for {text}", f"the characters {text} taken literally"])
+    d.params.append("patterntype:literal")
+    d.pattern = text
+
+
+def _standard(ctx, d):
+    text = ctx.rng.choice(v.MESSAGES)
+    d.what = ctx.short([f"{text}, standard mode"], [f"{text} in standard mode", f"{text} with the standard pattern type",
+                       f"{text} as one string, standard search", f"standard-mode matches of {text}"])
+    d.params.append("patterntype:standard")
+    d.pattern = text
+
+
+def _keyword_mode(ctx, d):
+    spoken, terms = ctx.rng.choice(v.TOPICS)
+    d.what = ctx.short([f"{spoken}, keyword mode"], [f"{spoken} in keyword mode", f"{spoken} as a keyword search",
+                       f"{spoken} using the keyword pattern type"])
+    d.params.append("patterntype:keyword")
+    d.pattern = terms
+
+
+def _or(ctx, d):
+    (a, sa), (b, sb) = simple_term(ctx), simple_term(ctx)
+    if a == b:
+        return _ident(ctx, d)
+    d.what = ctx.pick([f"{sa} or {sb}", f"either {sa} or {sb}", f"{sa} or else {sb}", f"any of {sa} and {sb}",
+                       f"{sa} or maybe {sb}", f"{sa}, or {sb}"])
+    d.pattern, d.pattern_or = f"{a} OR {b}", True
+
+
+def _and(ctx, d):
+    (a, sa), (b, sb) = simple_term(ctx), simple_term(ctx)
+    if a == b:
+        return _ident(ctx, d)
+    d.what = ctx.pick([f"both {sa} and {sb}", f"{sa} together with {sb}", f"files with {sa} and also {sb}",
+                       f"{sa} and {sb} in the same file", f"places using {sa} as well as {sb}"])
+    d.pattern = f"{a} AND {b}"
+
+
+def _not(ctx, d):
+    (a, sa), (b, sb) = simple_term(ctx), simple_term(ctx)
+    if a == b:
+        return _ident(ctx, d)
+    d.what = ctx.pick([f"{sa} but not {sb}", f"{sa} without {sb}", f"{sa} where there's no {sb}",
+                       f"files with {sa} that lack {sb}", f"{sa}, excluding anything with {sb}",
+                       f"{sa} but never {sb}"])
+    d.pattern = f"{a} NOT {b}"
+
+
+def _group(ctx, d):
+    (a, sa), (b, sb), (c, sc) = simple_term(ctx), simple_term(ctx), simple_term(ctx)
+    if len({a, b, c}) < 3:
+        return _or(ctx, d)
+    d.what = ctx.pick([f"{sa} or {sb} but not {sc}", f"either {sa} or {sb}, without {sc}",
+                       f"{sa} or {sb} in files that don't have {sc}", f"{sa}/{sb} minus anything with {sc}"])
+    d.pattern = f"({a} OR {b}) NOT {c}"
+
+
+def _content(ctx, d):
+    if ctx.chance(0.3):
+        word = ctx.rng.choice(["or", "and", "not", "OR", "AND", "NOT"])
+        d.what = ctx.pick([f'the literal word "{word}"', f"the word {word} itself", f"the text '{word}'",
+                           f"'{word}' as plain text"])
+        d.params.append(f'content:"{word}"')
+        return
+    text = ctx.rng.choice(v.MESSAGES)
+    d.what = ctx.pick([f"file content matching '{text}'", f"the content \"{text}\"", f"text \"{text}\" inside files"])
+    d.params.append(f'content:"{text}"')
+
+
+def _neg_content(ctx, d):
+    name, spoken = identifier(ctx)
+    other = ctx.rng.choice(v.MESSAGES)
+    d.what = ctx.pick([f"{spoken} in files that don't contain '{other}'", f"{spoken} where the file lacks \"{other}\"",
+                       f"{spoken}, skipping files with the text \"{other}\""])
+    d.pattern = name
+    d.params.append(f'-content:"{other}"')
+
+
+BUILD = {"ident": _ident, "lang_code": _lang_code, "topic": _topic, "message": _message, "term": _term,
+         "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "standard": _standard,
+         "keyword_mode": _keyword_mode, "or": _or, "and": _and, "not": _not, "group": _group,
+         "content": _content, "neg_content": _neg_content}

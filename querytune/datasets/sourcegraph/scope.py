@@ -1,0 +1,265 @@
+"""Scope modifiers: repos, revisions, files, languages and search contexts, one filter and one fragment each."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from querytune.datasets.sourcegraph import vocab as v
+from querytune.datasets.sourcegraph.options import spoken_day
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft, RepoRef, dots, lang_said, regex_escape
+
+
+def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
+    roll = ctx.rng.random()
+    if roll < 0.08:
+        full = ctx.rng.choice(v.REPOS)[0]
+        d.repo = RepoRef([full], [], implicit=True)
+        d.fragments.append(ctx.short(["this repo", "in this repo", "in here", "here"],
+                                     ["in the current repo", "in this codebase", "in the repo I'm in",
+                                      "in this repository"]))
+        return
+    if roll < 0.14:
+        org = ctx.rng.choice(v.ORGS)
+        d.params.append(f"repo:{org}/")
+        d.fragments.append(ctx.short([f"in {org} org", f"{org} org", f"all {org} repos", f"{org} repos"],
+                                     [f"across the {org} org", f"in all {org} repos", f"anywhere in {org}'s repositories",
+                                      f"in every repo under {org}", f"org-wide at {org}"]))
+        return
+    if roll < 0.2:
+        (fa, ma), (fb, mb) = ctx.rng.sample(v.REPOS, 2)
+        sa, sb = ctx.rng.choice(ma), ctx.rng.choice(mb)
+        d.repo = RepoRef([fa, fb], [sa, sb])
+        d.fragments.append(ctx.short([f"in {sa} or {sb}", f"{sa} or {sb}", f"in {sa}, {sb}"],
+                                     [f"in either {sa} or {sb}", f"across {sa} and {sb}", f"in the {sa} and {sb} repos"]))
+        return
+    full, mentions = ctx.rng.choice(v.REPOS)
+    said = ctx.rng.choice(mentions)
+    d.repo = RepoRef([full], [said])
+    phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} repo", f"in {said} repo"],
+                       [f"in the {said} repo", f"inside {said}", f"in the {said} repository",
+                        f"within {said}", f"over in {said}", f"in the {said} codebase", f"in our {said} code",
+                        f"for {said}", f"across {said}"])
+    if allow_rev and ctx.chance(0.4):
+        rev, spoken = revision(ctx)
+        d.repo.rev, d.repo.rev_style = rev, "@" if ctx.chance(0.65) else "field"
+        phrase = f"{phrase} {spoken}" if ctx.chance(0.8) else f"{spoken} of {said}"
+        d.no_repo_predicates = True
+    d.fragments.append(phrase)
+
+
+def revision(ctx: Ctx) -> tuple[str, str]:
+    roll = ctx.rng.random()
+    if roll < 0.33:
+        branch = ctx.rng.choice(v.BRANCHES)
+        return branch, ctx.short([f"on {branch}", f"on branch {branch}", f"{branch} branch"],
+                                 [f"on the {branch} branch", f"at branch {branch}", f"in the {branch} branch"])
+    if roll < 0.48:
+        tag = ctx.rng.choice(v.TAGS)
+        return tag, ctx.short([f"at {tag}", f"at tag {tag}", f"tag {tag}"],
+                              [f"as of the {tag} release", f"on the {tag} tag"])
+    if roll < 0.56:
+        sha = ctx.rng.choice(v.SHAS)
+        return sha, ctx.short([f"at {sha}", f"at commit {sha}"], [f"as of commit {sha}", f"at revision {sha}"])
+    if roll < 0.78:
+        spoken, glob = ctx.rng.choice(v.REF_GLOBS)
+        return glob, ctx.pick([f"on {spoken}", f"across {spoken}", f"in {spoken}"])
+    a, b = ctx.rng.sample(v.BRANCHES, 2)
+    return f"{a}:{b}", ctx.short([f"on {a} and {b}"],
+                                 [f"on both {a} and {b}", f"on the {a} and {b} branches", f"on {a} as well as {b}"])
+
+
+def at_time(ctx: Ctx, d: Draft) -> None:
+    """rev:at.time(...) needs a named repo and no repo predicate."""
+    day = ctx.today - timedelta(days=ctx.rng.randint(7, 600))
+    spoken = spoken_day(ctx, day)
+    if ctx.chance(0.3):
+        branch = ctx.rng.choice(v.BRANCHES)
+        d.add(f"rev:at.time({day.isoformat()}, {branch})",
+              ctx.pick([f"as {branch} looked on {spoken}", f"on {branch} as of {spoken}", f"on the {branch} branch back on {spoken}"]))
+    else:
+        d.add(f"rev:at.time({day.isoformat()})", ctx.short([f"as of {spoken}", f"as of {spoken}"],
+                                                             [f"as the code was on {spoken}", f"at the state of {spoken}",
+                                                              f"back on {spoken}"]))
+    d.no_repo_predicates = True
+
+
+def exclude_repo(ctx: Ctx, d: Draft) -> None:
+    full, mentions = ctx.rng.choice(v.REPOS)
+    said = ctx.rng.choice(mentions)
+    d.add(f"-repo:{dots(said.split()[0])}", ctx.short([f"not {said}", f"not in {said}", f"minus {said}", f"except {said}"],
+                                                      [f"except in {said}", f"but not in {said}", f"skipping {said}",
+                                                       f"leaving out the {said} repo", f"outside of {said}",
+                                                       f"ignoring {said}"]))
+
+
+def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
+    """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads."""
+    kinds = ["path", "-path", "repohasfile", "file", "content", "commit", "-commit", "repohascommitafter",
+             "description", "meta", "topic"]
+    weights = [1.1, 1, 0 if "type:symbol" in d.params else 1.1, 1, 1, 1.2, 1, 1.1, 1.2, 1.5, 1.5]
+    kind = ctx.rng.choices(kinds, weights)[0]
+    said, regex = ctx.rng.choice(v.FILES)
+    n = ctx.rng.randint(2, 11)
+    when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"),
+                             ("1 year ago", "the past year"),
+                             ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
+    if kind in ("path", "repohasfile"):
+        param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
+        phrase = ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"ship {said}"])
+    elif kind == "-path":
+        param = f"-repo:has.path({regex})"
+        phrase = ctx.pick([f"don't have {said}", f"are missing {said}", f"lack {said}", f"have no {said}"])
+    elif kind == "file":
+        code = ctx.rng.choice(v.TERMS)
+        param = f"repo:has.file(path:{regex} content:{regex_escape(code)})"
+        phrase = ctx.pick([f"have {said} mentioning {code}", f"have {said} that contain {code}",
+                           f"contain {said} with {code} in them"])
+    elif kind == "content":
+        term = ctx.rng.choice(v.TERMS)
+        param = f"repo:has.content({regex_escape(term)})"
+        phrase = ctx.pick([f"mention {term} somewhere", f"contain {term} anywhere", f"reference {term} at all"])
+    elif kind in ("commit", "repohascommitafter"):
+        param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
+        phrase = ctx.short([f"had commits in {spoken}", f"saw activity in {spoken}"],
+                           [f"are still active, with commits in {spoken}", f"got pushed to in {spoken}"])
+    elif kind == "-commit":
+        param = f"-repo:has.commit.after({when})"
+        phrase = ctx.short([f"had no commits in {spoken}"], [f"have had no commits in {spoken}",
+                                                            f"went stale, nothing committed in {spoken}",
+                                                            f"nobody has pushed to in {spoken}"])
+    elif kind == "description":
+        desc = ctx.rng.choice(v.DESCRIPTIONS)
+        param = f"repo:has.description({desc})"
+        phrase = ctx.short([f"are described as {desc}"], [f"describe themselves as a {desc}",
+                                                           f"have {desc} in their description",
+                                                           f"have a description saying {desc}"])
+    elif kind == "meta":
+        spoken_meta, arg = ctx.rng.choice(v.META)
+        neg = ctx.chance(0.15)
+        param = f"{'-' if neg else ''}repo:has.meta({arg})"
+        has = re.sub(r"^(with|that have) ", "", spoken_meta)  # "with an oncall key set" -> "an oncall key set"
+        if has != spoken_meta:  # "repos that have an oncall key set", not "repos that are with ..."
+            phrase = f"don't have {has}" if neg else f"have {has}"
+        else:
+            phrase = f"are not {spoken_meta}" if neg else f"are {spoken_meta}"
+    else:
+        topic = ctx.rng.choice(v.TOPICS_GH)
+        neg = ctx.chance(0.2)
+        param = f"{'-' if neg else ''}repo:has.topic({topic})"
+        phrase = ctx.short([f"aren't tagged {topic}"], [f"aren't tagged with the {topic} topic",
+                                                         f"lack the {topic} topic"]) if neg else \
+            ctx.short([f"are tagged {topic}", f"have topic {topic}"],
+                      [f"have the {topic} topic", f"carry the GitHub topic {topic}"])
+    d.params.append(param)
+    if not as_subject:
+        d.fragments.append(ctx.short([f"in repos that {phrase}", f"repos that {phrase}"],
+                                     [f"only in repositories that {phrase}", f"limited to repos that {phrase}"], 0.8))
+    return phrase
+
+
+def file_scope(ctx: Ctx, d: Draft) -> str:
+    """A file filter; with a language already chosen only folders and kinds of files, no extensions."""
+    roll = ctx.rng.random() * (0.6 if {"lang", "-lang"} & d.fields() else 1.0)
+    if roll < 0.4:
+        said, regex = ctx.rng.choice(v.FILES)
+        phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} only"],
+                           [f"in the {said}", f"inside {said}", f"across {said}", f"only in {said}"])
+    elif roll < 0.6:
+        directory = ctx.rng.choice(v.DIRECTORIES)
+        anchored = ctx.chance(0.5)
+        regex = f"^{directory}/" if anchored else f"{directory}/"
+        phrase = ctx.short([f"under {directory}", f"under {directory}/"],
+                           [f"under the top-level {directory} folder", f"below {directory}"]) \
+            if anchored else ctx.short([f"in {directory} dirs", f"in any {directory} dir"],
+                                       [f"in any {directory} directory", f"in {directory} folders anywhere",
+                                        f"in paths containing {directory}"])
+    elif roll < 0.8:
+        name = ctx.rng.choice(v.FILE_NAMES)
+        regex, d.file_specific = f"{dots(name)}$", True
+        phrase = ctx.short([f"in {name}", f"{name} only"], [f"in files named {name}", f"in the {name} files",
+                                                           f"only in {name}"])
+    else:
+        ext = ctx.rng.choice(v.EXTENSIONS)
+        regex, d.file_specific = f"{dots(ext)}$", True
+        phrase = ctx.short([f"in {ext} files", f"{ext} files only"], [f"in files ending in {ext}",
+                                                                 f"in files with the {ext} extension"])
+    param = f"file:{regex}"
+    d.add(param, phrase)
+    return phrase
+
+
+def exclude_file(ctx: Ctx, d: Draft) -> None:
+    said, regex = ctx.rng.choice(v.EXCLUSIONS)
+    phrase = ctx.short([f"no {said}", f"not {said}", f"skip {said}", f"minus {said}"],
+                       [f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
+                        f"leave out {said}", f"without {said}", f"outside of {said}"])
+    if ctx.chance(0.25):
+        d.add(f"NOT file:{regex}", phrase)
+    else:
+        d.add(f"-file:{regex}", phrase)
+
+
+def file_predicate(ctx: Ctx, d: Draft) -> None:
+    roll = ctx.rng.random()
+    if roll < 0.25:
+        team = ctx.rng.choice(v.TEAMS)
+        d.add(f"file:has.owner({team})", ctx.short([f"owned by {team}", f"in {team}'s files"],
+                                                    [f"in files owned by {team}", f"in code that {team} owns",
+                                                     f"where {team} is the code owner"]))
+    elif roll < 0.47:
+        d.add("-file:has.owner()", ctx.short(["in unowned files", "with no code owner"],
+                                             ["in files nobody owns", "in files without a code owner"]))
+    elif roll < 0.77:
+        name = ctx.rng.choice(v.FIRST_NAMES)
+        neg = ctx.chance(0.3)
+        d.add(f"{'-' if neg else ''}file:has.contributor({name})",
+              ctx.short([f"in files {name} never touched"], [f"in files {name} never touched"]) if neg else
+              ctx.short([f"in files {name} touched", f"in {name}'s files"], [f"in files {name} has contributed to",
+                                                                     f"in files that {name} worked on"]))
+    else:
+        term = ctx.rng.choice(v.TERMS)
+        d.add(f"file:has.content({regex_escape(term)})", ctx.short([f"in files mentioning {term}",
+                                                                    f"in files also with {term}"],
+                                                                   [f"in files that also mention {term}",
+                                                                    f"only in files that contain {term} too",
+                                                                    f"in files which reference {term} as well"]))
+
+
+def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
+    lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], [3 if i < 10 else 1 for i in range(len(v.LANGUAGES))])[0]
+    said = lang_said(ctx, lang)
+    d.add(f"lang:{lang}", ctx.short([f"in {said}", f"in {said}", f"{said}", f"{said} only", f"in {said} files"],
+                                    [f"in {said} code", f"written in {said}", f"in our {said} sources",
+                                     f"in the {said} code", f"just {said}", f"limited to {said}"]))
+
+
+def exclude_lang(ctx: Ctx, d: Draft) -> None:
+    lang = ctx.rng.choice(["javascript", "markdown", "json", "yaml", "typescript", "python", "java", "html", "css"])
+    said = lang_said(ctx, lang)
+    d.add(f"-lang:{lang}", ctx.short([f"no {said}", f"not {said}", f"minus {said}"],
+                                     [f"but not in {said}", f"excluding {said} files", f"skip the {said} files",
+                                      f"anything except {said}"]))
+
+
+def two_langs(ctx: Ctx, d: Draft) -> None:
+    a, b = ctx.rng.sample(["python", "go", "java", "typescript", "rust", "ruby", "kotlin", "c++"], 2)
+    d.add(f"(lang:{a} OR lang:{b})", ctx.short([f"in {lang_said(ctx, a)} or {lang_said(ctx, b)}",
+                                                f"{lang_said(ctx, a)} or {lang_said(ctx, b)}"],
+                                               [f"in either {lang_said(ctx, a)} or {lang_said(ctx, b)} files"]))
+
+
+def context_scope(ctx: Ctx, d: Draft) -> None:
+    roll = ctx.rng.random()
+    if roll < 0.55:
+        said, name = ctx.rng.choice(v.CONTEXTS)
+        d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context"],
+                                           [f"in {said} search context", f"within {said} context",
+                                            f"using {said} search context"]))
+    elif roll < 0.85:
+        user = ctx.rng.choice(v.CONTEXT_USERS)
+        d.add(f"context:@{user}", ctx.short([f"{user}'s context", f"in {user}'s context"],
+                                            [f"in {user}'s personal search context", f"using {user}'s context"]))
+    else:
+        d.add("context:global", ctx.short(["global context", "in global context"],
+                                          ["in the global context", "across the global search context"]))
+

@@ -1,0 +1,250 @@
+"""The intents a row can have, each with its weight and the builder that fills its draft.
+
+A builder picks the content (``datasets/sourcegraph/content.py``) and the scope, time and
+option modifiers (``scope.py``, ``options.py``) that fit its kind of result; ``_modifiers``
+draws those independently and keeps at most ``MAX_MODIFIERS`` of them.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from querytune.datasets.sourcegraph import content, options, pieces, scope
+from querytune.datasets.sourcegraph import vocab as v
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft
+
+MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
+THIRD_MODIFIER_SHARE = 0.15  # rows that drew 3+ modifiers keep all three this often, else two
+BARE_SHARE = 0.22  # code requests that are only a name or a term, without modifiers or a head
+
+#: a "where ..." clause around the content ("where we set X", "where 'x' comes from") -> just the content
+WHERE_CLAUSE = re.compile(r"^where (we (set|read|handle|log) )?| (comes from|gets created)$", re.IGNORECASE)
+
+
+def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file: float = 0.15,
+               lang: float = 0.1, flags: bool = True) -> None:
+    """Scope and option filters, each drawn independently; at most ``MAX_MODIFIERS`` of them are kept
+    (a random subset), then applied in a fixed order so later ones can see earlier ones."""
+    if d.lang:
+        scope.lang_scope(ctx, d, d.lang)
+    drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang")]
+    if flags:
+        drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+                  (0.04, "index")]
+    fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
+    keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
+    if len(fired) > keep:
+        fired = ctx.rng.sample(fired, keep)
+    for name, piece in _MODIFIERS:
+        if name not in fired:
+            continue
+        if name == "repo_predicate" and d.no_repo_predicates:
+            continue
+        if name in ("lang", "two_langs", "-lang") and {"lang", "-lang"} & d.fields():
+            continue
+        if name == "-lang" and d.file_specific:
+            continue  # "in main.go files, no Python" contradicts itself
+        piece(ctx, d)
+        if name == "repo":
+            named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
+            if named and not d.repo.rev and ctx.chance(0.2):
+                scope.at_time(ctx, d)
+
+
+_MODIFIERS = [("repo", scope.named_repo), ("-repo", scope.exclude_repo), ("repo_predicate", scope.repo_predicate),
+              ("lang", scope.lang_scope), ("two_langs", scope.two_langs), ("file", scope.file_scope), ("-file", scope.exclude_file),
+              ("file_predicate", scope.file_predicate), ("-lang", scope.exclude_lang), ("context", scope.context_scope),
+              ("repo_flags", options.repo_flags), ("case", options.case_flag), ("count", options.count_flag),
+              ("timeout", options.timeout_flag), ("index", options.index_flag)]
+
+
+def _code(ctx, d):
+    if ctx.chance(BARE_SHARE):  # a search-box request: just the thing ("RegisterSpan", "grpc timeout")
+        content.BUILD[ctx.rng.choice(["ident", "term", "topic"])](ctx, d)
+        d.bare = True
+        return
+    content.content_code(ctx, d)
+    _modifiers(ctx, d)
+
+
+def _simple_content(ctx: Ctx, d: Draft) -> None:
+    """Content for result-shape intents: one identifier, term, snippet or phrase."""
+    kind = ctx.rng.choices(["ident", "lang_code", "term", "message", "topic", "or"], [4, 3, 2, 1.5, 1, 1])[0]
+    content.BUILD[kind](ctx, d)
+    if d.what.lower().startswith("where "):
+        d.what = WHERE_CLAUSE.sub("", d.what)  # "files with X", not "files with where we set X"
+
+
+def _select(value: str, scale: float = 0.7) -> Callable:
+    def build(ctx, d):
+        _simple_content(ctx, d)
+        d.params.append(f"select:{value}")
+        _modifiers(ctx, d, scale)
+    return build
+
+
+def _type(value: str) -> Callable:
+    def build(ctx, d):
+        _simple_content(ctx, d)
+        d.params.append(f"type:{value}")
+        _modifiers(ctx, d, 0.7)
+    return build
+
+
+def _type_path(ctx, d):
+    word = ctx.rng.choice([n.lower() for n in v.NOUNS] + ["auth", "handler", "middleware", "migration", "fixture",
+                                                           "webhook", "billing", "checkout", "login", "seed"])
+    d.what, d.pattern = word, word
+    d.params.append("type:path")
+    _modifiers(ctx, d, 0.6, file=0.0)
+
+
+def _type_repo(ctx, d):
+    word = ctx.rng.choice(["sdk", "terraform", "payments", "infra", "docs", "api", "mobile", "cli", "ml", "etl",
+                           "helm", "operator", "plugin", "proxy", "dashboard", "bot", "template", "monorepo"])
+    d.what, d.pattern = word, word
+    d.params.append("type:repo")
+    if ctx.chance(0.3):
+        options.repo_flags(ctx, d)
+
+
+def _repo_list(ctx, d):
+    d.what = scope.repo_predicate(ctx, d, as_subject=True)
+    if ctx.chance(0.2):
+        family = lambda param: "commit" if "commit" in param else param.lstrip("-").split("(")[0]  # noqa: E731
+        second = scope.repo_predicate(ctx, d, as_subject=True)
+        if family(d.params[-1]) == family(d.params[-2]):
+            d.params.pop()  # two of a kind would repeat a once-only field or contradict the first
+        else:
+            d.what += ctx.pick([" and ", " but also ", ", and "]) + second
+    if ctx.chance(0.3):
+        org = ctx.rng.choice(v.ORGS)
+        d.what += " " + ctx.pick([f"in {org}", f"under {org}", f"at {org}", f"in the {org} org"])
+        d.params.append(f"repo:{org}/")
+    if ctx.chance(0.15):
+        options.repo_flags(ctx, d)
+    if ctx.chance(0.1):
+        options.count_flag(ctx, d)
+
+
+def _file_list(ctx, d):
+    said, regex = ctx.rng.choice(v.FILES)
+    d.what = said
+    d.params.append(f"file:{regex}")
+    _modifiers(ctx, d, 0.6, file=0.0, lang=0.0)
+
+
+def _symbol(ctx, d):
+    roll = ctx.rng.random()
+    name = ctx.rng.choice(v.TYPES + v.FUNCTIONS[::3] + v.CONSTANTS[::4])
+    d.params.append("type:symbol")
+    d.pattern = name
+    if roll < 0.55:
+        spoken, kind = ctx.rng.choice(v.SYMBOL_KINDS)
+        singular = kind.replace("-", " ")
+        d.params.append(f"select:symbol.{kind}")
+        d.what = ctx.pick([f"the {singular} {name}", f"the {name} {singular}", f"{spoken} named {name}",
+                           f"{spoken} called {name}"])
+    else:
+        d.what = name
+    _modifiers(ctx, d, 0.8, file=0.1, lang=0.25, flags=False)
+    if ctx.chance(0.05):
+        options.count_flag(ctx, d)
+
+
+def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.55) -> None:
+    if ctx.chance(0.35):
+        scope.named_repo(ctx, d, allow_rev=ctx.chance(0.3))
+        if d.repo and not d.repo.implicit and len(d.repo.fulls) == 1 and not d.repo.rev and ctx.chance(0.15):
+            head, base = ctx.rng.sample(v.BRANCHES[:8] + v.TAGS[:3], 2)
+            d.repo.rev, d.repo.rev_style = f"{head}:^{base}", "@" if ctx.chance(0.7) else "field"
+            d.fragments.append(ctx.pick([f"on {head} but not in {base}", f"that are on {head} and not yet in {base}",
+                                         f"reachable from {head} but not from {base}"]))
+    if ctx.chance(0.12):
+        scope.file_scope(ctx, d)
+    if ctx.chance(0.06):
+        scope.lang_scope(ctx, d)
+    if ctx.chance(time):
+        options.dates_piece(ctx, d)
+    if ctx.chance(0.05):
+        options.count_flag(ctx, d)
+
+
+def _commit(ctx, d):
+    d.params.append("type:commit")
+    if ctx.chance(0.55):
+        options.author_piece(ctx, d)
+    if ctx.chance(0.15):
+        options.author_piece(ctx, d, committer=True)
+    if ctx.chance(0.45) or len(d.params) == 1:
+        options.message_piece(ctx, d)
+    _commit_scope(ctx, d)
+
+
+def _diff(ctx, d):
+    d.params.append("type:diff")
+    _simple_content(ctx, d)
+    d.what = ctx.pick([f"touching {d.what}", f"that mention {d.what}", f"involving {d.what}", f"with {d.what}",
+                       f"around {d.what}", f"that changed {d.what}"])
+    if ctx.chance(0.08):
+        d.params.append("select:commit.diff")
+        d.fragments.append(ctx.pick(["full diffs please", "show the whole diff", "with the diff hunks"]))
+    if ctx.chance(0.3):
+        options.author_piece(ctx, d)
+    if ctx.chance(0.08):
+        options.author_piece(ctx, d, committer=True)
+    if ctx.chance(0.1):
+        options.message_piece(ctx, d)
+    _commit_scope(ctx, d)
+
+
+def _diff_select(value: str) -> Callable:
+    def build(ctx, d):
+        d.params += ["type:diff", f"select:{value}"]
+        _simple_content(ctx, d)
+        if ctx.chance(0.15):
+            options.author_piece(ctx, d)
+        _commit_scope(ctx, d, time=0.35)
+    return build
+
+
+def _structural(ctx, d):
+    described, template, lang = ctx.rng.choice(v.STRUCTURAL)
+    d.what = described
+    d.params += ["patterntype:structural", f"lang:{lang}"]
+    d.pattern = template
+    holes = re.findall(r":\[(\w+)\]", template)
+    if holes and ctx.chance(0.5):
+        hole = holes[0]
+        d.add(f"rule:'where :[{hole}] != \"\"'", ctx.pick([f"where the {hole} part isn't empty",
+                                                             f"only when {hole} is non-empty"]))
+    if ctx.chance(0.15):
+        d.fragments.append(ctx.pick([f"in {pieces.lang_said(ctx, lang)}", f"{pieces.lang_said(ctx, lang)} code"]))
+    _modifiers(ctx, d, 0.5, lang=0.0, flags=False)
+
+
+def _nls(ctx, d):
+    spoken, _ = ctx.rng.choice(v.TOPICS)
+    question = ctx.pick([f"how we handle {spoken}", f"where the {spoken} is configured", f"how {spoken} works",
+                         f"what sets the {spoken}", f"code that implements {spoken}"])
+    d.what, d.pattern = question, question
+    d.params.append("patterntype:nls")
+    if ctx.chance(0.3):
+        scope.named_repo(ctx, d, allow_rev=False)
+
+
+#: intent -> (weight, builder)
+_INTENTS: dict[str, tuple[float, Callable[[Ctx, Draft], None]]] = {
+    "code": (44, _code), "select_file": (3, _select("file")), "select_repo": (4, _select("repo")),
+    "select_dir": (1.5, _select("file.directory")), "select_owners": (1.5, _select("file.owners")),
+    "select_content": (1.8, _select("content")), "select_symbol": (1.6, _select("symbol")),
+    "type_file": (2, _type("file")), "type_path": (2.5, _type_path), "type_repo": (2.6, _type_repo),
+    "repo_list": (12, _repo_list), "file_list": (4, _file_list), "symbol": (7, _symbol), "commit": (8, _commit),
+    "diff": (5.5, _diff), "diff_added": (2.5, _diff_select("commit.diff.added")),
+    "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.5, _diff_select("commit")),
+    "structural": (4.5, _structural), "nls": (1.3, _nls),
+}
+INTENTS = sorted(_INTENTS)
+WEIGHTS = [_INTENTS[i][0] for i in INTENTS]
+BUILDERS = {name: builder for name, (_, builder) in _INTENTS.items()}
