@@ -1,7 +1,7 @@
 """Benchmark 1: one sourcegraph request at a time, end to end over HTTP through Ray Serve.
 
 In the same run, each on the same GPU, base and adapter:
-  * the raw engine without Serve (``serve.engines.load_engine``), with and without the grammar;
+  * the raw engine without Serve (``serve.engine_loader.load_engine``), with and without the grammar;
   * plain transformers ``generate`` with the PEFT adapter unmerged (the original's way), exactly
     ``max_tokens`` new tokens;
   * the memory-bandwidth floor: bytes of weights read per decode step over the measured read
@@ -101,7 +101,8 @@ async def raw_engine(config: str, storage: Path, messages: list, count: int) -> 
     from querytune.experiments import get_task
     from querytune.serve.catalog import resolve_catalog
     from querytune.serve.config import load_serve_file
-    from querytune.serve.engines import Sampling, load_engine
+    from querytune.serve.engine_loader import load_engine
+    from querytune.serve.engines import Sampling
 
     cfg = load_serve_file(config, serve_overrides(storage)).app.args
     catalog = resolve_catalog(cfg)

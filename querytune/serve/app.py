@@ -5,7 +5,7 @@
 * ``Ingress``: the FastAPI app of ``api.create_app``, one replica set, autoscaled;
   its routes reach the models through deployment handles (``HandleEngine``).
 * ``LLMServer``: one deployment per base model holding that base's task adapters
-  (``engines.load_engine``), autoscaled on ongoing requests. A transformers engine
+  (``engine_loader.load_engine``), autoscaled on ongoing requests. A transformers engine
   batches concurrent requests itself (streaming ones too); a vLLM replica hands them to
   vLLM, which batches continuously.
 * ``RuntimeAdapters``: one replica holding the adapters loaded with
@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from querytune.serve.api import ApiKey, create_app, resolve_api_key
 from querytune.serve.catalog import ServedModel, resolve_catalog
 from querytune.serve.config import LLMDeployment, ServeConfig, ServeFile, require_key_off_loopback
-from querytune.serve.engines import Generation, Prompt, Sampling, load_engine
+from querytune.serve.engine_loader import load_engine
+from querytune.serve.engines import Generation, Prompt, Sampling
 from querytune.serve.metrics import Metrics
 from querytune.serve.runtime import RuntimeAdapters
 from querytune.serve.service import Service

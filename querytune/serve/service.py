@@ -15,11 +15,8 @@ engine (``engines.Sampling``); ``usage`` and ``finish_reason`` are the engine's 
 With ``stream`` the answer is a ``Stream`` of OpenAI chunks: the first engine event is
 awaited before the stream starts, so a failure to start is still an error status, not a 200.
 
-Before anything is generated, the whole prompt is measured in the model's own tokens
-(``limits.max_prompt_tokens``), and user text holding one of the model's control tokens
-(``<|im_end|>``, ``<|im_start|>``...) is refused: the tokenizer would read it as a real turn
-boundary, and a user could write the system turn. (A ``/v1/completions`` prompt is the
-whole raw prompt, written by the client, so there is no template to escape there.)
+Before anything is generated, a request is held to the config's ``limits`` and its prompt to the
+model's own tokens (``request_checks``).
 
 Every method returns an answer or an ``ApiError`` value; the routes stay thin.
 """
@@ -39,13 +36,16 @@ from querytune.experiments.base import Example, Parsed, Task
 from querytune.platform import models
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import Route, ServeConfig
-from querytune.serve.engines import Delta, Engine, EngineError, Generation, Prompt, Sampling, render
+from querytune.serve.engines import Engine, EngineError, Generation, Prompt, Sampling
 from querytune.serve.metrics import Metrics
+from querytune.serve.openai_shapes import ChatChunks, CompletionChunks, sampling_of, usage, usage_asked
+from querytune.serve.request_checks import (check_best_of, check_chat, check_openai, check_prompt, check_query,
+                                            check_repos)
 from querytune.serve.runtime import RuntimeAdapters
 from querytune.serve.schemas import (AdapterAnswer, ApiError, ChatAnswer, ChatChoice, ChatChoiceMessage, ChatRequest,
                                      CompletionAnswer, CompletionChoice, CompletionRequest, ExpandAnswer,
-                                     ExpandRequest, LoadAdapterRequest, ModelCard, ModelList, OpenAIRequest,
-                                     QueryAnswer, QueryRequest, Stream, UnloadAdapterRequest, Usage)
+                                     ExpandRequest, LoadAdapterRequest, ModelCard, ModelList, QueryAnswer,
+                                     QueryRequest, Stream, UnloadAdapterRequest)
 
 log = logging.getLogger(__name__)
 DEFAULT_CHAT_MAX_TOKENS = 128
@@ -93,7 +93,7 @@ class Service:
     # ----------------------------------------------------------------- task routes
     async def query(self, body: QueryRequest) -> QueryAnswer | ApiError:
         began = time.perf_counter()
-        problem = self._check_query(body.query) or self._check_repos(body.candidate_repos)
+        problem = check_query(self.cfg.limits, body.query) or check_repos(self.cfg.limits, body.candidate_repos)
         if problem:
             return problem
         example = {"request": body.query, "candidate_repos": body.candidate_repos,
@@ -106,7 +106,7 @@ class Service:
 
     async def expand(self, body: ExpandRequest) -> ExpandAnswer | ApiError:
         began = time.perf_counter()
-        problem = self._check_query(body.query) or self._check_best_of(body.best_of)
+        problem = check_query(self.cfg.limits, body.query) or check_best_of(self.cfg.limits, body.best_of)
         if problem:
             return problem
         attempt = await self._answer("qmd", {"query": body.query}, {"query": body.query}, began, body.best_of)
@@ -122,21 +122,21 @@ class Service:
         entry = await self._entry(body.model)
         if isinstance(entry, ApiError):
             return entry
-        problem = self._check_openai(body) or self._check_chat(body)
+        problem = check_openai(self.cfg.limits, body) or check_chat(self.cfg.limits, body)
         if problem:
             return problem
         # developer is OpenAI's newer name for the system turn; the chat templates know only system
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.content}
                     for m in body.messages]
         user_text = {f"messages.{i}.content": m.content for i, m in enumerate(body.messages)}
-        problem = self._check_prompt(entry, messages, user_text, "messages")
+        problem = check_prompt(self.cfg.limits, self._tokenizer(entry.base), messages, user_text, "messages")
         if problem:
             return problem
         sampling = sampling_of(body, body.max_completion_tokens or body.max_tokens or DEFAULT_CHAT_MAX_TOKENS)
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             shape = ChatChunks(ident, created, entry.name, sampling.n)
-            return await self._stream(entry, messages, sampling, shape, _include_usage(body))
+            return await self._stream(entry, messages, sampling, shape, usage_asked(body))
         out = await self._generate(entry, messages, sampling)
         if isinstance(out, ApiError):
             return out
@@ -148,18 +148,18 @@ class Service:
         entry = await self._entry(body.model)
         if isinstance(entry, ApiError):
             return entry
-        problem = self._check_openai(body)
+        problem = check_openai(self.cfg.limits, body)
         if not problem and len(body.prompt) > self.cfg.limits.max_message_chars:
             problem = ApiError(422, "too_long", f"prompt is {len(body.prompt)} characters; the limit is "
                                f"{self.cfg.limits.max_message_chars} (limits.max_message_chars)", "prompt")
-        problem = problem or self._check_prompt(entry, body.prompt, {}, "prompt")
+        problem = problem or check_prompt(self.cfg.limits, self._tokenizer(entry.base), body.prompt, {}, "prompt")
         if problem:
             return problem
         sampling = sampling_of(body, body.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS)
         ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             shape = CompletionChunks(ident, created, entry.name, sampling.n)
-            return await self._stream(entry, body.prompt, sampling, shape, _include_usage(body))
+            return await self._stream(entry, body.prompt, sampling, shape, usage_asked(body))
         out = await self._generate(entry, body.prompt, sampling)
         if isinstance(out, ApiError):
             return out
@@ -267,7 +267,7 @@ class Service:
             return ApiError(400, "unsupported", f"best_of={n}: task {task.name} has no choose(example, completions) "
                             "to pick the best answer; send best_of=1", "best_of")
         messages = task.messages(example)
-        problem = self._check_prompt(entry, messages, user_text, "query")
+        problem = check_prompt(self.cfg.limits, self._tokenizer(entry.base), messages, user_text, "query")
         if problem:
             return problem
         grammar = task.grammar() if entry.constrained else None
@@ -372,106 +372,12 @@ class Service:
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
-    # ----------------------------------------------------------------- limits
-    def _check_query(self, query: str) -> ApiError | None:
-        limit = self.cfg.limits.max_query_chars
-        if len(query) > limit:
-            return ApiError(422, "too_long", f"query is {len(query)} characters; the limit is {limit} "
-                            "(limits.max_query_chars)", "query")
-        return None
-
-    def _check_best_of(self, best_of: int | None) -> ApiError | None:
-        limit = self.cfg.limits.max_n
-        if best_of is not None and best_of > limit:
-            return ApiError(422, "too_many", f"best_of={best_of}; the limit is {limit} (limits.max_n)", "best_of")
-        return None
-
-    def _check_repos(self, repos: list[str]) -> ApiError | None:
-        limits = self.cfg.limits
-        if len(repos) > limits.max_candidate_repos:
-            return ApiError(422, "too_many", f"candidate_repos has {len(repos)} entries; the limit is "
-                            f"{limits.max_candidate_repos} (limits.max_candidate_repos)", "candidate_repos")
-        for i, repo in enumerate(repos):
-            if not repo.strip() or len(repo) > limits.max_repo_chars:
-                return ApiError(422, "invalid_request", f"candidate_repos.{i}: a repository name of 1 to "
-                                f"{limits.max_repo_chars} characters (got {repo!r:.80})", f"candidate_repos.{i}")
-        return None
-
-    def _check_openai(self, body: OpenAIRequest) -> ApiError | None:
-        """The sampling fields both OpenAI routes share: within limits, and consistent with each other."""
-        limits = self.cfg.limits
-        for name in ("max_tokens", "max_completion_tokens"):
-            asked = getattr(body, name, None)
-            if asked is not None and asked > limits.max_tokens:
-                return ApiError(422, "too_large", f"{name}={asked}; the limit is {limits.max_tokens} "
-                                "(limits.max_tokens)", name)
-        if body.n > limits.max_n:
-            return ApiError(422, "too_many", f"n={body.n}; the limit is {limits.max_n} (limits.max_n)", "n")
-        if len(body.stop) > limits.max_stop:
-            return ApiError(422, "too_many", f"stop has {len(body.stop)} sequences; the limit is {limits.max_stop} "
-                            "(limits.max_stop)", "stop")
-        for i, stop in enumerate(body.stop):
-            if not stop:
-                return ApiError(400, "invalid_request", f"stop.{i}: an empty stop sequence would end every answer "
-                                "at once; leave it out", f"stop.{i}")
-            if len(stop) > limits.max_stop_chars:
-                return ApiError(422, "too_long", f"stop.{i} is {len(stop)} characters; the limit is "
-                                f"{limits.max_stop_chars} (limits.max_stop_chars)", f"stop.{i}")
-        if body.stream_options is not None and not body.stream:
-            return ApiError(400, "invalid_request", "stream_options: only allowed with stream=true (as OpenAI "
-                            "has it); leave it out or send stream=true", "stream_options")
-        return None
-
-    def _check_chat(self, body: ChatRequest) -> ApiError | None:
-        limits = self.cfg.limits
-        if len(body.messages) > limits.max_messages:
-            return ApiError(422, "too_many", f"messages has {len(body.messages)} entries; the limit is "
-                            f"{limits.max_messages} (limits.max_messages)", "messages")
-        for i, message in enumerate(body.messages):
-            if len(message.content) > limits.max_message_chars:
-                return ApiError(422, "too_long", f"messages.{i}.content is {len(message.content)} characters; the "
-                                f"limit is {limits.max_message_chars} (limits.max_message_chars)",
-                                f"messages.{i}.content")
-        return None
-
-    def _check_prompt(self, entry: ServedModel, prompt: Prompt, user_text: dict[str, str],
-                      prompt_field: str) -> ApiError | None:
-        """Control tokens in user text, then the prompt's length in the model's tokens."""
-        tokenizer = self._tokenizer(entry.base)
-        for name, text in user_text.items():
-            token = next((t for t in control_tokens(tokenizer) if t in text), None)
-            if token:
-                return ApiError(422, "control_token", f"{name} contains {token!r}, a control token of the model's "
-                                "chat format; remove it", name)
-        limit = self.cfg.limits.max_prompt_tokens
-        count = len(tokenizer(render(tokenizer, prompt), add_special_tokens=False).input_ids)
-        if count > limit:
-            return ApiError(422, "prompt_too_long", f"the prompt is {count} tokens; the limit is {limit} "
-                            "(limits.max_prompt_tokens): shorten it", prompt_field)
-        return None
-
     def _tokenizer(self, base: str):
         if base not in self._tokenizers:
             hub_id = base.count("/") == 1 and not Path(base).expanduser().exists()
             # a Hub model's tokenizer files only: models.resolve would fetch the weights to the ingress too
             self._tokenizers[base] = models.load_tokenizer(base if hub_id else models.resolve(base))
         return self._tokenizers[base]
-
-
-# --------------------------------------------------------------------------- OpenAI shapes
-def sampling_of(body: OpenAIRequest, max_tokens: int) -> Sampling:
-    return Sampling(max_tokens=max_tokens, temperature=body.temperature or 0.0,
-                    top_p=1.0 if body.top_p is None else body.top_p, n=body.n, seed=body.seed, stop=tuple(body.stop),
-                    presence_penalty=body.presence_penalty or 0.0, frequency_penalty=body.frequency_penalty or 0.0)
-
-
-def usage(out: Generation) -> Usage:
-    return Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
-                 total_tokens=out.prompt_tokens + out.completion_tokens)
-
-
-def _include_usage(body: OpenAIRequest) -> bool:
-    return bool(body.stream_options and body.stream_options.include_usage)
 
 
 def _timed_out(entry: ServedModel, timeout: float) -> ApiError:
@@ -482,52 +388,6 @@ def _timed_out(entry: ServedModel, timeout: float) -> ApiError:
 def _failed(entry: ServedModel) -> ApiError:
     return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to answer; retry, or see the "
                     "server log")
-
-
-@dataclass
-class ChatChunks:
-    """``chat.completion.chunk`` objects: each choice's role first, then its text, then its finish reason."""
-
-    id: str
-    created: int
-    model: str
-    n: int
-    object = "chat.completion.chunk"
-
-    def _chunk(self, choices: list[dict], **extra) -> dict:
-        return {"id": self.id, "object": self.object, "created": self.created, "model": self.model,
-                "choices": choices, **extra}
-
-    def start(self) -> dict:
-        return self._chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                             "finish_reason": None} for i in range(self.n)])
-
-    def delta(self, delta: Delta) -> dict:
-        body = {"content": delta.text} if delta.text else {}
-        return self._chunk([{"index": delta.index, "delta": body, "logprobs": None,
-                             "finish_reason": delta.finish_reason}])
-
-    def usage(self, counts: Usage) -> dict:
-        return self._chunk([], usage=counts.model_dump())
-
-
-@dataclass
-class CompletionChunks(ChatChunks):
-    """``text_completion`` chunks (OpenAI streams completions under the same object name)."""
-
-    object = "text_completion"
-
-    def start(self) -> dict | None:
-        return None  # OpenAI's first completion chunk already carries text
-
-    def delta(self, delta: Delta) -> dict:
-        return self._chunk([{"index": delta.index, "text": delta.text, "logprobs": None,
-                             "finish_reason": delta.finish_reason}])
-
-
-def control_tokens(tokenizer) -> list[str]:
-    """Strings the tokenizer turns into one added token wherever they appear (turn markers and the like)."""
-    return [token.content for token in tokenizer.added_tokens_decoder.values()]
 
 
 def parse(task: Task, text: str) -> tuple[Parsed | None, str | None]:

@@ -11,7 +11,9 @@ import pytest
 from querytune.platform import generation
 from querytune.serve.catalog import resolve_catalog
 from querytune.serve.config import Batching, TransformersSettings, VLLMSettings
-from querytune.serve.engines import Delta, EngineError, Generation, Sampling, TransformersEngine, _lora_dirs
+from querytune.serve.engines import Delta, EngineError, Generation, Sampling
+from querytune.serve.transformers_engine import TransformersEngine
+from querytune.serve.vllm_engine import _lora_dirs
 from tests.serve.conftest import tiny_serve_config
 
 ASK = [{"role": "user", "content": "find Python files with async functions"}]
