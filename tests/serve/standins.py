@@ -18,6 +18,7 @@ WORDS = ["async", "retry", "cache", "parser", "config"]
 class SourcegraphStandIn:
     name = "sourcegraph-standin"
     metrics = {"score": True}
+    scorer_version = 1
 
     def messages(self, example: dict) -> list[dict[str, str]]:
         repos = ", ".join(example.get("candidate_repos") or []) or "none"
@@ -54,5 +55,11 @@ class SourcegraphStandIn:
     def dev(self) -> list[dict]:
         return [dict(row) for row in self.generate(4, seed=1)]
 
-    def grammar(self) -> str | None:
+    def grammar(self, syntax: str = "lark") -> str | None:
         return 'root ::= [a-z:. ]+'
+
+    def choose(self, example: dict, completions: list[str]) -> int:
+        return max(range(len(completions)), key=lambda i: completions.count(completions[i]))  # the majority
+
+    def stats(self, dataset) -> dict[str, Any]:
+        return {"rows": len(dataset)}
