@@ -50,7 +50,7 @@ def test_mlflow_keys_while_mlflow_is_off_are_refused_naming_them():
 def test_mlflow_on_without_mlflow_installed_is_one_line_naming_the_key_and_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` now raises ImportError
     with pytest.raises(ConfigError) as err:
-        tracking.check(tracking.TrackingConfig(mlflow=True), "run.tracking.", "runs")
+        tracking.check(tracking.TrackingSection(mlflow=True), "run.tracking.", "runs")
     assert str(err.value) == ("run.tracking.mlflow=true but MLflow is not installed: "
                               "pip install 'querytune[tracking]' (or set run.tracking.mlflow=false)")
 
@@ -61,7 +61,7 @@ def test_mlflow_on_without_mlflow_installed_is_one_line_naming_the_key_and_the_e
 ])
 def test_a_local_store_on_object_storage_is_refused(settings, message):
     with pytest.raises(ConfigError, match=message):
-        tracking.check(tracking.TrackingConfig(**settings), "run.tracking.", "s3://bucket/qt")
+        tracking.check(tracking.TrackingSection(**settings), "run.tracking.", "s3://bucket/qt")
 
 
 def test_cli_train_with_mlflow_missing_fails_in_one_line_before_ray_starts(tmp_path):
@@ -84,7 +84,7 @@ def test_with_tracking_off_an_mlflow_environment_logs_nowhere(monkeypatch, tmp_p
     """MLFLOW_TRACKING_URI used to switch sweeps to MLflow (a 51-line traceback without mlflow)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    cfg = TrainConfig.model_validate({"task": TOY_TASK, "run": {"storage_path": str(tmp_path)}})
+    cfg = validate(TrainConfig, {"task": TOY_TASK, "run": {"storage_path": str(tmp_path)}})
     tracking.check(cfg.run.tracking, "run.tracking.", cfg.run.storage_path)
     assert tracking.report_to(cfg.run.tracking) == "none"  # the HF Trainer's auto-detection stays off
     assert tracking.worker_env(cfg, str(tmp_path / "run")) == {}
@@ -93,13 +93,13 @@ def test_with_tracking_off_an_mlflow_environment_logs_nowhere(monkeypatch, tmp_p
 
 
 def test_a_trial_logs_to_mlflow_through_the_sweep_only():
-    cfg = TrainConfig.model_validate({"task": TOY_TASK, "run": {"tracking": {**ON, "experiment": "x"}}})
-    assert tracking.for_trial(cfg).run.tracking == tracking.TrackingConfig(tensorboard=True)
+    cfg = validate(TrainConfig, {"task": TOY_TASK, "run": {"tracking": {**ON, "experiment": "x"}}})
+    assert tracking.for_trial(cfg).run.tracking == tracking.TrackingSection(tensorboard=True)
 
 
 # --------------------------------------------------------------------------- real runs
 def test_train_logs_params_loss_and_adapter_to_mlflow_and_writes_tensorboard_files(ray_local, tiny_model, tmp_path):
-    cfg = TrainConfig.model_validate({
+    cfg = validate(TrainConfig, {
         "task": TOY_TASK, "model": {"name": tiny_model},
         "data": {"num_examples": 48, "val_samples": 2},
         "sft": {"epochs": 1, "max_steps": 3, "batch_size": 8, "max_new_tokens": 4, "logging_steps": 1},  # 3 steps
