@@ -32,7 +32,9 @@ STORAGE_HELP = "Storage root of runs and the adapter registry (local folder or s
 
 def fail(message: str) -> None:
     """Print a user-facing error (no traceback wall) and exit 2."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # "[tracking]" is not markup
     raise typer.Exit(2)
 
 
@@ -212,19 +214,22 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
           baseline: Optional[str] = typer.Option(None, help="Run folder to compare with, example by example."),
           out: Optional[Path] = typer.Option(None, help="Run folder (default `runs/eval/<task>-<model>-<time>`)."),
           storage: str = typer.Option("runs", help=STORAGE_HELP),
-          gpu_price: float = typer.Option(2.5, help="$ per device-hour for the cost lines.")) -> None:
+          gpu_price: float = typer.Option(2.5, help="$ per device-hour for the cost lines."),
+          tracking_: list[str] = typer.Option([], "--tracking", help="Log to MLflow/TensorBoard, e.g. --tracking "
+                                              "mlflow=true (keys of run.tracking; repeatable).")) -> None:
     """Evaluate a model or adapter on a task: per-example JSONL, summary with 95% CIs, HTML report.
 
     Example: `querytune eval --task qmd --model default --data dev --limit 8`
     """
     from querytune.platform.evaluate import EvalSpec, run_eval
+    from querytune.platform.tracking import from_cli
 
     try:
         spec = EvalSpec(task=task, model=model, adapter=adapter, data=data, backend=backend, url=url,
                         api_key_env=api_key_env, limit=limit, concurrency=concurrency, grammar=grammar,
                         max_new_tokens=max_new_tokens, best_of=best_of, temperature=temperature,
                         baseline=baseline, out=str(out) if out else None,
-                        storage=storage, gpu_price=gpu_price)
+                        storage=storage, gpu_price=gpu_price, tracking=from_cli(tracking_))
         folder = run_eval(spec)
     except eval_errors() as err:
         fail(str(err))

@@ -127,6 +127,28 @@ class ScalingSection(Strict):
         return self
 
 
+TRACKING_INSTALL = "pip install 'querytune[tracking]'"
+
+
+class TrackingSection(Strict):
+    """Where a run's params, metrics and artifacts are logged (``run.tracking`` of a train or sweep
+    config, ``--tracking key=value`` of ``querytune eval``); platform/tracking.py does the logging."""
+
+    mlflow: bool = Field(False, description=f"log params, metrics and artifacts to MLflow ({TRACKING_INSTALL})")
+    tensorboard: bool = Field(False, description="write TensorBoard event files (training loss per logging step)")
+    mlflow_uri: str | None = Field(None, min_length=1, description="MLflow tracking URI (http://host:5000, "
+                                   "sqlite:///path.db); None = <storage>/mlruns/mlflow.db")
+    experiment: str | None = Field(None, min_length=1, description="MLflow experiment; None = the task name "
+                                   "(train, eval) or <task>-sweep-<run.name> (sweep)")
+
+    @model_validator(mode="after")
+    def _mlflow_keys_need_mlflow(self) -> "TrackingSection":
+        unused = [f"{k}={getattr(self, k)!r}" for k in ("mlflow_uri", "experiment") if getattr(self, k) is not None]
+        if unused and not self.mlflow:
+            raise ValueError(f"{' and '.join(unused)}: no effect while mlflow=false (set mlflow=true, or remove it)")
+        return self
+
+
 class RunSection(Strict):
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name; reruns resume it")
     storage_path: str = Field("runs", description="local folder or pyarrow URI (s3://, gs://) for runs and adapters")
@@ -134,6 +156,7 @@ class RunSection(Strict):
     max_failures: int = Field(2, ge=0, description="worker crashes survived by restarting from the last checkpoint")
     register_as: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                     description="registry name for the finished adapter; default = run name")
+    tracking: TrackingSection = Field(default_factory=TrackingSection, description="MLflow / TensorBoard logging")
 
 
 # --------------------------------------------------------------------------- train files: one model per recipe

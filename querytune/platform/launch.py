@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from querytune.platform import adapters, data, storage
+from querytune.platform import adapters, data, storage, tracking
 from querytune.platform.config import ConfigError, ScalingSection, TrainConfig, set_path
 from querytune.platform.recipes import RECIPES
 from querytune.platform.recipes.common import ADAPTER_SUBDIR
@@ -127,7 +127,7 @@ def fit(cfg: TrainConfig, *, name: str | None = None, runs_root: str | None = No
             failure_config=FailureConfig(max_failures=cfg.run.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=callbacks or [],
-            worker_runtime_env={"env_vars": _forwarded_env()},
+            worker_runtime_env={"env_vars": {**_forwarded_env(), **tracking.worker_env(cfg, run_dir)}},
         ),
     )
     return trainer.fit()
@@ -219,6 +219,7 @@ def train(cfg: TrainConfig) -> Outcome:
 
     task = get_task(cfg.task)  # fail here, not in every retried worker
     cfg = set_path(cfg, "run.storage_path", absolute_storage(cfg.run.storage_path))
+    tracking.check(cfg.run.tracking, "run.tracking.", cfg.run.storage_path)
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)
@@ -226,7 +227,9 @@ def train(cfg: TrainConfig) -> Outcome:
     ensure_ray()
     check_fits(cfg.scaling)
     check_same_run(cfg)
-    return register_result(fit(cfg), cfg)
+    outcome = register_result(fit(cfg), cfg)
+    tracking.log_train(cfg, outcome)
+    return outcome
 
 
 def check_recipe(cfg: TrainConfig) -> None:

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import PurePosixPath
 from typing import Any
 
-from querytune.platform import adapters, launch, storage
+from querytune.platform import adapters, launch, storage, tracking
 from querytune.platform.config import ConfigError, SearchDim, SweepConfig, TrainConfig, set_path, validate
 from querytune.platform.leaderboard import ERROR, FINISHED, STOPPED, SweepOutcome, TrialRow, rank, write
 from querytune.platform.recipes import RECIPES
@@ -99,6 +98,7 @@ def run_trial(params: dict, *, base: dict, space: dict, train_root: str) -> None
     name = trial_name(ray.tune.get_context().get_trial_id())
     dims = {key: SearchDim.model_validate(dim) for key, dim in space.items()}
     cfg = set_path(trial_config(validate(TrainConfig, base), dims, params), "run.name", name)  # the manifest names it
+    cfg = tracking.for_trial(cfg)  # the sweep's Tune callback logs the trial to MLflow, not its Trainer
     # [ray] same run name on a retry or restore, so the Train run resumes from its last checkpoint
     launch.fit(cfg, name=name, runs_root=train_root, callbacks=[forward_reports()])
 
@@ -140,21 +140,6 @@ def _dirname(trial) -> str:
     return trial_name(trial.trial_id)
 
 
-def tracking_callbacks(experiment: str) -> list:
-    """MLflow / W&B logging of every trial, switched on by their usual environment variables."""
-    callbacks = []
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-        callbacks.append(MLflowLoggerCallback(tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
-                                              experiment_name=experiment))
-    if os.environ.get("WANDB_PROJECT"):
-        from ray.air.integrations.wandb import WandbLoggerCallback
-
-        callbacks.append(WandbLoggerCallback(project=os.environ["WANDB_PROJECT"], group=experiment))
-    return callbacks
-
-
 def build_tuner(cfg: SweepConfig, folder: str, resume: bool):
     """A new Tuner over ``run_trial``, or the interrupted one in ``folder`` with its searcher and scheduler."""
     from optuna.samplers import TPESampler
@@ -184,7 +169,7 @@ def build_tuner(cfg: SweepConfig, folder: str, resume: bool):
         run_config=tune.RunConfig(
             name=cfg.train.run.name, storage_path=sweeps_root(cfg),
             failure_config=tune.FailureConfig(max_failures=s.max_failures),
-            callbacks=tracking_callbacks(cfg.train.run.name)),
+            callbacks=tracking.tune_callbacks(cfg.train)),
     )
 
 
@@ -237,6 +222,7 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
     check_metric(cfg, task)
     # trials run in folders of their own: a relative storage path would miss the registry (a GRPO parent)
     cfg = set_path(cfg, "train.run.storage_path", launch.absolute_storage(cfg.train.run.storage_path))
+    tracking.check(cfg.train.run.tracking, "train.run.tracking.", cfg.train.run.storage_path)
     launch.check_recipe(cfg.train)
     folder = sweep_folder(cfg)
     exists = tune.Tuner.can_restore(folder)
@@ -264,6 +250,7 @@ def run(cfg: SweepConfig, resume: bool = False) -> SweepOutcome:
     outcome = SweepOutcome(folder=folder, metric=cfg.sweep.metric, mode=cfg.sweep.mode, progress=recipe.progress,
                            rows=rows, best=best, registered=registered, report=storage.join(folder, "report.html"))
     write(outcome, cfg)
+    tracking.log_sweep(cfg.train, outcome)
     if rows and all(row.status == ERROR for row in rows):
         raise SweepFailed(f"every trial of sweep {cfg.train.run.name!r} failed ({len(rows)} of {len(rows)}), "
                           f"nothing registered; the first: {rows[0].trial}: {rows[0].error} (report: {outcome.report})")

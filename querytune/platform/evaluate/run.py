@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from querytune.platform import tracking
+from querytune.platform.config import TrackingSection
 from querytune.platform.evaluate.report import compare_report, eval_report
 from querytune.platform.evaluate.statistics import (
     Timing,
@@ -62,6 +64,7 @@ class EvalSpec(BaseModel):
     storage: str = Field("runs", description="storage root of runs and the adapter registry")
     gpu_price: float = Field(DEFAULT_GPU_PRICE, gt=0, description="$ per device-hour for the cost lines")
     seed: int = Field(0, description="bootstrap seed")
+    tracking: TrackingSection = Field(default_factory=TrackingSection, description="MLflow / TensorBoard logging")
 
 
 def run_eval(spec: EvalSpec) -> Path:
@@ -70,6 +73,7 @@ def run_eval(spec: EvalSpec) -> Path:
     from querytune.platform.backends import make_backend
 
     task = get_task(spec.task)
+    tracking.check(spec.tracking, "--tracking ", spec.storage)
     examples = load_examples(task, spec.data, spec.limit)
     conversations = [task.messages(ex) for ex in examples]
     baseline = read_run(resolve_run(spec.baseline, spec.storage)) if spec.baseline else None  # fail before generating
@@ -96,6 +100,7 @@ def run_eval(spec: EvalSpec) -> Path:
     summary["spec"] = spec.model_dump()
     out = Path(spec.out or default_folder(spec.storage, task.name, spec.adapter or spec.model))
     write_run(out, rows, summary, baseline)
+    tracking.log_eval(spec, out)
     return out
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from querytune.experiments import Task, get_task
-from querytune.platform import adapters, data, models
+from querytune.platform import adapters, data, models, tracking
 from querytune.platform.config import LoraSection, TrainFile
 
 ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
@@ -61,8 +61,9 @@ def lora_config(lora: LoraSection):
 
 
 def runtime_args(cfg: TrainFile, use_gpu: bool) -> dict[str, Any]:
-    """Trainer arguments both recipes share: device and precision, seeds, no outside reporting."""
-    return {"report_to": "none", "bf16": use_gpu, "use_cpu": not use_gpu, "seed": cfg.run.seed,
+    """Trainer arguments both recipes share: device and precision, seeds, reporting only as run.tracking says."""
+    return {"report_to": tracking.report_to(cfg.run.tracking),  # "none" unless run.tracking switches a logger on
+            "bf16": use_gpu, "use_cpu": not use_gpu, "seed": cfg.run.seed,
             "data_seed": cfg.data.seed, "ddp_find_unused_parameters": False, "dataloader_num_workers": 0}
 
 
