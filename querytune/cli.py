@@ -174,28 +174,6 @@ def eval_errors():
     return (*user_errors(), BackendError, EvalError)
 
 
-def print_summary(folder: Path) -> None:
-    """The run's metric table (mean, CI, direction), latency and where the files are."""
-    from querytune.platform.evaluate import cell
-
-    summary = json.loads((folder / "summary.json").read_text())
-    version = summary["scorer_version"] or "-"
-    table = Table(title=f"{summary['task']}: {summary['count']} examples (scorer version {version})")
-    for col, justify in (("metric", "left"), ("", "left"), ("mean [95% CI]", "right"), ("n", "right")):
-        table.add_column(col, justify=justify)
-    for name, m in summary["metrics"].items():
-        table.add_row(name, "↑" if m["higher_is_better"] else "↓", cell(m), str(m["n"]))
-    console.print(table)
-    console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}  "
-                  f"unscorable (score 0) {summary.get('n_errors', 0)}")
-    if "latency" in summary:
-        lat, cost = summary["latency"], summary["cost"]
-        console.print(f"latency: first {lat['first_request_s']:.3f}s, p50 {lat['p50_s']:.3f}s, "
-                      f"p95 {lat['p95_s']:.3f}s, p99 {lat['p99_s']:.3f}s; {lat['queries_per_s']:.2f} q/s; "
-                      f"${cost['usd_per_million_queries']:,.2f} per 1M queries at ${cost['price_per_hour']}/h")
-    console.print(f"run -> {folder} (examples.jsonl, summary.json, report.html)")
-
-
 @app.command("eval")
 def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or module:Class."),
           model: str = typer.Option("default", help="Base model (querytune models), folder or HF id."),
@@ -222,6 +200,7 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
     Example: `querytune eval --task qmd --model default --data dev --limit 8`
     """
     from querytune.platform.evaluate import EvalSpec, run_eval
+    from querytune.platform.evaluate.terminal import print_summary
     from querytune.platform.tracking import from_cli
 
     try:
@@ -233,7 +212,7 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
         folder = run_eval(spec)
     except eval_errors() as err:
         fail(str(err))
-    print_summary(folder)
+    print_summary(folder, console)
 
 
 @app.command()
@@ -243,12 +222,13 @@ def score(file: Path = typer.Argument(..., help="JSONL/Parquet rows: example fie
           storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
     """Score completions produced elsewhere with the task's metrics; same summary and report as eval."""
     from querytune.platform.evaluate import run_score
+    from querytune.platform.evaluate.terminal import print_summary
 
     try:
         folder = run_score(task, file, out, storage)
     except eval_errors() as err:
         fail(str(err))
-    print_summary(folder)
+    print_summary(folder, console)
 
 
 @app.command()
