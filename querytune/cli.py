@@ -271,10 +271,11 @@ def sweep(config: Path = typer.Argument(..., help="Sweep YAML: train config, sea
 
     Example: `querytune sweep configs/qmd/sweep.yaml --set sweep.num_samples=4`
     """
-    from querytune.platform.config import SweepConfig, load_config
+    from querytune.platform.config import load_config
     from querytune.platform.leaderboard import table as leaderboard_table
     from querytune.platform.sweep import SweepFailed, SweepInterrupted
     from querytune.platform.sweep import run as run_sweep
+    from querytune.platform.sweep_config import SweepConfig
 
     try:
         cfg = load_config(config, SweepConfig, set_)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from querytune.platform.config import SweepConfig, TrainConfig, load_config
+from querytune.platform.config import TrainConfig, load_config
+from querytune.platform.sweep_config import SweepConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))

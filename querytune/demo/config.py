@@ -14,7 +14,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from querytune.platform import config as platform_config
-from querytune.platform.config import GrpoTrainConfig, Strict, SweepConfig
+from querytune.platform.config import GrpoTrainConfig, Strict
+from querytune.platform.sweep_config import SweepConfig
 
 MODELS = ("base", "SFT", "GRPO")  # the columns of the summary
 HEADLINE = "score"  # every task's headline metric (experiments/base.py)

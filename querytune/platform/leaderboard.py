@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from querytune.platform import storage
-from querytune.platform.config import SearchDim, SweepConfig, save_config
+from querytune.platform.config import save_config
+from querytune.platform.sweep_config import SearchDim, SweepConfig
 
 FINISHED, STOPPED, ERROR = "finished", "stopped early", "error"
 

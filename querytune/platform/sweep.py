@@ -28,10 +28,11 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from querytune.platform import adapters, launch, storage, tracking
-from querytune.platform.config import ConfigError, SearchDim, SweepConfig, TrainConfig, set_path, validate
+from querytune.platform.config import ConfigError, TrainConfig, set_path, validate
 from querytune.platform.leaderboard import ERROR, FINISHED, STOPPED, SweepOutcome, TrialRow, rank, write
 from querytune.platform.recipes import RECIPES
 from querytune.platform.recipes.common import ADAPTER_SUBDIR
+from querytune.platform.sweep_config import SearchDim, SweepConfig
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,17 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from querytune.platform.config import (RECIPE_CONFIGS, ConfigError, GrpoTrainConfig, SftTrainConfig, SweepConfig,
-                                       TrainConfig, load_config, parse_override, set_path)
+from querytune.platform.config import (
+    RECIPE_CONFIGS,
+    ConfigError,
+    GrpoTrainConfig,
+    SftTrainConfig,
+    TrainConfig,
+    load_config,
+    parse_override,
+    set_path,
+)
+from querytune.platform.sweep_config import SweepConfig
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import matplotlib
 
-from querytune.platform.config import SearchDim
 from querytune.platform.leaderboard import TrialRow, params_figure
+from querytune.platform.sweep_config import SearchDim
 
 matplotlib.use("Agg")
 

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from querytune.platform import adapters, leaderboard, sweep
-from querytune.platform.config import ConfigError, SweepConfig, TrainConfig, load_config, validate
+from querytune.platform.config import ConfigError, TrainConfig, load_config, validate
+from querytune.platform.sweep_config import SweepConfig
 from tests.conftest import TOY_TASK
 from tests.toy import ToyTask
 

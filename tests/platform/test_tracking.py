@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from querytune.platform import launch, sweep, tracking
-from querytune.platform.config import ConfigError, SweepConfig, TrainConfig, load_config, validate
+from querytune.platform.config import ConfigError, TrainConfig, load_config, validate
 from querytune.platform.evaluate import EvalSpec, run_eval
+from querytune.platform.sweep_config import SweepConfig
 from tests.conftest import TOY_TASK
 
 REPO = Path(__file__).resolve().parents[2]

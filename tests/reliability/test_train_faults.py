@@ -21,7 +21,8 @@ import psutil
 import pytest
 
 from querytune.platform import adapters, launch
-from querytune.platform.config import SftTrainConfig, SweepConfig
+from querytune.platform.config import SftTrainConfig
+from querytune.platform.sweep_config import SweepConfig
 from tests.conftest import TOY_TASK
 
 DEADLINE_S = 300

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from querytune.platform import adapters, launch
-from querytune.platform.config import ConfigError, SweepConfig, TrainConfig, load_config, validate
+from querytune.platform.config import ConfigError, TrainConfig, load_config, validate
 from querytune.platform.recipes.grpo import Best
+from querytune.platform.sweep_config import SweepConfig
 from tests.platform.recipes.test_sft import _kill_a_worker_after_first_checkpoint
 from tests.platform.test_adapters import logits, other_base, random_lora
 from tests.toy import ToyTask
