@@ -29,6 +29,12 @@ DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "
 RECIPE_TAG = "recipe:"  # marks the step of an error's location that picked the train config's model
 
 
+def trains_differently(key: str) -> bool:
+    """Whether a dotted config key changes what a run trains: a rerun of a run name may change the
+    others (retries, the registry name, where it logs)."""
+    return key not in ("run.max_failures", "run.register_as") and not key.startswith("run.tracking.")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

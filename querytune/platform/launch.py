@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from querytune.platform import adapters, data, storage, tracking
-from querytune.platform.config import ConfigError, ScalingSection, TrainConfig, set_path
+from querytune.platform.config import ConfigError, ScalingSection, TrainConfig, set_path, trains_differently
 from querytune.platform.recipes import RECIPES
 from querytune.platform.recipes.common import ADAPTER_SUBDIR
 
 log = logging.getLogger(__name__)
 
 RUN_CONFIG = "querytune-run.yaml"  # in the Ray Train run folder: the config the run name started with
-RERUN_MAY_CHANGE = {"run.max_failures", "run.register_as"}  # keys that do not change what a run trains
 
 
 class WorkerError(RuntimeError):
@@ -206,7 +205,7 @@ def check_same_run(cfg: TrainConfig) -> None:
         storage.write_text(record, yaml.safe_dump(now, sort_keys=False))
         return
     before, after = flat(yaml.safe_load(storage.read_text(record))), flat(now)
-    differ = sorted(k for k in after.keys() - RERUN_MAY_CHANGE if before.get(k) != after.get(k))
+    differ = sorted(k for k in after if trains_differently(k) and before.get(k) != after.get(k))
     if differ:
         changes = ", ".join(f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in differ)
         raise ConfigError(f"run.name={cfg.run.name!r} already ran with other settings ({record}): {changes}. "

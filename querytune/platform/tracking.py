@@ -38,6 +38,7 @@ from querytune.platform.config import (
     TrainConfig,
     apply_overrides,
     set_path,
+    trains_differently,
     validate,
 )
 
@@ -46,8 +47,6 @@ MLRUNS_SUBDIR = "mlruns"  # under the storage root: mlflow.db + artifacts/
 TENSORBOARD_SUBDIR = "tensorboard"  # in a run, trial or eval folder
 MLFLOW_BATCH = 100  # MLflow takes at most this many params per call
 RUN_KEY_TAG = "querytune.run_key"  # which MLflow run a `train` run (folder + config) logs into
-# launch.RERUN_MAY_CHANGE (a rerun may change them); launch sits above this module (launch -> recipes -> here)
-RERUN_MAY_CHANGE = ("run.max_failures", "run.register_as")
 
 
 # --------------------------------------------------------------------------- checks
@@ -156,7 +155,7 @@ def _train_params(cfg: TrainConfig) -> dict[str, Any]:
     from ray.tune.utils import flatten_dict
 
     params = flatten_dict(cfg.model_dump(mode="json"), delimiter=".")
-    return {k: v for k, v in params.items() if k not in RERUN_MAY_CHANGE and not k.startswith("run.tracking")}
+    return {k: v for k, v in params.items() if trains_differently(k)}
 
 
 def _run_key(cfg: TrainConfig, run_dir: str) -> str:

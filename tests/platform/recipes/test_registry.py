@@ -35,3 +35,13 @@ def test_a_run_recorded_by_an_earlier_version_resumes_and_still_refuses_other_se
     launch.check_same_run(cfg)
     with pytest.raises(ConfigError, match=r"already ran with other settings .*: sft\.lr \(0\.0002 -> 0\.001\)\."):
         launch.check_same_run(set_path(cfg, "sft.lr", 1e-3))
+
+
+def test_where_a_run_logs_is_no_other_setting_a_record_from_before_tracking_resumes_with_tracking_on(tmp_path):
+    cfg = SftTrainConfig(task=TOY_TASK, run={"name": "old-run", "storage_path": str(tmp_path)})
+    run_dir = tmp_path / "old-run"
+    (run_dir / "checkpoint_000000").mkdir(parents=True)
+    untracked = {k: v for k, v in cfg.run.model_dump().items() if k != "tracking"}  # written before run.tracking
+    (run_dir / launch.RUN_CONFIG).write_text(yaml.safe_dump(old_config("sft", run=untracked)))
+    launch.check_same_run(cfg)
+    launch.check_same_run(set_path(cfg, "run.tracking.tensorboard", True))
