@@ -11,6 +11,8 @@ evaluations run ``--jobs`` at a time, each its own `querytune eval --backend vll
     python -m bench.quality --skip-train --storage /tmp/q     # evaluate what is registered there
     python -m bench.quality --variant ep8 sft.epochs=8 --variant b64 sft.batch_size=64 sft.lr=4e-4
                                                               # ablations trained beside the shipped config
+    python -m bench.quality --grpo qmd --variant sourcegraph:n20k data.num_examples=20000
+                                                              # GRPO of one task; an ablation of one task
     python -m bench.quality --backend hf --model tiny-qwen3 --limit 4 --no-grammar \
         --train-set model.name=tiny-qwen3 --train-set scaling.use_gpu=false --train-set sft.epochs=1 \
         --train-set data.num_examples=60                      # CPU smoke run of the same path
@@ -50,6 +52,15 @@ class Cell:
             (f"-best{self.best_of}" if self.best_of > 1 else "")
 
 
+@dataclass(frozen=True)
+class Variant:
+    """An ablation of one task's shipped SFT config, registered as ``<task>-sft-<name>``."""
+
+    task: str
+    name: str
+    overrides: list[str]
+
+
 #: the config each recipe trains from, and the overrides that put it on this session's GPU and storage
 RECIPES = {"sft": ("configs/{task}/sft.yaml", ["scaling.use_gpu=true"]),
            "grpo": ("configs/{task}/grpo-gpu.yaml", [])}
@@ -76,27 +87,37 @@ def adapter_name(task: str, recipe: str, variant: str = "") -> str:
 def train_task(task: str, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
     """SFT, then GRPO from it when asked: a task's recipes run in order, tasks side by side."""
     runs = {"sft": train(task, "sft", storage, opts.train_set, out)}
-    if opts.grpo:
-        runs["grpo"] = train(task, "grpo", storage, opts.grpo_set, out)
+    grpo = {"": []} if task in opts.grpo else {}
+    grpo |= {v.name: v.overrides for v in opts.grpo_variant if v.task == task}
+    with ThreadPoolExecutor(max(len(grpo), 1)) as pool:  # GRPO variants side by side, from the one parent
+        done = pool.map(lambda item: train(task, "grpo", storage, [*opts.grpo_set, *item[1]], out, item[0]),
+                        grpo.items())
+        runs |= {adapter_name(task, "grpo", name): run for name, run in zip(grpo, done)}
     return runs
 
 
-def train_variant(task: str, variant: list[str], opts: argparse.Namespace, storage: Path, out: Path) -> dict:
+def train_variant(variant: Variant, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
     """An ablation: the shipped SFT config with the session's overrides, then the variant's."""
-    name, *overrides = variant
-    return train(task, "sft", storage, [*opts.train_set, *overrides], out, variant=name)
+    return train(variant.task, "sft", storage, [*opts.train_set, *variant.overrides], out, variant=variant.name)
 
 
-def parse_variants(raw: list[list[str]]) -> list[list[str]]:
-    """``--variant NAME KEY=VALUE ...``: a name fit for an adapter name, then at least one override."""
-    for name, *overrides in raw:
-        if not name.replace("_", "").isalnum() or "=" in name:
-            raise SystemExit(f"--variant {name!r}: the first word is the variant's name (letters, digits, _)")
+def parse_variants(raw: list[list[str]], tasks: list[str]) -> list[Variant]:
+    """``--variant [TASK:]NAME KEY=VALUE ...``: a name fit for an adapter name, then at least one
+    override; without ``TASK:`` the variant is trained for every task of the run."""
+    variants = []
+    for label, *overrides in raw:
+        task, _, name = label.rpartition(":")
+        if task and task not in tasks:
+            raise SystemExit(f"--variant {label}: {task!r} is not one of this run's tasks {tasks}")
+        if not name.replace("_", "").isalnum():
+            raise SystemExit(f"--variant {label!r}: the first word is the variant's name (letters, digits, _), "
+                             "optionally after TASK:")
         if not overrides or not all("=" in o for o in overrides):
-            raise SystemExit(f"--variant {name}: give KEY=VALUE overrides after the name, e.g. sft.epochs=8")
-    if len({v[0] for v in raw}) != len(raw):
-        raise SystemExit("--variant names must differ")
-    return raw
+            raise SystemExit(f"--variant {label}: give KEY=VALUE overrides after the name, e.g. sft.epochs=8")
+        variants += [Variant(t, name, overrides) for t in ([task] if task else tasks)]
+    if len({(v.task, v.name) for v in variants}) != len(variants):
+        raise SystemExit("--variant names must differ within a task")
+    return variants
 
 
 def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
@@ -107,10 +128,12 @@ def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
     if not opts.no_grammar:
         cells.append(Cell(task, adapter, "dev", grammar=True))
     cells += [Cell(task, adapter, "dev", best_of=n) for n in opts.best_of if n > 1]
-    if opts.grpo:
+    if task in opts.grpo:
         cells.append(Cell(task, f"{task}-grpo", "dev"))
-    for name, *_ in opts.variant:  # ablations: on the held-out dev set and the generator's val
-        cells += [Cell(task, adapter_name(task, "sft", name), data) for data in SETS[task][:2]]
+    cells += [Cell(task, adapter_name(task, "grpo", v.name), "dev") for v in opts.grpo_variant if v.task == task]
+    for variant in opts.variant:  # ablations: on the held-out dev set and the generator's val
+        if variant.task == task:
+            cells += [Cell(task, adapter_name(task, "sft", variant.name), data) for data in SETS[task][:2]]
     return cells
 
 
@@ -154,12 +177,17 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for every training (repeatable)")
-    parser.add_argument("--grpo", action="store_true", help="GRPO from each SFT adapter (configs/<task>/grpo-gpu.yaml)")
+    parser.add_argument("--grpo", nargs="*", choices=list(SETS), metavar="TASK",
+                        help="GRPO from the SFT adapter (configs/<task>/grpo-gpu.yaml) of these tasks "
+                             "(none named: every task of the run)")
     parser.add_argument("--grpo-set", action="append", default=[], metavar="KEY=VALUE",
                         help="extra --set for every GRPO run (repeatable)")
-    parser.add_argument("--variant", action="append", nargs="+", default=[], metavar="NAME KEY=VALUE",
+    parser.add_argument("--variant", action="append", nargs="+", default=[], metavar="[TASK:]NAME KEY=VALUE",
                         help="also train `<task>-sft-NAME` with these overrides, side by side, and evaluate it "
-                             "on dev (and val) (repeatable)")
+                             "on dev (and val); TASK: limits it to one task (repeatable)")
+    parser.add_argument("--grpo-variant", action="append", nargs="+", default=[], metavar="[TASK:]NAME KEY=VALUE",
+                        help="also train `<task>-grpo-NAME` from the same SFT parent with these GRPO overrides, "
+                             "beside the shipped GRPO, and evaluate it on dev (repeatable)")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the adapters already registered")
     parser.add_argument("--skip-eval", action="store_true", help="train only (a later call evaluates)")
     parser.add_argument("--no-grammar", action="store_true", help="skip the constrained-decoding cells")
@@ -171,13 +199,15 @@ def main() -> None:
     parser.add_argument("--storage", default="/tmp/quality-runs", help="runs, adapters and eval folders")
     parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     args = parser.parse_args()
-    args.variant = parse_variants(args.variant)
+    args.variant = parse_variants(args.variant, args.tasks)
+    args.grpo = [] if args.grpo is None else (args.grpo or args.tasks)
+    args.grpo_variant = parse_variants(args.grpo_variant, args.tasks)
     out, storage = results_dir(args.out), Path(args.storage)
     trained = {}
     if not args.skip_train:
         jobs = {task: lambda t=task: train_task(t, args, storage, out) for task in args.tasks}
-        jobs |= {adapter_name(task, "sft", v[0]): lambda t=task, v=v: train_variant(t, v, args, storage, out)
-                 for task in args.tasks for v in args.variant}
+        jobs |= {adapter_name(v.task, "sft", v.name): lambda v=v: train_variant(v, args, storage, out)
+                 for v in args.variant}
         with ThreadPoolExecutor(len(jobs)) as pool:  # one GPU holds several 135M trainings at once
             trained = dict(zip(jobs, pool.map(lambda job: job(), jobs.values())))
     cells = [] if args.skip_eval else [c for t in args.tasks for c in cells_for(t, args)]
@@ -188,7 +218,8 @@ def main() -> None:
     markdown = report(done)
     write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set,
                            "grpo_overrides": args.grpo_set,
-                           "variants": args.variant})
+                           "variants": [v.__dict__ for v in args.variant],
+                           "grpo_variants": [v.__dict__ for v in args.grpo_variant]})
     (out / "quality.md").write_text(markdown + "\n")
     for r in failed:
         print(f"FAILED {r['name']}: {r['error'][-600:]}")

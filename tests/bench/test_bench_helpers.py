@@ -62,11 +62,19 @@ def test_quality_variants_train_beside_the_shipped_config_and_are_judged_on_dev_
 
     from bench.quality import cells_for, parse_variants
 
-    variants = parse_variants([["ep8", "sft.epochs=8"], ["b64", "sft.batch_size=64", "sft.lr=4e-4"]])
-    opts = argparse.Namespace(no_grammar=True, best_of=[], grpo=False, variant=variants)
+    tasks = ["sourcegraph", "qmd"]
+    variants = parse_variants([["ep8", "sft.epochs=8"], ["sourcegraph:b64", "sft.batch_size=64", "sft.lr=4e-4"]],
+                              tasks)
+    assert {(v.task, v.name) for v in variants} == {("sourcegraph", "ep8"), ("qmd", "ep8"), ("sourcegraph", "b64")}
+    opts = argparse.Namespace(no_grammar=True, best_of=[], grpo=["qmd"], variant=variants,
+                              grpo_variant=parse_variants([["qmd:lr5e5", "grpo.lr=5e-5"]], tasks))
     names = {(c.adapter, c.data) for c in cells_for("sourcegraph", opts)}
     assert {("sourcegraph-sft-ep8", "dev"), ("sourcegraph-sft-ep8", "val"), ("sourcegraph-sft-b64", "dev")} <= names
     assert ("sourcegraph-sft-ep8", "test") not in names
-    for bad in ([["ep8"]], [["ep8", "epochs"]], [["sft.epochs=8"]], [["a", "x=1"], ["a", "y=2"]]):
+    assert not any(c.adapter == "sourcegraph-grpo" for c in cells_for("sourcegraph", opts))
+    qmd = {c.adapter for c in cells_for("qmd", opts)}
+    assert {"qmd-grpo", "qmd-grpo-lr5e5", "qmd-sft-ep8"} <= qmd and "qmd-sft-b64" not in qmd
+    for bad in ([["ep8"]], [["ep8", "epochs"]], [["sft.epochs=8"]], [["a", "x=1"], ["a", "y=2"]],
+                [["code:a", "x=1"]]):
         with pytest.raises(SystemExit):
-            parse_variants(bad)
+            parse_variants(bad, tasks)
