@@ -168,6 +168,26 @@ def report(results: list[dict]) -> str:
     return "\n\n".join(parts)
 
 
+def construct_table(results: list[dict], storage: Path) -> str:
+    """Sourcegraph dev semantic match per construct tag (the dev set records each row's), one column
+    per adapter evaluated greedily and free: where a change helps and where the model still fails."""
+    cells = [r for r in results if r["cell"]["task"] == "sourcegraph" and r["cell"]["data"] == "dev"
+             and not r["cell"]["grammar"] and r["cell"]["best_of"] == 1]
+    hits: dict[str, dict[str, list[float]]] = {}
+    for r in cells:
+        for line in (storage / "eval" / r["name"] / "examples.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            for tag in row["example"].get("constructs", []):
+                hits.setdefault(tag, {}).setdefault(r["name"], []).append(row["metrics"]["semantic_match"])
+    if not hits:
+        return ""
+    names = [r["name"] for r in cells]
+    body = [[tag, len(next(iter(per.values()))), *[_percent(sum(per[n]) / len(per[n])) if n in per else "-"
+                                                   for n in names]] for tag, per in sorted(hits.items())]
+    return table("sourcegraph dev: semantic match per construct", ["construct", "rows",
+                 *[r["cell"]["adapter"] or "base" for r in cells]], body)
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.1%}"
 
@@ -215,7 +235,7 @@ def main() -> None:
         results = list(pool.map(lambda c: _safe(evaluate, c, storage, out, args), cells))
     failed = [r for r in results if "error" in r]
     done = [r for r in results if "error" not in r]
-    markdown = report(done)
+    markdown = "\n\n".join(part for part in (report(done), construct_table(done, storage)) if part)
     write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set,
                            "grpo_overrides": args.grpo_set,
                            "variants": [v.__dict__ for v in args.variant],
