@@ -153,7 +153,10 @@ class VLLMBackend:
     """vLLM's offline engine, greedy, optionally held to the task's grammar."""
 
     def __init__(self, model: str, adapter: str | None = None, storage: str = "runs",
-                 grammar: str | None = None, gpu_memory_utilization: float = 0.2, enforce_eager: bool = False):
+                 grammar: str | None = None, gpu_memory_utilization: float = 0.2, enforce_eager: bool = False,
+                 engine_args: dict[str, Any] | None = None):
+        """``engine_args``: more ``vllm.LLM`` arguments (e.g. ``async_scheduling``) for benchmarks that
+        compare engine settings; the backend's own choices above stay."""
         vllm = _require_vllm()
         base, self.lora, engine = _vllm_weights(model, adapter, storage)
         if grammar:
@@ -164,7 +167,7 @@ class VLLMBackend:
         # A fixed KV cache, not one sized by profiling: several evals then start side by side on one GPU
         # (profiling counts a neighbour's growing memory as its own and finds no room for the cache).
         self.llm = vllm.LLM(model=base, gpu_memory_utilization=gpu_memory_utilization, enforce_eager=enforce_eager,
-                            kv_cache_memory_bytes=EVAL_KV_CACHE_BYTES, **engine)
+                            kv_cache_memory_bytes=EVAL_KV_CACHE_BYTES, **engine, **(engine_args or {}))
         self.grammar = grammar
         self.name = f"vllm:{adapter or model}"
 

@@ -50,6 +50,12 @@ def _prototype(tokenizer, grammar: str, vocab_size: int):
     return matcher
 
 
+def new_matcher(tokenizer, grammar: str, vocab_size: int):
+    """A matcher at the grammar's start, a copy of the compiled one: for replaying an answer's
+    tokens to check that a decoder held it to the grammar."""
+    return _prototype(tokenizer, grammar, vocab_size).deep_copy()
+
+
 class GrammarLogitsProcessor:
     """A ``LogitsProcessor``: rows of a batch each follow ``grammar`` from the first new token.
 

@@ -78,3 +78,22 @@ def test_quality_variants_train_beside_the_shipped_config_and_are_judged_on_dev_
                 [["code:a", "x=1"]]):
         with pytest.raises(SystemExit):
             parse_variants(bad, tasks)
+
+
+def test_grammar_probe_replay_finds_the_first_token_a_grammar_refuses():
+    """The probe's verdict on GPU answers: the engine's own failure ('hyde::', a second colon where the
+    qmd grammar forces a space) is refused at that token; a well-formed answer and its end of turn pass."""
+    import pytest
+
+    pytest.importorskip("llguidance", reason="llguidance is in the dev extra (pip install -e '.[dev]')")
+    from bench.grammar_probe import _first_refused
+    from querytune.experiments import get_task
+    from querytune.platform.constrained import new_matcher
+    from tests.experiments import grammar_engines as engines
+
+    tokenizer, grammar = engines.tokenizer(), get_task("qmd").grammar("lark")
+    ids = tokenizer("hyde: Tide pools form where rocks hold sea water.\nlex: tide pool\nvec: how tide pools form",
+                    add_special_tokens=False).input_ids
+    assert _first_refused(new_matcher(tokenizer, grammar, engines.vocab_size()), ids + [tokenizer.eos_token_id]) is None
+    broken = tokenizer("hyde::", add_special_tokens=False).input_ids
+    assert _first_refused(new_matcher(tokenizer, grammar, engines.vocab_size()), broken) == len(broken) - 1
