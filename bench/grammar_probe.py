@@ -30,6 +30,7 @@ SETTINGS = {
     "sync": ({}, {"async_scheduling": False}),               # async scheduling is on by default
     "eager": ({}, {"enforce_eager": True}),                  # no CUDA graphs or compilation
     "no-plugin": ({"VLLM_PLUGINS": ""}, {}),                 # without querytune's shared-matcher plugin
+    "in-process": ({"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}, {}),  # engine core in the caller's process
 }
 
 
