@@ -108,34 +108,33 @@ async def server_sent_events(chunks):
     yield "data: [DONE]\n\n"
 
 
+def _generating_route(call, body_type: type, doc: str):
+    """A POST route that validates ``body_type``, hands it to ``call`` and answers what comes back,
+    giving up (and cancelling the generation) when its client disconnects."""
+    async def route(body, request: Request):
+        return respond(await while_connected(request, call(body)))
+
+    route.__annotations__ = {"body": body_type, "request": Request}  # FastAPI reads the body's type here
+    route.__doc__ = doc
+    return route
+
+
 def _add_routes(app: "FastAPI", service: "Service") -> None:
     from fastapi import Response
     from fastapi.responses import HTMLResponse, JSONResponse
 
-    @app.post("/sourcegraph/query", response_model=QueryAnswer, responses=ERRORS)
-    async def sourcegraph_query(body: QueryRequest, request: Request):
-        """Natural language -> Sourcegraph query."""
-        return respond(await while_connected(request, service.query(body)))
-
-    @app.post("/query", response_model=QueryAnswer, responses=ERRORS)
-    async def query(body: QueryRequest, request: Request):
-        """The original endpoint: same as /sourcegraph/query."""
-        return respond(await while_connected(request, service.query(body)))
-
-    @app.post("/qmd/expand", response_model=ExpandAnswer, responses=ERRORS)
-    async def qmd_expand(body: ExpandRequest, request: Request):
-        """Search query -> lex / vec / hyde expansion lines."""
-        return respond(await while_connected(request, service.expand(body)))
-
-    @app.post("/v1/chat/completions", response_model=ChatAnswer, responses=ERRORS)
-    async def chat_completions(body: ChatRequest, request: Request):
-        """OpenAI-compatible chat completion (``stream`` for Server-Sent Events); ``model`` is an adapter name."""
-        return respond(await while_connected(request, service.chat(body)))
-
-    @app.post("/v1/completions", response_model=CompletionAnswer, responses=ERRORS)
-    async def completions(body: CompletionRequest, request: Request):
-        """OpenAI-compatible text completion: the prompt goes to the model as is (no chat template)."""
-        return respond(await while_connected(request, service.completion(body)))
+    generating = [  # (path, body, answer, service call, what it does): each waits while its client stays
+        ("/sourcegraph/query", QueryRequest, QueryAnswer, service.query, "Natural language -> Sourcegraph query."),
+        ("/query", QueryRequest, QueryAnswer, service.query, "The original endpoint: same as /sourcegraph/query."),
+        ("/qmd/expand", ExpandRequest, ExpandAnswer, service.expand, "Search query -> lex / vec / hyde expansion lines."),
+        ("/v1/chat/completions", ChatRequest, ChatAnswer, service.chat, "OpenAI-compatible chat completion "
+         "(``stream`` for Server-Sent Events); ``model`` is an adapter name."),
+        ("/v1/completions", CompletionRequest, CompletionAnswer, service.completion, "OpenAI-compatible text "
+         "completion: the prompt goes to the model as is (no chat template)."),
+    ]
+    for path, body_type, answer, call, doc in generating:
+        app.add_api_route(path, _generating_route(call, body_type, doc), methods=["POST"], response_model=answer,
+                          responses=ERRORS, name=path.strip("/").replace("/", "_"))
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models():

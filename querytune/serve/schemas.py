@@ -290,37 +290,40 @@ class ChatChoiceMessage(BaseModel):
     content: str
 
 
-class ChatChoice(BaseModel):
+class _Choice(BaseModel):
+    """What a chat and a text completion choice share."""
+
     index: int = 0
-    message: ChatChoiceMessage
     finish_reason: Literal["stop", "length"] = Field(description="length: cut at max_tokens; stop: the model "
                                                      "ended the answer or a stop sequence came")
     logprobs: None = None
 
 
-class ChatAnswer(BaseModel):
+class ChatChoice(_Choice):
+    message: ChatChoiceMessage
+
+
+class _Answer(BaseModel):
+    """What a chat and a text completion answer share (OpenAI's shape)."""
+
     id: str
+    created: int
+    model: str
+    usage: Usage
+
+
+class ChatAnswer(_Answer):
     object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
     choices: list[ChatChoice]
-    usage: Usage
 
 
-class CompletionChoice(BaseModel):
-    index: int = 0
+class CompletionChoice(_Choice):
     text: str
-    finish_reason: Literal["stop", "length"]
-    logprobs: None = None
 
 
-class CompletionAnswer(BaseModel):
-    id: str
+class CompletionAnswer(_Answer):
     object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
     choices: list[CompletionChoice]
-    usage: Usage
 
 
 class ModelCard(BaseModel):

@@ -23,30 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from querytune.platform import adapters, models
+from querytune.serve import engines
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import VLLMSettings
-from querytune.serve.engines import (
-    DEFAULT_RUNTIME_ADAPTERS,
-    Choice,
-    Delta,
-    EngineError,
-    Generation,
-    LoadsOnRequest,
-    Prompt,
-    Sampling,
-    collect,
-    render,
-)
 
 if TYPE_CHECKING:
     from vllm.engine.arg_utils import AsyncEngineArgs
 
 
-class VLLMEngine(LoadsOnRequest):
+class VLLMEngine(engines.LoadsOnRequest):
     """vLLM ``AsyncLLM`` with every adapter of the deployment as a LoRA on one base."""
 
     def __init__(self, llm, tokenizer, loras: dict[str, Any], gbnf: dict[str, str] | None = None,
-                 settings: VLLMSettings | None = None, runtime_limit: int = DEFAULT_RUNTIME_ADAPTERS):
+                 settings: VLLMSettings | None = None, runtime_limit: int = engines.DEFAULT_RUNTIME_ADAPTERS):
         super().__init__(runtime_limit)  # self.runtime: LoRARequests loaded on request (vLLM keeps its own LRU)
         self.llm = llm
         self.tokenizer = tokenizer
@@ -57,7 +46,7 @@ class VLLMEngine(LoadsOnRequest):
 
     @classmethod
     async def load(cls, served: list[ServedModel], settings: VLLMSettings,
-                   runtime_limit: int = DEFAULT_RUNTIME_ADAPTERS) -> "VLLMEngine":
+                   runtime_limit: int = engines.DEFAULT_RUNTIME_ADAPTERS) -> "VLLMEngine":
         base_dir, lora_dirs = _lora_dirs(served, settings.max_lora_rank)
         if settings.cache_root:  # read by vllm.envs at import: set before the first vllm import
             os.environ["VLLM_CACHE_ROOT"] = str(Path(settings.cache_root).expanduser())
@@ -76,10 +65,10 @@ class VLLMEngine(LoadsOnRequest):
         return cls(llm, models.load_tokenizer(base_dir), loras, _gbnf_grammars(served, settings), settings,
                    runtime_limit)
 
-    async def generate(self, prompt: Prompt, model: ServedModel, sampling: Sampling) -> Generation:
-        return await collect(self.stream(prompt, model, sampling))
+    async def generate(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling) -> engines.Generation:
+        return await engines.collect(self.stream(prompt, model, sampling))
 
-    async def stream(self, prompt: Prompt, model: ServedModel, sampling: Sampling):
+    async def stream(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling):
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
         lora = await self._lora(model)
@@ -93,7 +82,7 @@ class VLLMEngine(LoadsOnRequest):
             output_kind=RequestOutputKind.DELTA,  # new text and token ids of each choice as they come
             structured_outputs=StructuredOutputsParams(grammar=grammar) if grammar else None)
         # Token ids, not text: the chat template already holds every special token.
-        prompt_ids = self.tokenizer(render(self.tokenizer, prompt), add_special_tokens=False).input_ids
+        prompt_ids = self.tokenizer(engines.render(self.tokenizer, prompt), add_special_tokens=False).input_ids
         began, first = time.perf_counter(), None
         texts, tokens = [""] * sampling.n, [0] * sampling.n
         finish: list[str | None] = [None] * sampling.n
@@ -105,12 +94,12 @@ class VLLMEngine(LoadsOnRequest):
                 texts[out.index] += out.text
                 tokens[out.index] += len(out.token_ids)
                 if out.text:
-                    yield Delta(out.index, out.text)
+                    yield engines.Delta(out.index, out.text)
                 if out.finish_reason and finish[out.index] is None:
                     finish[out.index] = "length" if out.finish_reason == "length" else "stop"
-                    yield Delta(out.index, "", finish[out.index])
+                    yield engines.Delta(out.index, "", finish[out.index])
         info = {"engine": "vllm", "constrained": grammar is not None, "ttft_s": (first or time.perf_counter()) - began}
-        yield Generation([Choice(texts[i], tokens[i], finish[i] or "stop") for i in range(sampling.n)],
+        yield engines.Generation([engines.Choice(texts[i], tokens[i], finish[i] or "stop") for i in range(sampling.n)],
                          len(prompt_ids), info)
 
     async def unload(self, name: str) -> None:
@@ -150,7 +139,7 @@ def _gbnf_grammars(served: list[ServedModel], settings: VLLMSettings) -> dict[st
 
 
 def engine_args(model_dir: str, settings: VLLMSettings, num_adapters: int,
-                runtime_adapters: int = DEFAULT_RUNTIME_ADAPTERS) -> "AsyncEngineArgs":
+                runtime_adapters: int = engines.DEFAULT_RUNTIME_ADAPTERS) -> "AsyncEngineArgs":
     """vLLM engine arguments: multi-LoRA, prefix caching, cached compilation, optional n-gram drafts."""
     from vllm.config import StructuredOutputsConfig
     from vllm.engine.arg_utils import AsyncEngineArgs
@@ -192,15 +181,15 @@ def _lora_folder(entry: ServedModel, max_rank: int, base_dir: Path | None = None
     if base_dir is not None:
         adapters.check_base(manifest, base_dir)
     if entry.has_parents:
-        raise EngineError(f"adapter {entry.name!r} was trained on a merged parent "
+        raise engines.EngineError(f"adapter {entry.name!r} was trained on a merged parent "
                           f"({', '.join(p.name for p in manifest.parents)}); vLLM applies a LoRA to the raw "
                           "base only: serve it with engine: transformers, or train it on the base")
     peft_config = json.loads((folder / "adapter_config.json").read_text())
     if peft_config.get("modules_to_save"):
-        raise EngineError(f"adapter {entry.name!r} saves whole modules {peft_config['modules_to_save']}; "
+        raise engines.EngineError(f"adapter {entry.name!r} saves whole modules {peft_config['modules_to_save']}; "
                           "vLLM accepts LoRA weights only (retrain without modules_to_save)")
     if peft_config.get("r", 0) > max_rank:
-        raise EngineError(f"adapter {entry.name!r} has rank {peft_config['r']} > vllm.max_lora_rank={max_rank}; "
+        raise engines.EngineError(f"adapter {entry.name!r} has rank {peft_config['r']} > vllm.max_lora_rank={max_rank}; "
                           "raise vllm.max_lora_rank")
     return folder
 

@@ -14,30 +14,21 @@ from querytune.platform import data, models
 from querytune.platform.config import SftTrainConfig
 from querytune.platform.recipes import common
 
+#: SFTConfig argument <- SftSection field: TRL's names for our settings (the rest keep theirs)
+SFT_CONFIG_NAMES = {"num_train_epochs": "epochs", "learning_rate": "lr", "per_device_train_batch_size": "batch_size",
+                    "gradient_accumulation_steps": "grad_accum", "lr_scheduler_type": "scheduler",
+                    # transformers 5 has no warmup_ratio: a warmup_steps float in [0, 1) is that share of the steps
+                    "warmup_steps": "warmup_ratio"}
+SFT_CONFIG_SAME = ("max_steps", "weight_decay", "max_length", "packing", "gradient_checkpointing", "logging_steps")
+
 
 def sft_args(cfg: SftTrainConfig, output_dir: str, use_gpu: bool):
     from trl import SFTConfig
 
-    s = cfg.sft
-    return SFTConfig(
-        output_dir=output_dir,
-        num_train_epochs=s.epochs,
-        max_steps=s.max_steps,
-        learning_rate=s.lr,
-        per_device_train_batch_size=s.batch_size,
-        gradient_accumulation_steps=s.grad_accum,
-        # transformers 5 has no warmup_ratio: a warmup_steps float in [0, 1) is that share of the total steps
-        warmup_steps=s.warmup_ratio,
-        lr_scheduler_type=s.scheduler,
-        weight_decay=s.weight_decay,
-        max_length=s.max_length,
-        packing=s.packing,
-        gradient_checkpointing=s.gradient_checkpointing,
-        logging_steps=s.logging_steps,
-        save_strategy="epoch",
-        disable_tqdm=False,
-        **common.runtime_args(cfg, use_gpu),
-    )
+    section = {arg: getattr(cfg.sft, field) for arg, field in SFT_CONFIG_NAMES.items()}
+    section |= {field: getattr(cfg.sft, field) for field in SFT_CONFIG_SAME}
+    return SFTConfig(output_dir=output_dir, save_strategy="epoch", disable_tqdm=False, **section,
+                     **common.runtime_args(cfg, use_gpu))
 
 
 def train_loop(config: dict) -> None:

@@ -25,6 +25,21 @@ def test_warmup_ratio_reaches_the_trainer_as_that_share_of_the_steps(tmp_path, r
     assert sft_args(cfg, str(tmp_path), use_gpu=False).get_warmup_steps(total) == warmup
 
 
+def test_every_sft_setting_reaches_trls_config_under_its_trl_name(tmp_path):
+    """Each SftSection field is passed on (or is one the recipe reads itself), so none is set for nothing."""
+    from querytune.platform.recipes.sft import SFT_CONFIG_NAMES, SFT_CONFIG_SAME
+
+    read_by_the_recipe = {"max_new_tokens"}  # the per-epoch val generation, not TRL's
+    assert set(SFT_CONFIG_NAMES.values()) | set(SFT_CONFIG_SAME) | read_by_the_recipe == set(
+        SftTrainConfig.model_fields["sft"].annotation.model_fields)
+    cfg = SftTrainConfig(task=TOY_TASK, sft={"epochs": 2.5, "lr": 3e-4, "batch_size": 3, "grad_accum": 2,
+                                             "scheduler": "linear", "max_length": 99, "logging_steps": 7})
+    args = sft_args(cfg, str(tmp_path), use_gpu=False)
+    assert (args.num_train_epochs, args.learning_rate, args.per_device_train_batch_size,
+            args.gradient_accumulation_steps, args.lr_scheduler_type, args.max_length, args.logging_steps) == \
+        (2.5, 3e-4, 3, 2, "linear", 99, 7)
+
+
 def test_a_run_recorded_by_an_earlier_version_resumes_and_still_refuses_other_settings(tmp_path):
     """The record of a run started before each recipe had its own model holds the other recipe's
     sections too; they cannot change what this run trains."""
