@@ -40,13 +40,14 @@ def probe(task_name: str, setting: str, rows: int, adapter: str | None, storage:
     from vllm.sampling_params import StructuredOutputsParams
 
     from querytune.experiments import get_task
+    from querytune.platform import models
     from querytune.platform.backends import VLLMBackend
     from querytune.platform.constrained import new_matcher
 
     task = get_task(task_name)
     grammar = task.grammar("lark")
     backend = VLLMBackend("default", adapter, storage, grammar=grammar, engine_args=SETTINGS[setting][1])
-    tokenizer = backend.llm.get_tokenizer()
+    tokenizer = models.load_tokenizer(models.resolve("default"))  # the CPU's reading of the ids, as in the tests
     vocab = backend.llm.llm_engine.model_config.get_vocab_size()
     examples = task.dev()[:rows]
     result = {"setting": setting, "rows": len(examples)}
