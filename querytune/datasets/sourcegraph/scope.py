@@ -57,10 +57,10 @@ def revision(ctx: Ctx) -> tuple[str, str]:
         tag = ctx.rng.choice(v.TAGS)
         return tag, ctx.short([f"at {tag}", f"at tag {tag}", f"tag {tag}"],
                               [f"as of the {tag} release", f"on the {tag} tag"])
-    if roll < 0.56:
+    if roll < 0.54:
         sha = ctx.rng.choice(v.SHAS)
         return sha, ctx.short([f"at {sha}", f"at commit {sha}"], [f"as of commit {sha}", f"at revision {sha}"])
-    if roll < 0.78:
+    if roll < 0.8:
         spoken, glob = ctx.rng.choice(v.REF_GLOBS)
         return glob, ctx.pick([f"on {spoken}", f"across {spoken}", f"in {spoken}"])
     a, b = ctx.rng.sample(v.BRANCHES, 2)
@@ -157,11 +157,20 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
     return phrase
 
 
+def fits_langs(d: Draft, regex: str) -> bool:
+    """Whether a file regex can scope the draft's query: one that only matches another language's
+    files would contradict its ``lang:`` ("the main.go files in Python")."""
+    implied = v.IMPLIED_LANG.get(regex)
+    return not implied or not d.langs() or d.langs() == {implied}
+
+
 def file_scope(ctx: Ctx, d: Draft) -> str:
     """A file filter; with a language already chosen only folders and kinds of files, no extensions."""
     roll = ctx.rng.random() * (0.6 if {"lang", "-lang"} & d.fields() else 1.0)
     if roll < 0.4:
-        said, regex = ctx.rng.choice(v.FILES)
+        said, regex = ctx.rng.choice([(s, r) for s, r in v.FILES if fits_langs(d, r)])
+        if _merge_lang(ctx, d, said, regex):
+            return d.fragments[d.lang_fragment]
         phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} only"],
                            [f"in the {said}", f"inside {said}", f"across {said}", f"only in {said}"])
     elif roll < 0.6:
@@ -183,13 +192,30 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
         regex, d.file_specific = f"{dots(ext)}$", True
         phrase = ctx.short([f"in {ext} files", f"{ext} files only"], [f"in files ending in {ext}",
                                                                  f"in files with the {ext} extension"])
+    d.file_specific = d.file_specific or regex in v.IMPLIED_LANG
     param = f"file:{regex}"
     d.add(param, phrase)
     return phrase
 
 
+_NEUTRAL_KINDS = ("test files", "config files", "spec files", "database migrations")
+
+
+def _merge_lang(ctx: Ctx, d: Draft, said: str, regex: str) -> bool:
+    """Half the time a neutral kind of file joins the language's words: "in Python test files"
+    (lang:python file:test), the way people say it, instead of "in Python ... in test files"."""
+    if said not in _NEUTRAL_KINDS or d.lang_fragment is None or not ctx.chance(0.5):
+        return False
+    lang = next(iter(d.langs()))
+    kind = said.removeprefix("database ")
+    d.fragments[d.lang_fragment] = ctx.pick([f"in {lang_said(ctx, lang)} {kind}", f"{lang_said(ctx, lang)} {kind}",
+                                            f"in the {lang_said(ctx, lang)} {kind}"])
+    d.params.append(f"file:{regex}")
+    return True
+
+
 def exclude_file(ctx: Ctx, d: Draft) -> None:
-    said, regex = ctx.rng.choice(v.EXCLUSIONS)
+    said, regex = ctx.rng.choice([(s, r) for s, r in v.EXCLUSIONS if fits_langs(d, r)])
     phrase = ctx.short([f"no {said}", f"not {said}", f"skip {said}", f"minus {said}"],
                        [f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
                         f"leave out {said}", f"without {said}", f"outside of {said}"])
@@ -226,11 +252,23 @@ def file_predicate(ctx: Ctx, d: Draft) -> None:
 
 
 def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
-    lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], [3 if i < 10 else 1 for i in range(len(v.LANGUAGES))])[0]
+    """A language the request names: ``lang:`` ("in Go", "Python files", "SQL files"), except the
+    languages people name by their file ("Dockerfiles"), which are a file filter."""
+    weights = [0 if l in v.FILE_NAMED_LANGS else 3 if i < 10 else 1 for i, (l, _) in enumerate(v.LANGUAGES)]
+    lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], weights)[0]
+    if lang in v.FILE_NAMED_LANGS:
+        said, regex = v.FILE_NAMED_LANGS[lang]
+        d.file_specific = True
+        d.add(f"file:{regex}", ctx.short([f"in {said}", f"{said} only"], [f"in the {said}", f"only in {said}"]))
+        return
     said = lang_said(ctx, lang)
-    d.add(f"lang:{lang}", ctx.short([f"in {said}", f"in {said}", f"{said}", f"{said} only", f"in {said} files"],
-                                    [f"in {said} code", f"written in {said}", f"in our {said} sources",
-                                     f"in the {said} code", f"just {said}", f"limited to {said}"]))
+    kinds = [k for k, l in v.LANG_FILES if l == lang]
+    short = [f"in {k}" for k in kinds] + [f"{said} files", f"{said} code", f"in {said} files", f"{said}",
+                                          f"{said} only", f"in {said}", f"in {said}"]
+    d.add(f"lang:{lang}", ctx.short(short, [f"in {said} code", f"written in {said}", f"in our {said} sources",
+                                            f"in the {said} code", f"just {said}", f"limited to {said}",
+                                            f"only the {said} files"]))
+    d.lang_fragment = len(d.fragments) - 1
 
 
 def exclude_lang(ctx: Ctx, d: Draft) -> None:

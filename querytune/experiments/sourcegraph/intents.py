@@ -41,10 +41,8 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
             continue
         if name == "repo_predicate" and d.no_repo_predicates:
             continue
-        if name in ("lang", "two_langs", "-lang") and {"lang", "-lang"} & d.fields():
-            continue
-        if name == "-lang" and d.file_specific:
-            continue  # "in main.go files, no Python" contradicts itself
+        if name in ("lang", "two_langs", "-lang") and ({"lang", "-lang"} & d.fields() or d.file_specific):
+            continue  # one language per request; "in main.go files, no Python" contradicts itself
         piece(ctx, d)
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
@@ -129,10 +127,16 @@ def _repo_list(ctx, d):
 
 
 def _file_list(ctx, d):
-    said, regex = ctx.rng.choice(v.FILES)
-    d.what = said
-    d.params.append(f"file:{regex}")
-    _modifiers(ctx, d, 0.6, file=0.0, lang=0.0)
+    """Files of a kind: spelled as a path or file name ("Dockerfiles") -> file:, named by their
+    language ("SQL files") -> lang:."""
+    if ctx.chance(0.3):
+        d.what, lang = ctx.rng.choice(v.LANG_FILES)
+        d.params.append(f"lang:{lang}")
+    else:
+        d.what, regex = ctx.rng.choice(v.FILES)
+        d.params.append(f"file:{regex}")
+        d.file_specific = regex in v.IMPLIED_LANG
+    _modifiers(ctx, d, 0.6, file=0.0, lang=0.0 if d.file_specific else 0.15)
 
 
 def _symbol(ctx, d):
@@ -161,10 +165,10 @@ def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.55) -> None:
             d.repo.rev, d.repo.rev_style = f"{head}:^{base}", "@" if ctx.chance(0.7) else "field"
             d.fragments.append(ctx.pick([f"on {head} but not in {base}", f"that are on {head} and not yet in {base}",
                                          f"reachable from {head} but not from {base}"]))
-    if ctx.chance(0.12):
-        scope.file_scope(ctx, d)
     if ctx.chance(0.06):
         scope.lang_scope(ctx, d)
+    if ctx.chance(0.12):
+        scope.file_scope(ctx, d)  # after the language, so it can keep to that language's files
     if ctx.chance(time):
         options.dates_piece(ctx, d)
     if ctx.chance(0.05):

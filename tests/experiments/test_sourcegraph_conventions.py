@@ -1,0 +1,66 @@
+"""The conventions the generated golds follow where a request could be read two ways: a named
+language is ``lang:``, counts only when asked, exact multi-word text is a quoted phrase, and
+named candidate repos are pinned (one, several, or excluded)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from querytune.datasets.sourcegraph import vocab as v
+from querytune.experiments.sourcegraph.generate import examples
+from querytune.experiments.sourcegraph.grammar import parse_query
+
+N = 6000
+
+_SPOKEN_LANGS = sorted({re.escape(name) for lang, names in v.LANGUAGES if lang not in ("dockerfile", "makefile")
+                        for name in names}, key=len, reverse=True)
+#: "Python files", "Go code", "ruby scripts", "nginx configs": a language named as a kind of file
+LANG_WORDED = re.compile(r"(?<![\w.#+-])(" + "|".join(_SPOKEN_LANGS) + r")\s+"
+                         r"(files|code|scripts|sources|configs|definitions|components|docs)\b")
+#: file regex -> the one language whose files it matches
+FILE_LANG = {r"main\.go$": "go", r"_test\.go$": "go", r"\.pb\.go$": "go", r"go\.mod$": "go", r"setup\.py$": "python",
+             r"setup\.(py|cfg)$": "python", r"\.test\.ts$": "typescript", r"index\.ts$": "typescript",
+             r"\.ya?ml$": "yaml", r"values\.ya?ml$": "yaml", r"^\.github/workflows/": "yaml", r"package\.json$": "json",
+             r"tsconfig.*\.json$": "json", r"nginx.*\.conf$": "nginx", r"\.min\.js$": "javascript"}
+EXTENSION_LANG = {".go": "go", ".py": "python", ".ts": "typescript", ".tsx": "typescript", ".rb": "ruby",
+                  ".java": "java", ".rs": "rust", ".proto": "protobuf", ".sql": "sql", ".tf": "hcl", ".sh": "shell",
+                  ".md": "markdown", ".json": "json", ".kt": "kotlin", ".swift": "swift", ".vue": "vue",
+                  ".scss": "scss", ".graphql": "graphql", ".yaml": "yaml"}
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    return examples(N, seed=0)
+
+
+def _file_lang(regex: str) -> str | None:
+    """The language a file regex limits results to, if it only matches one language's files."""
+    if regex in FILE_LANG:
+        return FILE_LANG[regex]
+    extension = re.search(r"(\\\.\w+)\$$", regex)
+    return EXTENSION_LANG.get(extension.group(1).replace("\\", "")) if extension else None
+
+
+def test_a_language_named_as_files_or_code_is_lang(rows):
+    named = [r for r in rows if LANG_WORDED.search(r["request"])]
+    assert len(named) > 0.03 * N
+    assert [(r["request"], r["query"]) for r in named if not re.search(r"(^|[\s(])-?(lang|l|language):",
+                                                                       r["query"])] == []
+
+
+def test_no_query_scopes_two_languages_that_contradict(rows):
+    """At most one language (or an explicit OR of them), and no file filter of another language."""
+    bad = []
+    for r in rows:
+        params = parse_query(r["query"]).params()
+        langs = {p.value.lower() for p in params if p.field == "lang" and not p.negated}
+        files = {_file_lang(p.value) for p in params if p.field == "file" and not p.negated and not p.predicate}
+        if len(langs) > 1 and not re.search(r"\(lang:\S+ OR lang:", r["query"]) or langs and files - {None} - langs:
+            bad.append((r["request"], r["query"]))
+    assert bad == []
+
+
+def test_languages_named_by_their_file_are_file_filters(rows):
+    """'Dockerfiles' spells a file name: file:Dockerfile, never lang:dockerfile."""
+    assert [r["query"] for r in rows if re.search(r"\blang:(dockerfile|makefile)\b", r["query"], re.I)] == []
