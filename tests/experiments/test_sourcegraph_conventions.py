@@ -64,3 +64,28 @@ def test_no_query_scopes_two_languages_that_contradict(rows):
 def test_languages_named_by_their_file_are_file_filters(rows):
     """'Dockerfiles' spells a file name: file:Dockerfile, never lang:dockerfile."""
     assert [r["query"] for r in rows if re.search(r"\blang:(dockerfile|makefile)\b", r["query"], re.I)] == []
+
+
+#: the only ways a request asks for an unlimited result set
+UNLIMITED = re.compile(r"no limit|every single|unlimited|don't cap|no (result )?cap|not just the first page|"
+                       r"result limit", re.IGNORECASE)
+
+
+def test_count_all_only_for_an_explicit_unlimited_request(rows):
+    assert [r["request"] for r in rows if re.search(r"\bcount:all\b", r["query"], re.I)
+            and not UNLIMITED.search(r["request"])] == []
+
+
+def test_plain_all_or_every_adds_no_count(rows):
+    """"show me all TODOs" is every TODO already: no count filter unless a limit is asked for."""
+    worded = [r for r in rows if re.search(r"\b(all|every|everything)\b", r["request"], re.I)
+              and not UNLIMITED.search(r["request"]) and not re.search(r"\d", r["request"])]
+    assert len(worded) > 0.06 * N
+    assert [(r["request"], r["query"]) for r in worded if "count:" in r["query"]] == []
+
+
+def test_a_result_count_is_carried_exactly(rows):
+    sized = [(r["request"], re.search(r"\bcount:(\d+)", r["query"])) for r in rows]
+    sized = [(request, found.group(1)) for request, found in sized if found]
+    assert len(sized) > 0.01 * N
+    assert [(request, n) for request, n in sized if not re.search(rf"(?<![\d,]){n}(?!\d|,\d)", request)] == []

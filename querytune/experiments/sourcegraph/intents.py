@@ -28,7 +28,8 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
-             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang")]
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang"),
+             (0.06, "breadth")]
     if flags:
         drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.04, "index")]
@@ -54,7 +55,7 @@ _MODIFIERS = [("repo", scope.named_repo), ("-repo", scope.exclude_repo), ("repo_
               ("lang", scope.lang_scope), ("two_langs", scope.two_langs), ("file", scope.file_scope), ("-file", scope.exclude_file),
               ("file_predicate", scope.file_predicate), ("-lang", scope.exclude_lang), ("context", scope.context_scope),
               ("repo_flags", options.repo_flags), ("case", options.case_flag), ("count", options.count_flag),
-              ("timeout", options.timeout_flag), ("index", options.index_flag)]
+              ("timeout", options.timeout_flag), ("index", options.index_flag), ("breadth", options.breadth)]
 
 
 def _code(ctx, d):
