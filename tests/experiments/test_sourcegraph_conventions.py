@@ -89,3 +89,25 @@ def test_a_result_count_is_carried_exactly(rows):
     sized = [(request, found.group(1)) for request, found in sized if found]
     assert len(sized) > 0.01 * N
     assert [(request, n) for request, n in sized if not re.search(rf"(?<![\d,]){n}(?!\d|,\d)", request)] == []
+
+
+#: how a request says it wants exact text
+EXACT = re.compile(r"exact (text|string|phrase)|literally|\bexactly\b|the characters|the snippet\b", re.IGNORECASE)
+#: how a request asks for the literal pattern type by name
+LITERAL_MODE = re.compile(r"literal(-| search )?mode|literal pattern type", re.IGNORECASE)
+
+
+def test_exact_text_is_a_quoted_phrase_not_a_pattern_type(rows):
+    exact = [r for r in rows if EXACT.search(r["request"]) and not LITERAL_MODE.search(r["request"])]
+    assert len(exact) > 0.02 * N
+    assert [(r["request"], r["query"]) for r in exact if "patterntype:" in r["query"]] == []
+    kinds = [[p.kind for p in parse_query(r["query"]).patterns()] for r in exact]
+    split = [r["query"] for r, k in zip(exact, kinds) if "quoted" not in k and k.count("word") > 1
+             and not re.search(r"\b(AND|OR|NOT)\b", r["query"])]
+    assert split == []  # several words of exact text are never left as separate terms
+
+
+def test_quoted_phrases_are_a_healthy_share_and_never_wrap_one_identifier(rows):
+    patterns = [(r["query"], p) for r in rows for p in parse_query(r["query"]).patterns()]
+    assert len({q for q, p in patterns if p.kind == "quoted"}) >= 0.08 * N
+    assert [q for q, p in patterns if p.kind == "quoted" and re.fullmatch(r"\w+", p.value.strip("\"'"))] == []

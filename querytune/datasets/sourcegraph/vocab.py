@@ -219,8 +219,17 @@ SEQUENCES = [("http.Get", "err"), ("open", "close"), ("SELECT", "WHERE"), ("lock
 
 # literal text with characters that would mean something else in regex or keyword mode
 LITERALS = ["a[i] = b", "x ? y : z", "**kwargs", "++i", "[]byte{}", "$HOME/.config", "a || b", "!= null",
-            "{{ .Values", "<%= ", "=> {}", "#!/usr/bin/env", "[0]", "i += 1", "&& true", "-- TODO", "?? 0",
+            "{{ .Values", "<%=", "=> {}", "#!/usr/bin/env", "[0]", "i += 1", "&& true", "-- TODO", "?? 0",
             "*ptr++", "+= 1", "[]string{}", "% 2 == 0", "|| true"]
+# exact code text of several words or symbols, searched as one quoted phrase
+PHRASES = ["password =", "api_key =", "return nil, err", "if err != nil", "SELECT * FROM", "import pandas as pd",
+           "except Exception as e", "def __init__(self", "catch (Exception e)", "throw new Error", "debug = True",
+           "verify = False", "timeout = 0", "for i in range", "while (true)", "new Date()", "as unknown as",
+           "ON CONFLICT DO NOTHING", "git push --force", "chmod 777", "allow_origins = *", "DROP TABLE IF EXISTS",
+           "ssl_verify = false", "max_connections = 100", "retries = 3", "process.exit(1);", "return err }",
+           "log.Println(err)", "return null;", "secret_key =", "raise ValueError(", "async with", "go func()",
+           "select * from users", "setTimeout(() =>", "if (err) throw err", "== null", "import * as",
+           "std::cout <<", "exit 1"]
 
 # ---------------------------------------------------------------- structural templates
 

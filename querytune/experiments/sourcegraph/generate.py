@@ -46,7 +46,7 @@ FIELD_ORDER = ["type", "case", "fork", "archived", "visibility", "select", "coun
 #: field -> (alias, share of that field's uses written with it)
 ALIASES = {"repo": [("r", 0.03)], "file": [("f", 0.025), ("path", 0.025)], "lang": [("l", 0.04), ("language", 0.04)],
            "message": [("m", 0.1), ("msg", 0.1)], "after": [("since", 0.06)], "before": [("until", 0.15)],
-           "rev": [("revision", 0.15)]}
+           "rev": [("revision", 0.2)]}
 CANDIDATE_SHARE_NAMED = 0.45  # requests naming a repo: share that also get candidates (incl. it)
 CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that must not be used
 CANDIDATE_SHARE_UNNAMED = 0.15  # requests naming a repo outside the candidates (the gold names it as said)
