@@ -111,3 +111,43 @@ def test_quoted_phrases_are_a_healthy_share_and_never_wrap_one_identifier(rows):
     patterns = [(r["query"], p) for r in rows for p in parse_query(r["query"]).patterns()]
     assert len({q for q, p in patterns if p.kind == "quoted"}) >= 0.08 * N
     assert [q for q, p in patterns if p.kind == "quoted" and re.fullmatch(r"\w+", p.value.strip("\"'"))] == []
+
+
+def _pinned(query: str, negated: bool = False) -> list[list[str]]:
+    """The candidate repos each anchored repo filter picks: ``repo:^github\\.com/o/(a|b)$`` -> [[o/a, o/b]]."""
+    sign = "-" if negated else r"(?<!-)"
+    picks = []
+    for body in re.findall(sign + r"\b(?:repo|r):\^github\\\.com/(.*?)\$", query):
+        body = body.replace("\\.", ".")
+        org, _, names = body.partition("/(") if "/(" in body else ("", "", body)
+        alternatives = names.strip("()").split("|")
+        picks.append([f"github.com/{org}/{x}" if org else f"github.com/{x}" for x in alternatives])
+    return picks
+
+
+def _said(full: str, request: str) -> bool:
+    """Whether the request names the repo, the way ``vocab.REPOS`` says it."""
+    mentions = dict(v.REPOS)[full]
+    return any(re.search(rf"(?<![\w/-]){re.escape(m)}(?![\w/-])", request, re.I) for m in mentions)
+
+
+def test_several_named_candidates_are_one_alternation(rows):
+    several = [(r, picks[0]) for r in rows for picks in [_pinned(r["query"])] if picks and len(picks[0]) > 1]
+    assert len(several) > 0.02 * N
+    assert [r["query"] for r, picked in several if len(_pinned(r["query"])) != 1] == []
+    assert [(r["request"], r["query"], r["candidate_repos"]) for r, picked in several
+            if not set(picked) <= set(r["candidate_repos"]) or not all(_said(x, r["request"]) for x in picked)] == []
+
+
+def test_one_named_candidate_is_pinned_alone(rows):
+    single = [(r, picks[0][0]) for r in rows for picks in [_pinned(r["query"])] if picks and len(picks[0]) == 1]
+    assert len(single) > 0.05 * N
+    assert [r["query"] for r, full in single if full not in r["candidate_repos"]] == []
+
+
+def test_an_excluded_candidate_is_a_pinned_negated_repo(rows):
+    """"every repo except checkout" with checkout among the candidates -> -repo:^github\\.com/o/checkout$."""
+    excluded = [(r, picks[0][0]) for r in rows for picks in [_pinned(r["query"], negated=True)] if picks]
+    assert len(excluded) > 0.008 * N
+    assert [(r["request"], r["query"]) for r, full in excluded
+            if full not in r["candidate_repos"] or not _said(full, r["request"]) or _pinned(r["query"])] == []

@@ -63,6 +63,7 @@ class Draft:
     params: list[str] = field(default_factory=list)
     fragments: list[str] = field(default_factory=list)
     repo: RepoRef | None = None
+    excluded: RepoRef | None = None  # "every repo except X": resolved against the candidates like ``repo``
     lang: str | None = None
     no_repo_predicates: bool = False  # rev: cannot be combined with repo predicates
     file_specific: bool = False  # a file name or extension filter (implies a language)

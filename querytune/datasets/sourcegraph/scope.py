@@ -25,12 +25,8 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
                                      [f"across the {org} org", f"in all {org} repos", f"anywhere in {org}'s repositories",
                                       f"in every repo under {org}", f"org-wide at {org}"]))
         return
-    if roll < 0.2:
-        (fa, ma), (fb, mb) = ctx.rng.sample(v.REPOS, 2)
-        sa, sb = ctx.rng.choice(ma), ctx.rng.choice(mb)
-        d.repo = RepoRef([fa, fb], [sa, sb])
-        d.fragments.append(ctx.short([f"in {sa} or {sb}", f"{sa} or {sb}", f"in {sa}, {sb}"],
-                                     [f"in either {sa} or {sb}", f"across {sa} and {sb}", f"in the {sa} and {sb} repos"]))
+    if roll < 0.36:
+        _several_repos(ctx, d)
         return
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
@@ -45,6 +41,24 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
         phrase = f"{phrase} {spoken}" if ctx.chance(0.8) else f"{spoken} of {said}"
         d.no_repo_predicates = True
     d.fragments.append(phrase)
+
+
+def _several_repos(ctx: Ctx, d: Draft) -> None:
+    """Two or three repos, mostly of one org (the candidates a user sees are their org's repos)."""
+    if ctx.chance(0.7):
+        org = ctx.rng.choice(v.ORGS)
+        pool = [r for r in v.COMPANY_REPOS if r[0].split("/")[1] == org]
+    else:
+        pool = v.REPOS
+    picked = ctx.rng.sample(pool, 3 if ctx.chance(0.15) else 2)
+    said = [ctx.rng.choice(mentions) for _, mentions in picked]
+    d.repo = RepoRef([full for full, _ in picked], said)
+    *rest, last = said
+    listed = ", ".join(rest)
+    d.fragments.append(ctx.short([f"in {listed} or {last}", f"{listed} or {last}", f"in {', '.join(said)}",
+                                  f"in {listed} and {last}"],
+                                 [f"in either {listed} or {last}", f"across {listed} and {last}",
+                                  f"in the {listed} and {last} repos", f"only in {listed} and {last}"]))
 
 
 def revision(ctx: Ctx) -> tuple[str, str]:
@@ -84,12 +98,15 @@ def at_time(ctx: Ctx, d: Draft) -> None:
 
 
 def exclude_repo(ctx: Ctx, d: Draft) -> None:
+    """A repo to leave out; ``generate._resolve_repo`` writes the filter once candidates are drawn."""
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
-    d.add(f"-repo:{dots(said.split()[0])}", ctx.short([f"not {said}", f"not in {said}", f"minus {said}", f"except {said}"],
-                                                      [f"except in {said}", f"but not in {said}", f"skipping {said}",
-                                                       f"leaving out the {said} repo", f"outside of {said}",
-                                                       f"ignoring {said}"]))
+    d.excluded = RepoRef([full], [said])
+    d.fragments.append(ctx.short([f"not {said}", f"not in {said}", f"minus {said}", f"except {said}",
+                                  f"every repo except {said}", f"all repos but {said}"],
+                                 [f"except in {said}", f"but not in {said}", f"skipping {said}",
+                                  f"leaving out the {said} repo", f"everywhere except {said}",
+                                  f"in every repo except {said}", f"outside of {said}", f"ignoring {said}"]))
 
 
 def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:

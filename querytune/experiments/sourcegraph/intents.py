@@ -27,7 +27,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     (a random subset), then applied in a fixed order so later ones can see earlier ones."""
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
-    drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
+    drawn = [(repo, "repo"), (0.055, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
              (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang"),
              (0.06, "breadth")]
     if flags:
