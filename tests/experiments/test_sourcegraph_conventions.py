@@ -151,3 +151,10 @@ def test_an_excluded_candidate_is_a_pinned_negated_repo(rows):
     assert len(excluded) > 0.008 * N
     assert [(r["request"], r["query"]) for r, full in excluded
             if full not in r["candidate_repos"] or not _said(full, r["request"]) or _pinned(r["query"])] == []
+
+
+def test_a_relative_point_in_time_is_a_quoted_at_time(rows):
+    """"as of two weeks ago" in a named repo -> rev:at.time("2 weeks ago")."""
+    relative = [r["query"] for r in rows if re.search(r'rev:at\.time\("\d+ \w+ ago"\)', r["query"])]
+    assert len(relative) > 0.003 * N
+    assert all(re.search(r"(^|\s)(repo|r):", q) for q in relative)

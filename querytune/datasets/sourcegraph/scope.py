@@ -82,8 +82,23 @@ def revision(ctx: Ctx) -> tuple[str, str]:
                                  [f"on both {a} and {b}", f"on the {a} and {b} branches", f"on {a} as well as {b}"])
 
 
+#: (how people say a time back, the at.time date it becomes)
+_AGO = [("two weeks ago", "2 weeks ago"), ("2 weeks ago", "2 weeks ago"), ("a month ago", "1 month ago"),
+        ("three months ago", "3 months ago"), ("6 months ago", "6 months ago"), ("a year ago", "1 year ago"),
+        ("a year and a half ago", "18 months ago"), ("three weeks ago", "3 weeks ago"),
+        ("two years ago", "2 years ago"), ("10 days ago", "10 days ago"), ("nine months ago", "9 months ago"),
+        ("a week ago", "1 week ago")]
+
+
 def at_time(ctx: Ctx, d: Draft) -> None:
     """rev:at.time(...) needs a named repo and no repo predicate."""
+    d.no_repo_predicates = True
+    if ctx.chance(0.45):  # "as of two weeks ago": a relative date, quoted because it has spaces
+        spoken, ago = ctx.pick(_AGO)
+        d.add(f'rev:at.time("{ago}")', ctx.short([f"as of {spoken}", f"as it was {spoken}"],
+                                                 [f"the state of it {spoken}", f"how it looked {spoken}",
+                                                  f"back as of {spoken}"]))
+        return
     day = ctx.today - timedelta(days=ctx.rng.randint(7, 600))
     spoken = spoken_day(ctx, day)
     if ctx.chance(0.3):
@@ -94,7 +109,6 @@ def at_time(ctx: Ctx, d: Draft) -> None:
         d.add(f"rev:at.time({day.isoformat()})", ctx.short([f"as of {spoken}", f"as of {spoken}"],
                                                              [f"as the code was on {spoken}", f"at the state of {spoken}",
                                                               f"back on {spoken}"]))
-    d.no_repo_predicates = True
 
 
 def exclude_repo(ctx: Ctx, d: Draft) -> None:
