@@ -158,3 +158,9 @@ def test_a_relative_point_in_time_is_a_quoted_at_time(rows):
     relative = [r["query"] for r in rows if re.search(r'rev:at\.time\("\d+ \w+ ago"\)', r["query"])]
     assert len(relative) > 0.003 * N
     assert all(re.search(r"(^|\s)(repo|r):", q) for q in relative)
+
+
+def test_a_request_that_says_regex_gets_the_regexp_pattern_type(rows):
+    said = [r for r in rows if re.search(r"\bregexp?\b|regular expression", r["request"], re.I)]
+    assert len(said) > 0.01 * N
+    assert [(r["request"], r["query"]) for r in said if "patterntype:regexp" not in r["query"]] == []

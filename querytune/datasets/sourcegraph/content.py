@@ -95,8 +95,9 @@ def _regex(ctx, d):
     if ctx.chance(0.2):
         first, second = ctx.rng.choice(v.SEQUENCES)
         described, regex = f"{first} followed later on the same line by {second}", f"{regex_escape(first)}.*{second}"
-    d.what = described if ctx.chance(0.4) else ctx.pick([described, f"anything that looks like {described}", f"a regex for {described}",
-                       f"text matching {described}", f"patterns like {described}"])
+    # never "a regex for X": a request that says regex gets patterntype:regexp (``_regexp_mode``)
+    d.what = described if ctx.chance(0.4) else ctx.pick([described, f"anything that looks like {described}",
+                                                         f"text matching {described}", f"patterns like {described}"])
     d.pattern = f"/{regex}/"
 
 
@@ -106,7 +107,7 @@ def _regexp_mode(ctx, d):
         described, regex = f"{first} followed by {second} on the same line", f"{regex_escape(first)}.*{second}"
     else:
         described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
-    d.what = ctx.short([f"{described}, regex", f"regexp {described}"], [f"{described}, in regex mode", f"{described} using regexp search",
+    d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}"], [f"{described}, in regex mode", f"{described} using regexp search",
                        f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
                        f"{described}, regexp pattern type"])
     d.params.append("patterntype:regexp")
