@@ -44,7 +44,7 @@ def simple_term(ctx: Ctx) -> tuple[str, str]:
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 26), ("lang_code", 16), ("topic", 11), ("message", 10), ("term", 6), ("regex", 6),
-             ("regexp_mode", 5), ("literal", 10), ("phrase", 8), ("standard", 5), ("keyword_mode", 1.6), ("or", 7), ("and", 5),
+             ("regexp_mode", 5), ("literal", 12), ("phrase", 8), ("standard", 5), ("keyword_mode", 1.6), ("or", 7), ("and", 5),
              ("not", 5), ("group", 2), ("content", 6), ("neg_content", 5)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)

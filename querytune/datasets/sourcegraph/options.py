@@ -19,7 +19,7 @@ def repo_flags(ctx: Ctx, d: Draft) -> None:
                ("visibility:private", ["private repos only", "private only", "only private repositories",
                                        "just our private repos"]),
                (None, ["no archived", "no forks", "skip archived repos", "excluding forks"])]
-    param, phrases = ctx.rng.choices(options, [3.3, 3, 3.4, 3, 4, 3.5, 1])[0]
+    param, phrases = ctx.rng.choices(options, [3.3, 3.5, 3.4, 3, 4, 3.5, 1])[0]
     phrase = ctx.pick(phrases)
     if param:
         d.add(param, phrase)
