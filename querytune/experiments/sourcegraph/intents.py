@@ -47,7 +47,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
         piece(ctx, d)
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-            if named and not d.repo.rev and ctx.chance(0.2):
+            if named and not d.repo.rev and ctx.chance(0.3):
                 scope.at_time(ctx, d)
 
 
