@@ -141,7 +141,7 @@ def test_test_split_uses_only_held_out_templates(rows):
 
 def test_candidates_are_used_when_named_and_ignored_otherwise(rows):
     with_candidates = [r for r in rows if r["candidate_repos"]]
-    used = [r for r in with_candidates if "repo:^github" in r["query"] or "r:^github" in r["query"]]
+    used = [r for r in with_candidates if re.search(r"(^|\s)(repo|r):\^github", r["query"])]  # not -repo:
     assert 0.2 < len(with_candidates) / N < 0.4
     assert len(with_candidates) - len(used) > 0.3 * len(with_candidates)
     assert all(TASK.score(r, r["query"])["candidate_repo_used"] == 1.0 for r in used)

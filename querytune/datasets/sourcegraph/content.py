@@ -44,7 +44,7 @@ def simple_term(ctx: Ctx) -> tuple[str, str]:
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 26), ("lang_code", 16), ("topic", 11), ("message", 10), ("term", 6), ("regex", 6),
-             ("regexp_mode", 5), ("literal", 5), ("standard", 5), ("keyword_mode", 1.6), ("or", 7), ("and", 5),
+             ("regexp_mode", 5), ("literal", 12), ("phrase", 8), ("standard", 5), ("keyword_mode", 1.6), ("or", 7), ("and", 5),
              ("not", 5), ("group", 2), ("content", 6), ("neg_content", 5)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
@@ -80,7 +80,7 @@ def _message(ctx, d):
     d.what = f"{q}{text}{q}" if ctx.chance(0.35) else ctx.pick([f"the error {q}{text}{q}", f"where we log {q}{text}{q}", f"the message {q}{text}{q}",
                        f"{q}{text}{q}", f"the string {q}{text}{q}", f"the exact phrase {text}",
                        f"where {q}{text}{q} comes from", f"the text {q}{text}{q}"])
-    d.pattern = f'"{text}"'
+    d.pattern = pattern_token(text)  # one word ("unauthorized") stays bare
 
 
 def _term(ctx, d):
@@ -95,8 +95,9 @@ def _regex(ctx, d):
     if ctx.chance(0.2):
         first, second = ctx.rng.choice(v.SEQUENCES)
         described, regex = f"{first} followed later on the same line by {second}", f"{regex_escape(first)}.*{second}"
-    d.what = described if ctx.chance(0.4) else ctx.pick([described, f"anything that looks like {described}", f"a regex for {described}",
-                       f"text matching {described}", f"patterns like {described}"])
+    # never "a regex for X": a request that says regex gets patterntype:regexp (``_regexp_mode``)
+    d.what = described if ctx.chance(0.4) else ctx.pick([described, f"anything that looks like {described}",
+                                                         f"text matching {described}", f"patterns like {described}"])
     d.pattern = f"/{regex}/"
 
 
@@ -106,7 +107,7 @@ def _regexp_mode(ctx, d):
         described, regex = f"{first} followed by {second} on the same line", f"{regex_escape(first)}.*{second}"
     else:
         described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
-    d.what = ctx.short([f"{described}, regex", f"regexp {described}"], [f"{described}, in regex mode", f"{described} using regexp search",
+    d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}"], [f"{described}, in regex mode", f"{described} using regexp search",
                        f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
                        f"{described}, regexp pattern type"])
     d.params.append("patterntype:regexp")
@@ -114,11 +115,29 @@ def _regexp_mode(ctx, d):
 
 
 def _literal(ctx, d):
+    """Literal text is a quoted phrase in the default mode; ``patterntype:literal`` only when the
+    request names that pattern type ("literally" alone does not)."""
     text = ctx.rng.choice(v.LITERALS)
-    d.what = ctx.short([f"literal {text}", f"{text} literally"], [f"the literal text {text}", f"exactly {text}, literally", f"{text} as a literal string",
-                       f"a literal search for {text}", f"the characters {text} taken literally"])
-    d.params.append("patterntype:literal")
-    d.pattern = text
+    if ctx.chance(0.5):
+        d.what = ctx.short([f"{text} in literal mode", f"{text}, literal pattern type"],
+                           [f"{text} with the literal pattern type", f"{text} using literal search mode",
+                            f"a literal-mode search for {text}"])
+        d.params.append("patterntype:literal")
+        d.pattern = text
+        return
+    d.what = ctx.short([f"literally {text}", f"the exact text {text}", f"{text} literally"],
+                       [f"the literal text {text}", f"exactly {text}", f"the characters {text} exactly",
+                        f"the exact string {text}", f"{text} as a literal string"])
+    d.pattern = pattern_token(text)
+
+
+def _phrase(ctx, d):
+    """Exact code text of several words: the gold quotes it ("password =" -> ``"password ="``)."""
+    text = ctx.rng.choice(v.PHRASES)
+    d.what = ctx.pick([f'"{text}"', f"'{text}'", f"the exact text {text}", f"literally {text}",
+                       f"the text '{text}'", f'lines with "{text}"', f"the exact string '{text}'",
+                       f"exactly {text}", f"the snippet '{text}'"])
+    d.pattern = pattern_token(text)
 
 
 def _standard(ctx, d):
@@ -196,6 +215,6 @@ def _neg_content(ctx, d):
 
 
 BUILD = {"ident": _ident, "lang_code": _lang_code, "topic": _topic, "message": _message, "term": _term,
-         "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "standard": _standard,
+         "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "phrase": _phrase, "standard": _standard,
          "keyword_mode": _keyword_mode, "or": _or, "and": _and, "not": _not, "group": _group,
          "content": _content, "neg_content": _neg_content}

@@ -19,7 +19,7 @@ def repo_flags(ctx: Ctx, d: Draft) -> None:
                ("visibility:private", ["private repos only", "private only", "only private repositories",
                                        "just our private repos"]),
                (None, ["no archived", "no forks", "skip archived repos", "excluding forks"])]
-    param, phrases = ctx.rng.choices(options, [3.3, 3, 3.4, 3, 4, 3.5, 1])[0]
+    param, phrases = ctx.rng.choices(options, [3.3, 3.5, 3.4, 3, 4, 3.5, 1])[0]
     phrase = ctx.pick(phrases)
     if param:
         d.add(param, phrase)
@@ -34,15 +34,27 @@ def case_flag(ctx: Ctx, d: Draft) -> None:
 
 
 def count_flag(ctx: Ctx, d: Draft) -> None:
+    """A result limit, only where the request asks for one: an unlimited set ("no limit") or a size
+    ("top 500"), the number carried as said. Plain "all"/"every" is no limit (see ``breadth``)."""
     if ctx.chance(0.35):
-        d.add("count:all", ctx.short(["all results", "every match", "no limit"],
-                                     ["all results, not just the first page", "every single match",
-                                      "show all results", "don't cap the results"]))
+        d.add("count:all", ctx.short(["no limit", "every single match", "unlimited results", "no result cap"],
+                                     ["don't cap the results", "all results, not just the first page",
+                                      "with no result limit", "every single result, no cap",
+                                      "remove the result limit", "without the usual result limit"]))
         return
-    n = ctx.rng.choice([5, 10, 20, 25, 50, 100, 200, 500, 1000, 5000])
-    d.add(f"count:{n}", ctx.short([f"top {n}", f"first {n}", f"max {n} results"],
+    n = ctx.rng.choice([5, 10, 20, 25, 50, 100, 200, 250, 300, 500, 1000, 1500, 2000, 3000, 5000, 10000])
+    d.add(f"count:{n}", ctx.short([f"top {n}", f"first {n}", f"max {n} results", f"{n} results"],
                                   [f"top {n} results", f"just the first {n} matches", f"up to {n} hits",
-                                   f"limit it to {n} results", f"at most {n} results"]))
+                                   f"limit it to {n} results", f"give me {n} results", f"at most {n} results"]))
+
+
+def breadth(ctx: Ctx, d: Draft) -> None:
+    """"all of them", "across everything": the default search already covers it, so no filter
+    (a model that reads "all" as ``count:all`` limits nothing but changes the query)."""
+    d.fragments.append(ctx.short(["everywhere", "across everything", "in all repos", "all of them",
+                                  "across all our code", "every occurrence", "in every repo"],
+                                 ["across the whole codebase", "show me all of them", "in all of our repositories",
+                                  "every place it shows up", "all instances", "anywhere at all"]))
 
 
 def timeout_flag(ctx: Ctx, d: Draft) -> None:

@@ -63,9 +63,11 @@ class Draft:
     params: list[str] = field(default_factory=list)
     fragments: list[str] = field(default_factory=list)
     repo: RepoRef | None = None
+    excluded: RepoRef | None = None  # "every repo except X": resolved against the candidates like ``repo``
     lang: str | None = None
     no_repo_predicates: bool = False  # rev: cannot be combined with repo predicates
     file_specific: bool = False  # a file name or extension filter (implies a language)
+    lang_fragment: int | None = None  # index of the "in Python" fragment, so "test files" can become "Python test files"
     bare: bool = False  # the request is the content alone, typed like a search box
 
     def add(self, param: str, fragment: str | None = None) -> "Draft":
@@ -76,6 +78,10 @@ class Draft:
 
     def fields(self) -> set[str]:
         return {p.lstrip("-(").split(":")[0] for p in self.params}
+
+    def langs(self) -> set[str]:
+        """The languages the query is limited to (``lang:x``, either side of ``(lang:a OR lang:b)``)."""
+        return set(re.findall(r"(?<![-\w])lang:([^\s()]+)", " ".join(self.params)))
 
 
 # ---------------------------------------------------------------- small helpers

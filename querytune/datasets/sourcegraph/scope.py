@@ -25,12 +25,8 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
                                      [f"across the {org} org", f"in all {org} repos", f"anywhere in {org}'s repositories",
                                       f"in every repo under {org}", f"org-wide at {org}"]))
         return
-    if roll < 0.2:
-        (fa, ma), (fb, mb) = ctx.rng.sample(v.REPOS, 2)
-        sa, sb = ctx.rng.choice(ma), ctx.rng.choice(mb)
-        d.repo = RepoRef([fa, fb], [sa, sb])
-        d.fragments.append(ctx.short([f"in {sa} or {sb}", f"{sa} or {sb}", f"in {sa}, {sb}"],
-                                     [f"in either {sa} or {sb}", f"across {sa} and {sb}", f"in the {sa} and {sb} repos"]))
+    if roll < 0.36:
+        _several_repos(ctx, d)
         return
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
@@ -47,6 +43,24 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
     d.fragments.append(phrase)
 
 
+def _several_repos(ctx: Ctx, d: Draft) -> None:
+    """Two or three repos, mostly of one org (the candidates a user sees are their org's repos)."""
+    if ctx.chance(0.7):
+        org = ctx.rng.choice(v.ORGS)
+        pool = [r for r in v.COMPANY_REPOS if r[0].split("/")[1] == org]
+    else:
+        pool = v.REPOS
+    picked = ctx.rng.sample(pool, 3 if ctx.chance(0.15) else 2)
+    said = [ctx.rng.choice(mentions) for _, mentions in picked]
+    d.repo = RepoRef([full for full, _ in picked], said)
+    *rest, last = said
+    listed = ", ".join(rest)
+    d.fragments.append(ctx.short([f"in {listed} or {last}", f"{listed} or {last}", f"in {', '.join(said)}",
+                                  f"in {listed} and {last}"],
+                                 [f"in either {listed} or {last}", f"across {listed} and {last}",
+                                  f"in the {listed} and {last} repos", f"only in {listed} and {last}"]))
+
+
 def revision(ctx: Ctx) -> tuple[str, str]:
     roll = ctx.rng.random()
     if roll < 0.33:
@@ -57,10 +71,10 @@ def revision(ctx: Ctx) -> tuple[str, str]:
         tag = ctx.rng.choice(v.TAGS)
         return tag, ctx.short([f"at {tag}", f"at tag {tag}", f"tag {tag}"],
                               [f"as of the {tag} release", f"on the {tag} tag"])
-    if roll < 0.56:
+    if roll < 0.54:
         sha = ctx.rng.choice(v.SHAS)
         return sha, ctx.short([f"at {sha}", f"at commit {sha}"], [f"as of commit {sha}", f"at revision {sha}"])
-    if roll < 0.78:
+    if roll < 0.8:
         spoken, glob = ctx.rng.choice(v.REF_GLOBS)
         return glob, ctx.pick([f"on {spoken}", f"across {spoken}", f"in {spoken}"])
     a, b = ctx.rng.sample(v.BRANCHES, 2)
@@ -68,8 +82,23 @@ def revision(ctx: Ctx) -> tuple[str, str]:
                                  [f"on both {a} and {b}", f"on the {a} and {b} branches", f"on {a} as well as {b}"])
 
 
+#: (how people say a time back, the at.time date it becomes)
+_AGO = [("two weeks ago", "2 weeks ago"), ("2 weeks ago", "2 weeks ago"), ("a month ago", "1 month ago"),
+        ("three months ago", "3 months ago"), ("6 months ago", "6 months ago"), ("a year ago", "1 year ago"),
+        ("a year and a half ago", "18 months ago"), ("three weeks ago", "3 weeks ago"),
+        ("two years ago", "2 years ago"), ("10 days ago", "10 days ago"), ("nine months ago", "9 months ago"),
+        ("a week ago", "1 week ago")]
+
+
 def at_time(ctx: Ctx, d: Draft) -> None:
     """rev:at.time(...) needs a named repo and no repo predicate."""
+    d.no_repo_predicates = True
+    if ctx.chance(0.45):  # "as of two weeks ago": a relative date, quoted because it has spaces
+        spoken, ago = ctx.pick(_AGO)
+        d.add(f'rev:at.time("{ago}")', ctx.short([f"as of {spoken}", f"as it was {spoken}"],
+                                                 [f"the state of it {spoken}", f"how it looked {spoken}",
+                                                  f"back as of {spoken}"]))
+        return
     day = ctx.today - timedelta(days=ctx.rng.randint(7, 600))
     spoken = spoken_day(ctx, day)
     if ctx.chance(0.3):
@@ -80,16 +109,18 @@ def at_time(ctx: Ctx, d: Draft) -> None:
         d.add(f"rev:at.time({day.isoformat()})", ctx.short([f"as of {spoken}", f"as of {spoken}"],
                                                              [f"as the code was on {spoken}", f"at the state of {spoken}",
                                                               f"back on {spoken}"]))
-    d.no_repo_predicates = True
 
 
 def exclude_repo(ctx: Ctx, d: Draft) -> None:
+    """A repo to leave out; ``generate._resolve_repo`` writes the filter once candidates are drawn."""
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
-    d.add(f"-repo:{dots(said.split()[0])}", ctx.short([f"not {said}", f"not in {said}", f"minus {said}", f"except {said}"],
-                                                      [f"except in {said}", f"but not in {said}", f"skipping {said}",
-                                                       f"leaving out the {said} repo", f"outside of {said}",
-                                                       f"ignoring {said}"]))
+    d.excluded = RepoRef([full], [said])
+    d.fragments.append(ctx.short([f"not {said}", f"not in {said}", f"minus {said}", f"except {said}",
+                                  f"every repo except {said}", f"all repos but {said}"],
+                                 [f"except in {said}", f"but not in {said}", f"skipping {said}",
+                                  f"leaving out the {said} repo", f"everywhere except {said}",
+                                  f"in every repo except {said}", f"outside of {said}", f"ignoring {said}"]))
 
 
 def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
@@ -157,11 +188,20 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
     return phrase
 
 
+def fits_langs(d: Draft, regex: str) -> bool:
+    """Whether a file regex can scope the draft's query: one that only matches another language's
+    files would contradict its ``lang:`` ("the main.go files in Python")."""
+    implied = v.IMPLIED_LANG.get(regex)
+    return not implied or not d.langs() or d.langs() == {implied}
+
+
 def file_scope(ctx: Ctx, d: Draft) -> str:
     """A file filter; with a language already chosen only folders and kinds of files, no extensions."""
     roll = ctx.rng.random() * (0.6 if {"lang", "-lang"} & d.fields() else 1.0)
     if roll < 0.4:
-        said, regex = ctx.rng.choice(v.FILES)
+        said, regex = ctx.rng.choice([(s, r) for s, r in v.FILES if fits_langs(d, r)])
+        if _merge_lang(ctx, d, said, regex):
+            return d.fragments[d.lang_fragment]
         phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} only"],
                            [f"in the {said}", f"inside {said}", f"across {said}", f"only in {said}"])
     elif roll < 0.6:
@@ -183,13 +223,30 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
         regex, d.file_specific = f"{dots(ext)}$", True
         phrase = ctx.short([f"in {ext} files", f"{ext} files only"], [f"in files ending in {ext}",
                                                                  f"in files with the {ext} extension"])
+    d.file_specific = d.file_specific or regex in v.IMPLIED_LANG
     param = f"file:{regex}"
     d.add(param, phrase)
     return phrase
 
 
+_NEUTRAL_KINDS = ("test files", "config files", "spec files", "database migrations")
+
+
+def _merge_lang(ctx: Ctx, d: Draft, said: str, regex: str) -> bool:
+    """Half the time a neutral kind of file joins the language's words: "in Python test files"
+    (lang:python file:test), the way people say it, instead of "in Python ... in test files"."""
+    if said not in _NEUTRAL_KINDS or d.lang_fragment is None or not ctx.chance(0.5):
+        return False
+    lang = next(iter(d.langs()))
+    kind = said.removeprefix("database ")
+    d.fragments[d.lang_fragment] = ctx.pick([f"in {lang_said(ctx, lang)} {kind}", f"{lang_said(ctx, lang)} {kind}",
+                                            f"in the {lang_said(ctx, lang)} {kind}"])
+    d.params.append(f"file:{regex}")
+    return True
+
+
 def exclude_file(ctx: Ctx, d: Draft) -> None:
-    said, regex = ctx.rng.choice(v.EXCLUSIONS)
+    said, regex = ctx.rng.choice([(s, r) for s, r in v.EXCLUSIONS if fits_langs(d, r)])
     phrase = ctx.short([f"no {said}", f"not {said}", f"skip {said}", f"minus {said}"],
                        [f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
                         f"leave out {said}", f"without {said}", f"outside of {said}"])
@@ -226,11 +283,23 @@ def file_predicate(ctx: Ctx, d: Draft) -> None:
 
 
 def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
-    lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], [3 if i < 10 else 1 for i in range(len(v.LANGUAGES))])[0]
+    """A language the request names: ``lang:`` ("in Go", "Python files", "SQL files"), except the
+    languages people name by their file ("Dockerfiles"), which are a file filter."""
+    weights = [0 if l in v.FILE_NAMED_LANGS else 3 if i < 10 else 1 for i, (l, _) in enumerate(v.LANGUAGES)]
+    lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], weights)[0]
+    if lang in v.FILE_NAMED_LANGS:
+        said, regex = v.FILE_NAMED_LANGS[lang]
+        d.file_specific = True
+        d.add(f"file:{regex}", ctx.short([f"in {said}", f"{said} only"], [f"in the {said}", f"only in {said}"]))
+        return
     said = lang_said(ctx, lang)
-    d.add(f"lang:{lang}", ctx.short([f"in {said}", f"in {said}", f"{said}", f"{said} only", f"in {said} files"],
-                                    [f"in {said} code", f"written in {said}", f"in our {said} sources",
-                                     f"in the {said} code", f"just {said}", f"limited to {said}"]))
+    kinds = [k for k, l in v.LANG_FILES if l == lang]
+    short = [f"in {k}" for k in kinds] + [f"{said} files", f"{said} code", f"in {said} files", f"{said}",
+                                          f"{said} only", f"in {said}", f"in {said}"]
+    d.add(f"lang:{lang}", ctx.short(short, [f"in {said} code", f"written in {said}", f"in our {said} sources",
+                                            f"in the {said} code", f"just {said}", f"limited to {said}",
+                                            f"only the {said} files"]))
+    d.lang_fragment = len(d.fragments) - 1
 
 
 def exclude_lang(ctx: Ctx, d: Draft) -> None:

@@ -21,6 +21,7 @@ _CODE = [
     "I want to see {what}", "can you show me {what}", "any idea where to find {what}?", "where's {what}?",
     "remind me where {what} is", "need {what}", "show all {what}", "do you know where {what} is?",
     "trying to find {what}", "looking for {what}", "search {what}",
+    "show me all {what}", "find every {what}", "find all {what}", "list all {what}",
     "point me to {what}", "help me find {what}",
 ]
 

@@ -25,6 +25,7 @@ LANGUAGES = [
     ("graphql", ["GraphQL"]), ("vue", ["Vue"]), ("svelte", ["Svelte"]), ("zig", ["Zig"]),
     ("powershell", ["PowerShell"]), ("solidity", ["Solidity"]), ("cmake", ["CMake"]), ("nix", ["Nix"]),
     ("css", ["CSS"]), ("scss", ["SCSS", "Sass"]), ("html", ["HTML"]), ("makefile", ["Makefile"]),
+    ("nginx", ["nginx"]),
 ]
 LANG_NAMES = {value: names for value, names in LANGUAGES}
 
@@ -218,8 +219,17 @@ SEQUENCES = [("http.Get", "err"), ("open", "close"), ("SELECT", "WHERE"), ("lock
 
 # literal text with characters that would mean something else in regex or keyword mode
 LITERALS = ["a[i] = b", "x ? y : z", "**kwargs", "++i", "[]byte{}", "$HOME/.config", "a || b", "!= null",
-            "{{ .Values", "<%= ", "=> {}", "#!/usr/bin/env", "[0]", "i += 1", "&& true", "-- TODO", "?? 0",
+            "{{ .Values", "<%=", "=> {}", "#!/usr/bin/env", "[0]", "i += 1", "&& true", "-- TODO", "?? 0",
             "*ptr++", "+= 1", "[]string{}", "% 2 == 0", "|| true"]
+# exact code text of several words or symbols, searched as one quoted phrase
+PHRASES = ["password =", "api_key =", "return nil, err", "if err != nil", "SELECT * FROM", "import pandas as pd",
+           "except Exception as e", "def __init__(self", "catch (Exception e)", "throw new Error", "debug = True",
+           "verify = False", "timeout = 0", "for i in range", "while (true)", "new Date()", "as unknown as",
+           "ON CONFLICT DO NOTHING", "git push --force", "chmod 777", "allow_origins = *", "DROP TABLE IF EXISTS",
+           "ssl_verify = false", "max_connections = 100", "retries = 3", "process.exit(1);", "return err }",
+           "log.Println(err)", "return null;", "secret_key =", "raise ValueError(", "async with", "go func()",
+           "select * from users", "setTimeout(() =>", "if (err) throw err", "== null", "import * as",
+           "std::cout <<", "exit 1"]
 
 # ---------------------------------------------------------------- structural templates
 
@@ -245,23 +255,44 @@ STRUCTURAL = [
 
 # ---------------------------------------------------------------- files
 
-# (how people say it, file: regex)
+# (how people say it, file: regex): paths, file names and extensions, never a language's name (that is lang:)
 FILES = [
-    ("Dockerfiles", "Dockerfile"), ("YAML files", r"\.ya?ml$"), ("package.json files", r"package\.json$"),
+    ("Dockerfiles", "Dockerfile"), ("package.json files", r"package\.json$"),
     ("GitHub Actions workflows", r"^\.github/workflows/"), ("Makefiles", "Makefile"),
     ("database migrations", "migrations/"), ("go.mod files", r"go\.mod$"), ("Helm charts", "charts/"),
-    ("config files", "config"), ("README files", "README"), ("Terraform files", r"\.tf$"),
-    ("protobuf definitions", r"\.proto$"), ("shell scripts", r"\.sh$"), ("Jenkinsfiles", "Jenkinsfile"),
+    ("config files", "config"), ("README files", "README"), ("files ending in .tf", r"\.tf$"),
+    ("the .proto files", r"\.proto$"), ("files ending in .sh", r"\.sh$"), ("Jenkinsfiles", "Jenkinsfile"),
     ("docker-compose files", "docker-compose"), ("requirements.txt files", r"requirements\.txt$"),
-    ("Kubernetes manifests", "k8s/"), ("SQL files", r"\.sql$"), ("test files", "test"), ("changelogs", "CHANGELOG"),
-    ("Cargo.toml files", r"Cargo\.toml$"), ("pom.xml files", r"pom\.xml$"), ("Gradle build files", r"build\.gradle"),
-    ("OpenAPI specs", "openapi"), ("CODEOWNERS files", "CODEOWNERS"), ("jest snapshot files", r"\.snap$"),
-    ("Go test files", r"_test\.go$"), ("TypeScript test files", r"\.test\.ts$"), ("spec files", r"\.spec\."),
-    ("Helm values files", r"values\.ya?ml$"), ("nginx configs", r"nginx.*\.conf$"), ("the main.go files", r"main\.go$"),
+    ("Kubernetes manifests", "k8s/"), ("the .sql files", r"\.sql$"), ("test files", "test"),
+    ("changelogs", "CHANGELOG"), ("Cargo.toml files", r"Cargo\.toml$"), ("pom.xml files", r"pom\.xml$"),
+    ("Gradle build files", r"build\.gradle"), ("OpenAPI specs", "openapi"), ("CODEOWNERS files", "CODEOWNERS"),
+    ("jest snapshot files", r"\.snap$"), ("_test.go files", r"_test\.go$"), ("the .test.ts files", r"\.test\.ts$"),
+    ("spec files", r"\.spec\."), ("Helm values files", r"values\.ya?ml$"), ("the main.go files", r"main\.go$"),
     ("tsconfig files", r"tsconfig.*\.json$"), ("Bazel BUILD files", r"BUILD(\.bazel)?$"),
     ("pre-commit configs", r"\.pre-commit-config\.yaml$"), ("environment example files", r"\.env\.example$"),
-    ("Python setup files", r"setup\.(py|cfg)$"), ("lock files", r"\.lock$"), ("index files", r"index\.(ts|js)$"),
+    ("setup.py files", r"setup\.py$"), ("lock files", r"\.lock$"), ("index.ts files", r"index\.ts$"),
 ]
+#: file regexes (FILES, EXCLUSIONS) that only match one language's files: such a filter never meets a
+#: different lang: in one query ("the main.go files in Python" contradicts itself)
+IMPLIED_LANG = {"Dockerfile": "dockerfile", r"package\.json$": "json", r"^\.github/workflows/": "yaml",
+                "Makefile": "makefile", r"go\.mod$": "go", r"\.tf$": "hcl", r"\.proto$": "protobuf", r"\.sh$": "shell",
+                "Jenkinsfile": "groovy", "docker-compose": "yaml", "k8s/": "yaml", r"\.sql$": "sql",
+                r"requirements\.txt$": "text", r"Cargo\.toml$": "toml", r"pom\.xml$": "xml", r"\.snap$": "javascript",
+                r"_test\.go$": "go", r"\.test\.ts$": "typescript", r"values\.ya?ml$": "yaml", r"main\.go$": "go",
+                r"tsconfig.*\.json$": "json", r"\.pre-commit-config\.yaml$": "yaml", r"setup\.py$": "python",
+                r"index\.ts$": "typescript", r"\.pb\.go$": "go", r"\.min\.js$": "javascript",
+                r"BUILD(\.bazel)?$": "starlark", r"build\.gradle": "groovy"}
+#: kinds of file people name by their language ("SQL files", "nginx configs"): lang:, not file:
+LANG_FILES = [("YAML files", "yaml"), ("SQL files", "sql"), ("shell scripts", "shell"), ("bash scripts", "shell"),
+              ("Terraform files", "hcl"), ("nginx configs", "nginx"), ("protobuf definitions", "protobuf"),
+              ("Python scripts", "python"), ("Ruby scripts", "ruby"), ("Markdown docs", "markdown"),
+              ("JSON files", "json"), ("Svelte components", "svelte"), ("Vue components", "vue"),
+              ("GraphQL files", "graphql"), ("Perl scripts", "perl"), ("PowerShell scripts", "powershell"),
+              ("CSS files", "css"), ("Go files", "go"), ("Java files", "java"), ("Kotlin files", "kotlin"),
+              ("Rust files", "rust"), ("TypeScript files", "typescript"), ("Lua scripts", "lua"),
+              ("HTML files", "html"), ("SCSS files", "scss"), ("Groovy scripts", "groovy")]
+#: languages named by their file ("Dockerfiles"): the request spells a file name, so the gold is file:
+FILE_NAMED_LANGS = {"dockerfile": ("Dockerfiles", "Dockerfile"), "makefile": ("Makefiles", "Makefile")}
 DIRECTORIES = ["src", "docs", "scripts", "internal/auth", "pkg/api", "cmd/server", "web/src/components",
                "services/payments", "lib", "deploy", "infra/terraform", "client/web", "api/v1", "tools",
                "internal/search", "app/models", "app/controllers", "backend/jobs", "frontend", "config"]
@@ -274,8 +305,8 @@ EXTENSIONS = [".go", ".py", ".ts", ".tsx", ".rb", ".java", ".rs", ".proto", ".sq
 EXCLUSIONS = [
     ("tests", "test"), ("test files", "test"), ("vendored code", "vendor/"), ("node_modules", "node_modules/"),
     ("generated code", "generated"), ("mocks", "mock"), ("the docs", "^docs/"), ("examples", "example"),
-    ("third-party code", "third_party/"), ("fixtures", "fixtures/"), ("Go test files", r"_test\.go$"),
-    ("minified bundles", r"\.min\.js$"), ("protobuf generated files", r"\.pb\.go$"), ("the dist folder", "dist/"),
+    ("third-party code", "third_party/"), ("fixtures", "fixtures/"), ("_test.go files", r"_test\.go$"),
+    ("minified bundles", r"\.min\.js$"), ("generated .pb.go files", r"\.pb\.go$"), ("the dist folder", "dist/"),
     ("storybook stories", r"\.stories\."), ("snapshots", "__snapshots__/"),
 ]
 

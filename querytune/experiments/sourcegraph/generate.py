@@ -12,10 +12,11 @@ often, so requests stay as terse as real ones); the gold is the filters, in the 
 writes them (``FIELD_ORDER``), followed by the pattern. At most ``intents.MAX_MODIFIERS`` scope and
 option filters are kept per row.
 
-About a quarter of rows carry candidate repositories: when the request names one (or two)
-of them the gold pins it exactly (``repo:^github\\.com/o/n$``, ``repo:^github\\.com/o/(a|b)$``);
-when it names a repo outside the candidates the gold names that repo as said
-(``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
+About a quarter of rows carry candidate repositories, mostly of one org: when the request names one
+of them the gold pins it exactly (``repo:^github\\.com/o/n$``), several of them one alternation
+(``repo:^github\\.com/o/(a|b)$``), and "every repo except X" with X a candidate
+``-repo:^github\\.com/o/x$``; when it names a repo outside the candidates the gold names that repo
+as said (``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
 is one of an intent's last ``HELD_OUT`` heads form the test split, and only they use the
 held-out quarter of each fragment phrasing list.
 Rows are deduplicated by request and capped at ``MAX_PER_QUERY`` per canonical query.
@@ -46,10 +47,12 @@ FIELD_ORDER = ["type", "case", "fork", "archived", "visibility", "select", "coun
 #: field -> (alias, share of that field's uses written with it)
 ALIASES = {"repo": [("r", 0.03)], "file": [("f", 0.025), ("path", 0.025)], "lang": [("l", 0.04), ("language", 0.04)],
            "message": [("m", 0.1), ("msg", 0.1)], "after": [("since", 0.06)], "before": [("until", 0.15)],
-           "rev": [("revision", 0.15)]}
+           "rev": [("revision", 0.25)]}
 CANDIDATE_SHARE_NAMED = 0.45  # requests naming a repo: share that also get candidates (incl. it)
 CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that must not be used
 CANDIDATE_SHARE_UNNAMED = 0.15  # requests naming a repo outside the candidates (the gold names it as said)
+CANDIDATE_SHARE_SEVERAL = 0.75  # requests naming several repos: share that get candidates (incl. them)
+CANDIDATE_SHARE_EXCLUDED = 0.6  # "every repo except X": share where X is a candidate (pinned -repo:^...$)
 HELD_OUT_WEIGHT = 0.8  # held-out heads drawn a bit less often (heads are also weighted by length): test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
@@ -124,46 +127,74 @@ def mention_regex(said: str) -> str:
 
 
 def _resolve_repo(ctx: Ctx, d: Draft) -> list[str]:
-    """Draw candidate repos and write the repo filter the request's named repos imply."""
+    """Draw candidate repos and write the repo filters the request's named and excluded repos imply."""
     named = d.repo.fulls if d.repo else []
-    taken = {x.lstrip("-").split(":", 1)[1].rstrip("/") for x in d.params if x.lstrip("-").startswith("repo:")}
-    said = [mention_regex(m).replace("\\", "").lower() for m in (d.repo.mentions if d.repo else [])]
-    # other candidates never look like a named or excluded repo, so the request stays unambiguous
-    others = [full for full, _ in v.REPOS if full not in named and not any(t in full for t in taken)
-              and not any(m in full.lower().split("/", 1)[1] for m in said)]
-    pinned = False
+    excluded = d.excluded.fulls if d.excluded else []
+    pool = _candidate_pool(ctx, d, named + excluded)
+    pinned = pin_excluded = False
     if d.repo and d.repo.implicit:
         candidates, pinned = list(named), True
-    elif d.repo and ctx.chance(CANDIDATE_SHARE_NAMED):
-        candidates, pinned = ctx.rng.sample(others, ctx.rng.randint(0, 3)), True
-        for full in named:
-            candidates.insert(ctx.rng.randint(0, len(candidates)), full)
+    elif d.repo and ctx.chance(CANDIDATE_SHARE_SEVERAL if len(named) > 1 else CANDIDATE_SHARE_NAMED):
+        candidates, pinned = _with(ctx, ctx.rng.sample(pool, min(len(pool), ctx.rng.randint(0, 3))), named), True
+    elif d.excluded and not d.repo and ctx.chance(CANDIDATE_SHARE_EXCLUDED):
+        candidates, pin_excluded = _with(ctx, ctx.rng.sample(pool, min(len(pool), ctx.rng.randint(1, 3))),
+                                         excluded), True
     elif ctx.chance(CANDIDATE_SHARE_UNNAMED if d.repo else CANDIDATE_SHARE_OTHER):
-        candidates = ctx.rng.sample(others, ctx.rng.randint(1, 3))  # none of them is the one asked about
+        candidates = ctx.rng.sample(pool, min(len(pool), ctx.rng.randint(1, 3)))  # none of them is asked about
     else:
         candidates = []
-    if not d.repo:
-        return candidates
-    if pinned:
-        paths = [full.split("/", 1)[1] for full in named]
-        orgs = {path.split("/")[0] for path in paths}
-        if len(paths) == 1:
-            body = dots(paths[0])
-        elif len(orgs) == 1:
-            body = f"{orgs.pop()}/(" + "|".join(dots(x.split("/")[1]) for x in paths) + ")"
-        else:
-            body = "(" + "|".join(dots(x) for x in paths) + ")"
-        value = f"^github\\.com/{body}$"
+    if d.excluded:
+        value = pinned_regex(excluded) if pin_excluded else mention_regex(d.excluded.mentions[0])
+        d.params.append(f"-repo:{value}")
+    if d.repo:
+        _write_repo(d, pinned_regex(named) if pinned else _mentions_regex(d.repo.mentions))
+    return candidates
+
+
+def _candidate_pool(ctx: Ctx, d: Draft, asked: list[str]) -> list[str]:
+    """Repos to offer besides the asked ones: never one that looks like a repo the request names or
+    excludes (so the request stays unambiguous), mostly of the same org (a user's candidates are theirs)."""
+    taken = {x.lstrip("-").split(":", 1)[1].rstrip("/") for x in d.params if x.lstrip("-").startswith("repo:")}
+    mentions = (d.repo.mentions if d.repo else []) + (d.excluded.mentions if d.excluded else [])
+    said = [mention_regex(m).replace("\\", "").lower() for m in mentions]
+    others = [full for full, _ in v.REPOS if full not in asked and not any(t in full for t in taken)
+              and not any(m in full.lower().split("/", 1)[1] for m in said)]
+    orgs = {full.split("/")[1] for full in asked}
+    same_org = [full for full in others if full.split("/")[1] in orgs]
+    return same_org if len(same_org) >= 3 and ctx.chance(0.7) else others
+
+
+def _with(ctx: Ctx, candidates: list[str], asked: list[str]) -> list[str]:
+    for full in asked:
+        candidates.insert(ctx.rng.randint(0, len(candidates)), full)
+    return candidates
+
+
+def pinned_regex(fulls: list[str]) -> str:
+    """One anchored regex for candidate repos: ``^github\\.com/acme/(web-app|payments-service)$``."""
+    paths = [full.split("/", 1)[1] for full in fulls]
+    orgs = {path.split("/")[0] for path in paths}
+    if len(paths) == 1:
+        body = dots(paths[0])
+    elif len(orgs) == 1:
+        body = f"{orgs.pop()}/(" + "|".join(dots(x.split("/")[1]) for x in paths) + ")"
     else:
-        regexes = [mention_regex(m) for m in d.repo.mentions]
-        value = regexes[0] if len(regexes) == 1 else "(" + "|".join(regexes) + ")"
+        body = "(" + "|".join(dots(x) for x in paths) + ")"
+    return f"^github\\.com/{body}$"
+
+
+def _mentions_regex(mentions: list[str]) -> str:
+    regexes = [mention_regex(m) for m in mentions]
+    return regexes[0] if len(regexes) == 1 else "(" + "|".join(regexes) + ")"
+
+
+def _write_repo(d: Draft, value: str) -> None:
     if d.repo.rev and d.repo.rev_style == "@":
         d.params.append(f"repo:{value}@{d.repo.rev}")
     else:
         d.params.append(f"repo:{value}")
         if d.repo.rev:
             d.params.append(f"rev:{d.repo.rev}")
-    return candidates
 
 
 # ---------------------------------------------------------------- gold and request text

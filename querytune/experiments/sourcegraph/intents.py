@@ -27,8 +27,9 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     (a random subset), then applied in a fixed order so later ones can see earlier ones."""
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
-    drawn = [(repo, "repo"), (0.04, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
-             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang")]
+    drawn = [(repo, "repo"), (0.055, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang"),
+             (0.06, "breadth")]
     if flags:
         drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.04, "index")]
@@ -41,14 +42,12 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
             continue
         if name == "repo_predicate" and d.no_repo_predicates:
             continue
-        if name in ("lang", "two_langs", "-lang") and {"lang", "-lang"} & d.fields():
-            continue
-        if name == "-lang" and d.file_specific:
-            continue  # "in main.go files, no Python" contradicts itself
+        if name in ("lang", "two_langs", "-lang") and ({"lang", "-lang"} & d.fields() or d.file_specific):
+            continue  # one language per request; "in main.go files, no Python" contradicts itself
         piece(ctx, d)
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-            if named and not d.repo.rev and ctx.chance(0.2):
+            if named and not d.repo.rev and ctx.chance(0.3):
                 scope.at_time(ctx, d)
 
 
@@ -56,7 +55,7 @@ _MODIFIERS = [("repo", scope.named_repo), ("-repo", scope.exclude_repo), ("repo_
               ("lang", scope.lang_scope), ("two_langs", scope.two_langs), ("file", scope.file_scope), ("-file", scope.exclude_file),
               ("file_predicate", scope.file_predicate), ("-lang", scope.exclude_lang), ("context", scope.context_scope),
               ("repo_flags", options.repo_flags), ("case", options.case_flag), ("count", options.count_flag),
-              ("timeout", options.timeout_flag), ("index", options.index_flag)]
+              ("timeout", options.timeout_flag), ("index", options.index_flag), ("breadth", options.breadth)]
 
 
 def _code(ctx, d):
@@ -129,10 +128,16 @@ def _repo_list(ctx, d):
 
 
 def _file_list(ctx, d):
-    said, regex = ctx.rng.choice(v.FILES)
-    d.what = said
-    d.params.append(f"file:{regex}")
-    _modifiers(ctx, d, 0.6, file=0.0, lang=0.0)
+    """Files of a kind: spelled as a path or file name ("Dockerfiles") -> file:, named by their
+    language ("SQL files") -> lang:."""
+    if ctx.chance(0.3):
+        d.what, lang = ctx.rng.choice(v.LANG_FILES)
+        d.params.append(f"lang:{lang}")
+    else:
+        d.what, regex = ctx.rng.choice(v.FILES)
+        d.params.append(f"file:{regex}")
+        d.file_specific = regex in v.IMPLIED_LANG
+    _modifiers(ctx, d, 0.6, file=0.0, lang=0.0 if d.file_specific else 0.15)
 
 
 def _symbol(ctx, d):
@@ -161,10 +166,10 @@ def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.55) -> None:
             d.repo.rev, d.repo.rev_style = f"{head}:^{base}", "@" if ctx.chance(0.7) else "field"
             d.fragments.append(ctx.pick([f"on {head} but not in {base}", f"that are on {head} and not yet in {base}",
                                          f"reachable from {head} but not from {base}"]))
-    if ctx.chance(0.12):
-        scope.file_scope(ctx, d)
     if ctx.chance(0.06):
         scope.lang_scope(ctx, d)
+    if ctx.chance(0.12):
+        scope.file_scope(ctx, d)  # after the language, so it can keep to that language's files
     if ctx.chance(time):
         options.dates_piece(ctx, d)
     if ctx.chance(0.05):
