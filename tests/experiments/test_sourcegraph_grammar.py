@@ -32,7 +32,10 @@ ISSUE_QUERIES = ["http.Handle select:repo", "language:go mutex", 'repo:acme/web 
 PENDING = [r"patterntype:regexp foo\(", "log.Printf(msg, args)", r"patterntype:regexp key:\s*value"]
 INVALID = ["lang:python async:yes", r'type:commit after:\"1 week ago\"', "foo or", "lang:go foo\nbar", "NOT -file:x",
            "-type:file x", "lang:klingon x", "select:nope", "case:maybe", "timeout:5d", "and", '""',
-           "NOT (a b)", "repo:", "type:file count:-1"]
+           "NOT (a b)", "repo:", "type:file count:-1",
+           # dates the model wrote under the grammar on the GPU before dates were checked, and their kin
+           "type:commit after:1 week ago", "type:diff before:christmas", 'type:commit after:"last decade"',
+           "type:commit before:2026-02-30 x", "repo:x rev:at.time(soon) y"]
 
 #: valid per the parser, left out of the grammar on purpose (see constrain's docstring): an
 #: unclosed "(" that starts a term is read as a group's "(" by the grammar
@@ -74,6 +77,16 @@ def test_xgrammar_takes_the_dev_golds_token_by_token(segmentation):
 def test_grammar_rejects_what_the_validator_rejects(query):
     assert problems_of(query)
     assert not engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
+
+
+@pytest.mark.parametrize("query", ['type:commit after:"3 weeks ago" fix', "type:commit after:yesterday x",
+                                   "type:diff before:2026-02-28 x", 'type:commit after:"last monday"',
+                                   'type:commit after:"two days ago"', "repo:x rev:at.time(2 weeks ago) y",
+                                   'repo:x rev:at.time("2024-01-31", main) y'])
+def test_grammar_takes_the_dates_sourcegraph_reads(query):
+    assert not problems_of(query)
+    assert engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
+    assert engines.xgrammar_accepts(GBNF, engines.segmentations(query)[0])
 
 
 @pytest.mark.parametrize("query", NARROWER)

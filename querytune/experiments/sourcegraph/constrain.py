@@ -18,7 +18,10 @@ their reason codes):
   ``rev:`` needs a ``repo:`` and no ``@rev``, ``repohasfile:`` with ``type:symbol``,
   structural search with ``type:`` or negated patterns, more than 256 basic queries;
 - RE2 validity of regex values and patterns (and of every word in regexp mode);
-- dates (``before:``/``after:`` values and ``at.time``), and counts above 2^31-1.
+- counts above 2^31-1.
+
+Dates (``before:``/``after:`` values and ``at.time``) are checked, in a narrower form (``_date``):
+on the GPU an unchecked date let the model write ``after:1 week ago`` and ``before:christmas``.
 
 Narrower than the validator, on purpose or for simplicity: no outer whitespace (answers
 are stripped); enumerated values quoted only when they hold a space; backslash runs of
@@ -35,6 +38,7 @@ parser reads the predicate and checks its arguments (``repo:has.file(x:y)``).
 """
 from __future__ import annotations
 
+import calendar
 import random
 from functools import lru_cache
 
@@ -44,12 +48,11 @@ from querytune.experiments.sourcegraph import values as v
 from querytune.experiments.sourcegraph.grammar import FIELD_ALIASES, FIELDS, PREDICATES
 from querytune.experiments.sourcegraph.languages import ALIASES
 from querytune.experiments.sourcegraph.rewrites import countable, unquoted, without_close, without_open
-from querytune.experiments.sourcegraph.validate import NEGATABLE, UNNEGATABLE_PREDICATES
+from querytune.experiments.sourcegraph.validate import DATE_FIELDS, NEGATABLE, UNNEGATABLE_PREDICATES
 
 #: validator reason codes the grammar leaves to the validator (see the module docstring)
 UNCHECKED = frozenset({"duplicate_field", "needs_commit_type", "needs_diff_type", "rev_without_repo",
-                       "rev_conflict", "bad_combination", "too_complex", "bad_regex", "bad_date",
-                       "unquoted_date", "bad_count"})
+                       "rev_conflict", "bad_combination", "too_complex", "bad_regex", "bad_count"})
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
@@ -268,9 +271,29 @@ def _values() -> dict[str, object]:
                                      alt("ns", "us", "µs", "μs", "ms", "s", "m", "h")))),
         "context": alt("global", seq(opt("@"), Chars(LETTERS + DIGITS), star(Chars(LETTERS + DIGITS + "_.-")),
                                      star(seq("/", plus(Chars(LETTERS + DIGITS + "_.-")))))),
-        **{field: text for field in ("author", "committer", "message", "before", "after", "repohasfile",
-                                     "repohascommitafter", "rule")},
+        **{field: text for field in ("author", "committer", "message", "repohasfile", "rule")},
+        **{field: alt(_date(bare=True), seq('"', _date(), '"')) for field in DATE_FIELDS},
     }
+
+
+def _date(bare: bool = False):
+    """A date ``values.resolve_date`` reads: ``2026-01-31``, ``yesterday``, ``today``, ``now``, and
+    (quoted, or inside ``at.time(...)``) ``3 weeks ago`` or ``last monday``. Lowercase, one space
+    between words and no time of day: narrower than the validator, and every date the generator and
+    the reference write. Days stop at the month's length (February at 28)."""
+    digit, nonzero = Chars(DIGITS), Chars("123456789")
+    days = {28: alt(seq("0", nonzero), seq("1", digit), seq("2", Chars("012345678"))),
+            30: alt(seq("0", nonzero), seq(Chars("12"), digit), "30"),
+            31: alt(seq("0", nonzero), seq(Chars("12"), digit), seq("3", Chars("01")))}
+    month_days = g.Alt(tuple(seq(f"{m:02d}", "-", days[calendar.monthrange(2023, m)[1]]) for m in range(1, 13)))
+    iso = seq(digit, digit, digit, digit, "-", month_days)
+    words = alt("yesterday", "today", "now")
+    if bare:
+        return alt(iso, words)
+    amount = alt(seq(nonzero, star(digit)), g.Alt(tuple(Lit(w) for w in sorted(v.NUMBER_WORDS, key=lambda w: (-len(w), w)))))
+    unit = g.Alt(tuple(Lit(u) for u in v.UNITS))
+    last = g.Alt(tuple(Lit(w) for w in ("week", "month", "year", "day", *v.WEEKDAYS)))
+    return alt(iso, words, seq(amount, " ", unit, opt("s"), " ago"), seq("last ", last))
 
 
 def _revisions():
@@ -287,8 +310,9 @@ def _revision():
 def _predicates(field: str):
     """``name(args)`` for the field's negatable predicates."""
     names = sorted(n for n in PREDICATES[field] if (field, n) not in UNNEGATABLE_PREDICATES)
-    options = [seq(nocase(name), "(", _keyed_args() if name in ("has.file", "contains.file", "has", "contains")
-                   else _args(empty=name == "has.owner"), ")") for name in names]
+    options = [seq(nocase(name), "(", _at_time_args() if name == "at.time" else _keyed_args()
+                   if name in ("has.file", "contains.file", "has", "contains") else _args(empty=name == "has.owner"),
+                   ")") for name in names]
     return g.Alt(tuple(options))
 
 
@@ -298,6 +322,12 @@ def _args(empty: bool = False, excluded: str = ""):
     inner = alt(char, seq("(", star(char), ")"))
     solid = alt(NotChars("()\\" + WS + excluded), seq("\\", NotChars("\n\r\"'\\")), seq("(", star(char), ")"))
     return star(inner) if empty else seq(star(inner), solid, star(inner))
+
+
+def _at_time_args():
+    """``at.time(2 weeks ago)``, ``at.time("2025-01-31", main)``: a date, then maybe a revision."""
+    date = alt(_date(), seq('"', _date(), '"'))
+    return seq(star(SPACE), date, opt(seq(",", star(SPACE), _revisions())), star(SPACE))
 
 
 def _keyed_args():

@@ -35,10 +35,11 @@ CHOICE_FIELDS = {"type": (TYPES, True), "case": (BOOLS, True), "fork": (YES_NO_O
 
 _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
-_WEEKDAYS = [name.lower() for name in calendar.day_name]
-_UNITS = {"second": 0, "minute": 0, "hour": 0, "day": 1, "week": 7, "month": 0, "year": 0}
-_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-                 "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+#: the words of relative dates ("last monday", "three weeks ago"); the decoding grammar spells the same
+WEEKDAYS = [name.lower() for name in calendar.day_name]
+UNITS = {"second": 0, "minute": 0, "hour": 0, "day": 1, "week": 7, "month": 0, "year": 0}  # unit -> days
+NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+                "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 _DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0")
 _REF = r"[^\s:~?\[\\^*]+"
 _REV_ITEM = re.compile(rf"\*!?[^\s:~?\[\\^]+|\^{_REF}|{_REF}")
@@ -151,10 +152,10 @@ def _relative(value: str) -> tuple[int, str] | None:
         word = m.group(1)
         if word in ("week", "month", "year", "day"):
             return 1, word
-        return (1, word) if word in _WEEKDAYS else None
+        return (1, word) if word in WEEKDAYS else None
     if m := re.fullmatch(r"(\d+|\w+) (second|minute|hour|day|week|month|year)s? ago", value):
         amount = m.group(1)
-        number = int(amount) if amount.isdigit() else _NUMBER_WORDS.get(amount)
+        number = int(amount) if amount.isdigit() else NUMBER_WORDS.get(amount)
         return (number, m.group(2)) if number is not None else None
     if re.fullmatch(r"(1[0-2]|0?[1-9])(:[0-5]\d)? ?[ap]m|([01]?\d|2[0-3]):[0-5]\d", value):
         return 0, "day"
@@ -162,15 +163,15 @@ def _relative(value: str) -> tuple[int, str] | None:
 
 
 def _go_back(today: date, amount: int, unit: str) -> date:
-    if unit in _WEEKDAYS:
-        back = (today.weekday() - _WEEKDAYS.index(unit)) % 7 or 7
+    if unit in WEEKDAYS:
+        back = (today.weekday() - WEEKDAYS.index(unit)) % 7 or 7
         return today - timedelta(days=back)
     if unit in ("month", "year"):
         months = today.year * 12 + today.month - 1 - amount * (12 if unit == "year" else 1)
         year, month = divmod(months, 12)
         return date(year, month + 1, min(today.day, calendar.monthrange(year, month + 1)[1]))
-    if _UNITS[unit]:
-        return today - timedelta(days=amount * _UNITS[unit])
+    if UNITS[unit]:
+        return today - timedelta(days=amount * UNITS[unit])
     seconds = amount * {"second": 1, "minute": 60, "hour": 3600}[unit]
     return (datetime.combine(today, datetime.min.time()) + timedelta(hours=12)
             - timedelta(seconds=seconds)).date()
@@ -187,7 +188,7 @@ def _relative_text(amount: int, unit: str) -> str:
     >>> _relative_text(14, "day"), _relative_text(48, "hour"), _relative_text(24, "month")
     ('2 weeks ago', '2 days ago', '2 years ago')
     """
-    if unit in _WEEKDAYS:
+    if unit in WEEKDAYS:
         return f"last {unit}"
     if amount == 0:
         return "today"
