@@ -272,7 +272,7 @@ def _values() -> dict[str, object]:
         "context": alt("global", seq(opt("@"), Chars(LETTERS + DIGITS), star(Chars(LETTERS + DIGITS + "_.-")),
                                      star(seq("/", plus(Chars(LETTERS + DIGITS + "_.-")))))),
         **{field: text for field in ("author", "committer", "message", "repohasfile", "rule")},
-        **{field: alt(_date(bare=True), seq('"', _date(), '"')) for field in DATE_FIELDS},
+        **{field: alt(_date(bare=True), seq('"', _date(), '"')) for field in sorted(DATE_FIELDS)},
     }
 
 
