@@ -39,7 +39,10 @@ INVALID = ["lang:python async:yes", r'type:commit after:\"1 week ago\"', "foo or
 
 #: valid per the parser, left out of the grammar on purpose (see constrain's docstring): an
 #: unclosed "(" that starts a term is read as a group's "(" by the grammar
-NARROWER = ["(a", "(a b", "foo (bar"]
+NARROWER = ["(a", "(a b", "foo (bar",
+            # a name:value word before the patterntype:regexp that makes it one: held open, a weak model
+            # wrote unknown name:value words waiting for a patterntype:regexp until max_tokens cut it
+            r"lang:yaml version:\s*\d+ patterntype:regexp"]
 
 
 def real_queries() -> list[str]:

@@ -26,7 +26,7 @@ on the GPU an unchecked date let the model write ``after:1 week ago`` and ``befo
 Narrower than the validator, on purpose or for simplicity: no outer whitespace (answers
 are stripped); enumerated values quoted only when they hold a space; backslash runs of
 three or more outside quotes; ``name:value`` words in regexp mode only when
-``patterntype:regexp`` stands at the top level and is the only ``patterntype:`` (their
+``patterntype:regexp`` stands at the top level, before them, and is the only ``patterntype:`` (their
 value must hold regex syntax, else the validator calls them invented filters); words with ``-"`` or that are
 ``and``/``or``/``not`` plus a backslash; a word that starts with a group
 (``(get|set)Value``) only with a group of no spaces or quotes; an unclosed ``(`` (the
@@ -136,8 +136,10 @@ def _structure(pending: bool) -> dict[str, object]:
             # a word that starts with a group (``(get|set)Value``): three lexemes, not one, since a
             # lexeme that starts with "(" would swallow a group's "(" (llguidance's lexer never backtracks)
             "group_word": seq("(", Ref("GROUP_INSIDE"), ")", Ref("GROUP_REST")),
-            # regexp mode: a top-level patterntype:regexp lets words look like name:value
-            "regexp_query": seq(opt(seq(Ref("expr_re"), join)), Ref("REGEXP_MODE"), opt(seq(join, Ref("expr_re")))),
+            # regexp mode: a top-level patterntype:regexp lets the words after it look like name:value
+            # (not those before it: a model that wrote an unknown name:value would be held open, waiting
+            # for a patterntype:regexp that never comes, until max_tokens cut it)
+            "regexp_query": seq(opt(seq(Ref("expr"), join)), Ref("REGEXP_MODE"), opt(seq(join, Ref("expr_re")))),
             # an unclosed "(" (``fmt.Println(``): the parser re-reads the query with parens as text [spec 8];
             # terms without groups, then OPEN_TAIL (one lexeme to the end, so no ``)`` may follow)
             "literal_query": seq(star(seq(Ref("literal_term"), join)), Ref("OPEN_TAIL")),
