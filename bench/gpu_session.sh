@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One call on the lent GPU machine, after the wheel chunks of .whl/gpu have been copied to /tmp/wh:
+# One call on the lent GPU machine, after the wheel chunks of .whl/g56 have been copied to /tmp/wh:
 # install the bundle, then run the named benchmarks one after the other, each under a time limit.
 #
 #   bash bench/gpu_session.sh sft latency cold_start      (names = modules bench/<name>.py)
