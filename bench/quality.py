@@ -87,13 +87,18 @@ def adapter_name(task: str, recipe: str, variant: str = "") -> str:
 def train_task(task: str, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
     """SFT, then GRPO from it when asked: a task's recipes run in order, tasks side by side."""
     runs = {"sft": train(task, "sft", storage, opts.train_set, out)}
-    grpo = {"": []} if task in opts.grpo else {}
-    grpo |= {v.name: v.overrides for v in opts.grpo_variant if v.task == task}
+    grpo = grpo_runs(task, opts)
     with ThreadPoolExecutor(max(len(grpo), 1)) as pool:  # GRPO variants side by side, from the one parent
         done = pool.map(lambda item: train(task, "grpo", storage, [*opts.grpo_set, *item[1]], out, item[0]),
                         grpo.items())
         runs |= {adapter_name(task, "grpo", name): run for name, run in zip(grpo, done)}
     return runs
+
+
+def grpo_runs(task: str, opts: argparse.Namespace) -> dict[str, list[str]]:
+    """The task's GRPO runs, variant name ("" for the shipped config) -> overrides."""
+    runs: dict[str, list[str]] = {"": []} if task in opts.grpo else {}
+    return runs | {v.name: v.overrides for v in opts.grpo_variant if v.task == task}
 
 
 def train_variant(variant: Variant, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
@@ -128,9 +133,7 @@ def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
     if not opts.no_grammar:
         cells.append(Cell(task, adapter, "dev", grammar=True))
     cells += [Cell(task, adapter, "dev", best_of=n) for n in opts.best_of if n > 1]
-    if task in opts.grpo:
-        cells.append(Cell(task, f"{task}-grpo", "dev"))
-    cells += [Cell(task, adapter_name(task, "grpo", v.name), "dev") for v in opts.grpo_variant if v.task == task]
+    cells += [Cell(task, adapter_name(task, "grpo", name), "dev") for name in grpo_runs(task, opts)]
     for variant in opts.variant:  # ablations: on the held-out dev set and the generator's val
         if variant.task == task:
             cells += [Cell(task, adapter_name(task, "sft", variant.name), data) for data in SETS[task][:2]]

@@ -294,7 +294,7 @@ def _date(bare: bool = False):
         return alt(iso, words)
     amount = alt(seq(nonzero, star(digit)), g.Alt(tuple(Lit(w) for w in sorted(v.NUMBER_WORDS, key=lambda w: (-len(w), w)))))
     unit = g.Alt(tuple(Lit(u) for u in v.UNITS))
-    last = g.Alt(tuple(Lit(w) for w in ("week", "month", "year", "day", *v.WEEKDAYS)))
+    last = g.Alt(tuple(Lit(w) for w in (*v.LAST_UNITS, *v.WEEKDAYS)))
     return alt(iso, words, seq(amount, " ", unit, opt("s"), " ago"), seq("last ", last))
 
 
@@ -312,10 +312,15 @@ def _revision():
 def _predicates(field: str):
     """``name(args)`` for the field's negatable predicates."""
     names = sorted(n for n in PREDICATES[field] if (field, n) not in UNNEGATABLE_PREDICATES)
-    options = [seq(nocase(name), "(", _at_time_args() if name == "at.time" else _keyed_args()
-                   if name in ("has.file", "contains.file", "has", "contains") else _args(empty=name == "has.owner"),
-                   ")") for name in names]
-    return g.Alt(tuple(options))
+    return g.Alt(tuple(seq(nocase(name), "(", _predicate_args(name), ")") for name in names))
+
+
+def _predicate_args(name: str):
+    if name == "at.time":
+        return _at_time_args()
+    if name in ("has.file", "contains.file", "has", "contains"):
+        return _keyed_args()
+    return _args(empty=name == "has.owner")
 
 
 def _args(empty: bool = False, excluded: str = ""):

@@ -38,6 +38,7 @@ _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if
 #: the words of relative dates ("last monday", "three weeks ago"); the decoding grammar spells the same
 WEEKDAYS = [name.lower() for name in calendar.day_name]
 UNITS = {"second": 0, "minute": 0, "hour": 0, "day": 1, "week": 7, "month": 0, "year": 0}  # unit -> days
+LAST_UNITS = ("week", "month", "year", "day")  # "last week"; the other "last" words are WEEKDAYS
 NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
                 "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
 _DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0")
@@ -150,10 +151,10 @@ def _relative(value: str) -> tuple[int, str] | None:
         return fixed[value]
     if m := re.fullmatch(r"last (\w+)", value):
         word = m.group(1)
-        if word in ("week", "month", "year", "day"):
+        if word in LAST_UNITS:
             return 1, word
         return (1, word) if word in WEEKDAYS else None
-    if m := re.fullmatch(r"(\d+|\w+) (second|minute|hour|day|week|month|year)s? ago", value):
+    if m := re.fullmatch(rf"(\d+|\w+) ({'|'.join(UNITS)})s? ago", value):
         amount = m.group(1)
         number = int(amount) if amount.isdigit() else NUMBER_WORDS.get(amount)
         return (number, m.group(2)) if number is not None else None
