@@ -134,7 +134,7 @@ def _add_routes(app: "FastAPI", service: "Service") -> None:
     ]
     for path, body_type, answer, call, doc in generating:
         app.add_api_route(path, _generating_route(call, body_type, doc), methods=["POST"], response_model=answer,
-                          responses=ERRORS, name=path.strip("/").replace("/", "_"))
+                          responses=ERRORS, name=path.strip("/").removeprefix("v1/").replace("/", "_"))  # the handlers' old names
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models():
