@@ -132,9 +132,9 @@ def _add_routes(app: "FastAPI", service: "Service") -> None:
         ("/v1/completions", CompletionRequest, CompletionAnswer, service.completion, "OpenAI-compatible text "
          "completion: the prompt goes to the model as is (no chat template)."),
     ]
-    for path, body_type, answer, call, doc in generating:
+    for path, body_type, answer, call, doc in generating:  # named as the handlers were: chat_completions, ...
         app.add_api_route(path, _generating_route(call, body_type, doc), methods=["POST"], response_model=answer,
-                          responses=ERRORS, name=path.strip("/").removeprefix("v1/").replace("/", "_"))  # the handlers' old names
+                          responses=ERRORS, name=path.strip("/").removeprefix("v1/").replace("/", "_"))
 
     @app.get("/v1/models", response_model=ModelList)
     async def list_models():
