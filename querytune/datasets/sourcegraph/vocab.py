@@ -6,7 +6,11 @@ here is query syntax on the request side: spoken forms are plain words.
 """
 from __future__ import annotations
 
+import tomllib
+from importlib.resources import files
 from itertools import product
+
+_TABLES = tomllib.loads(files(__package__).joinpath("vocab.toml").read_text(encoding="utf-8"))
 
 # ---------------------------------------------------------------- languages
 
@@ -168,49 +172,10 @@ TOPICS = [
     ("schema validation", "schema validation"),
 ]
 
-# error and log strings people paste (always a phrase in the query)
-MESSAGES = ["connection refused", "context deadline exceeded", "permission denied", "no such file or directory",
-            "unexpected end of JSON input", "too many open files", "address already in use", "broken pipe",
-            "invalid memory address or nil pointer dereference", "deadlock detected", "Access Denied",
-            "failed to acquire lock", "token expired", "rate limit exceeded", "could not serialize access",
-            "duplicate key value violates unique constraint", "out of memory", "upstream connect error",
-            "certificate has expired", "user not found", "invalid signature", "request timed out",
-            "something went wrong", "not implemented", "retrying in", "failed to parse config",
-            "cannot read property", "index out of range", "unknown field", "payment declined",
-            "session expired", "missing required parameter", "lock wait timeout exceeded", "disk quota exceeded",
-            "no route to host", "TLS handshake timeout", "invalid character", "EOF while parsing", "bad gateway",
-            "service unavailable", "stack overflow", "segmentation fault", "key not found", "quota exceeded",
-            "column does not exist", "relation does not exist", "unauthorized", "forbidden", "checksum mismatch",
-            "unsupported media type", "maximum recursion depth exceeded", "failed to connect to database",
-            "could not resolve host", "job queue is full", "invalid token audience", "webhook delivery failed"]
-
-# ---------------------------------------------------------------- regexes described in words
-
-# (description, regex, bare); ``bare`` ones have balanced parens and no spaces, so they also work
-# as bare terms in regexp mode; slashes are escaped so that ``/regex/`` ends where it should
-REGEXES = [
-    ("TODO comments with an owner in parentheses", r"TODO\(\w+\)", True),
-    ("semantic version strings like 1.2.3", r"\d+\.\d+\.\d+", True),
-    ("AWS access key IDs", r"AKIA[0-9A-Z]{16}", True), ("hex color codes", r"#[0-9a-fA-F]{6}", True),
-    ("IPv4 addresses", r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", True),
-    ("localhost URLs with a port", r"localhost:\d+", False),
-    ("console.log or console.debug calls", r"console\.(log|debug)\(", False),
-    ("email addresses", r"[\w.]+@[\w-]+\.\w+", True),
-    ("UUIDs", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}", True),
-    ("Go test functions", r"func\sTest\w+", True), ("JIRA ticket ids like ABC-123", r"[A-Z]{2,5}-\d+", True),
-    ("Slack webhook URLs", r"hooks\.slack\.com\/services\/\w+", True),
-    ("GitHub personal access tokens", r"ghp_[A-Za-z0-9]{36}", True),
-    ("private key headers", r"BEGIN\s(RSA\s)?PRIVATE\sKEY", True),
-    ("sleep calls with a hard-coded number of seconds", r"sleep\(\d+\)", True),
-    ("SQL built with string concatenation", r"SELECT.+\+\s*\w+", True),
-    ("log lines at error level", r"log\.(Error|Errorf)\(", False),
-    ("ports in the 8000 range", r":80\d\d\b", True),
-    ("functions whose name starts with handle", r"func\s+handle\w*", True),
-    ("env var lookups with a default", r"getenv\(\w+,", False),
-    ("lines ending in a semicolon and a comment", r";\s*\/\/", True),
-    ("dates written like 2024-01-31", r"\d{4}-\d{2}-\d{2}", True),
-    ("imports of internal packages", r"import\s.+internal\/", True),
-]
+# error and log strings people paste (always a phrase in the query), and regexes described in
+# words as (description, regex, bare): both long tables live in vocab.toml, see there
+MESSAGES = _TABLES["messages"]
+REGEXES = [(row["say"], row["regex"], row["bare"]) for row in _TABLES["regexes"]]
 
 # "X followed later on the same line by Y": (first, second)
 SEQUENCES = [("http.Get", "err"), ("open", "close"), ("SELECT", "WHERE"), ("lock", "unlock"), ("try", "finally"),
@@ -312,38 +277,7 @@ EXCLUSIONS = [
 
 # ---------------------------------------------------------------- repositories
 
-PUBLIC_REPOS = [
-    ("github.com/sourcegraph/sourcegraph", ["sourcegraph", "sourcegraph/sourcegraph"]),
-    ("github.com/sourcegraph/cody", ["cody", "sourcegraph/cody"]), ("github.com/sourcegraph/zoekt", ["zoekt"]),
-    ("github.com/kubernetes/kubernetes", ["kubernetes", "kubernetes/kubernetes"]),
-    ("github.com/golang/go", ["golang/go"]), ("github.com/facebook/react", ["react", "facebook/react"]),
-    ("github.com/microsoft/vscode", ["vscode", "microsoft/vscode"]),
-    ("github.com/torvalds/linux", ["linux", "torvalds/linux"]), ("github.com/rust-lang/rust", ["rust-lang/rust"]),
-    ("github.com/python/cpython", ["cpython", "python/cpython"]), ("github.com/django/django", ["django"]),
-    ("github.com/pallets/flask", ["flask", "pallets/flask"]), ("github.com/pytorch/pytorch", ["pytorch"]),
-    ("github.com/huggingface/transformers", ["transformers", "huggingface/transformers"]),
-    ("github.com/hashicorp/terraform", ["terraform", "hashicorp/terraform"]),
-    ("github.com/hashicorp/vault", ["vault", "hashicorp/vault"]), ("github.com/grafana/grafana", ["grafana"]),
-    ("github.com/prometheus/prometheus", ["prometheus/prometheus"]), ("github.com/apache/kafka", ["apache/kafka"]),
-    ("github.com/apache/spark", ["spark", "apache/spark"]), ("github.com/nodejs/node", ["nodejs/node"]),
-    ("github.com/vercel/next.js", ["next.js", "vercel/next.js"]), ("github.com/rails/rails", ["rails"]),
-    ("github.com/redis/redis", ["redis/redis"]), ("github.com/etcd-io/etcd", ["etcd"]),
-    ("github.com/gin-gonic/gin", ["gin-gonic/gin"]), ("github.com/tokio-rs/tokio", ["tokio"]),
-    ("github.com/denoland/deno", ["deno"]), ("github.com/vllm-project/vllm", ["vllm"]),
-    ("github.com/ray-project/ray", ["ray-project/ray"]), ("github.com/numpy/numpy", ["numpy"]),
-    ("github.com/pandas-dev/pandas", ["pandas"]), ("github.com/helm/helm", ["helm"]),
-    ("github.com/istio/istio", ["istio"]), ("github.com/envoyproxy/envoy", ["envoy"]),
-    ("github.com/neovim/neovim", ["neovim"]), ("github.com/curl/curl", ["curl/curl"]),
-    ("github.com/cockroachdb/cockroach", ["cockroach", "cockroachdb"]), ("github.com/elastic/elasticsearch", ["elasticsearch"]),
-    ("github.com/angular/angular", ["angular"]), ("github.com/vuejs/core", ["vuejs/core"]),
-    ("github.com/sveltejs/svelte", ["svelte"]), ("github.com/tensorflow/tensorflow", ["tensorflow"]),
-    ("github.com/ansible/ansible", ["ansible"]), ("github.com/docker/compose", ["docker/compose"]),
-    ("github.com/moby/moby", ["moby"]), ("github.com/containerd/containerd", ["containerd"]),
-    ("github.com/argoproj/argo-cd", ["argo-cd"]), ("github.com/temporalio/temporal", ["temporal"]),
-    ("github.com/supabase/supabase", ["supabase"]), ("github.com/withastro/astro", ["astro"]),
-    ("github.com/tailwindlabs/tailwindcss", ["tailwindcss"]), ("github.com/golangci/golangci-lint", ["golangci-lint"]),
-    ("github.com/apache/airflow", ["airflow"]), ("github.com/dbt-labs/dbt-core", ["dbt-core"]),
-]
+PUBLIC_REPOS = list(_TABLES["public_repos"].items())  # (repo, ways to say it), from vocab.toml
 
 SERVICES = ["payments-service", "web-app", "infra", "auth-service", "mobile-ios", "mobile-android",
             "data-pipeline", "design-system", "billing-api", "search-indexer", "notifications", "monorepo",
