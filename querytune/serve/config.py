@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+from ray.serve.config import AutoscalingConfig
 
 from querytune.platform.config import ConfigError, Strict, apply_overrides, read_yaml, validate
 
@@ -33,26 +34,26 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM 0.26 MaxLoRARan
 
 
 # --------------------------------------------------------------------------- replicas
-class Autoscaling(Strict):
-    """Ray Serve ``autoscaling_config`` (replicas follow ongoing requests per replica)."""
+#: our defaults where they differ from Ray Serve's (1 replica at most, 2 ongoing requests, 30 s to scale up,
+#: 600 s to scale down, a 30 s window): a replica set that follows a load test within seconds
+AUTOSCALING_DEFAULTS = {"max_replicas": 2, "target_ongoing_requests": 4, "upscale_delay_s": 10,
+                        "downscale_delay_s": 60, "look_back_period_s": 10, "metrics_interval_s": 2}
 
-    min_replicas: int = Field(1, ge=0, description="replicas kept when idle (0 = scale to zero)")
-    max_replicas: int = Field(2, ge=1, description="upper bound on replicas")
-    target_ongoing_requests: float = Field(4, gt=0, description="ongoing requests per replica the autoscaler aims for")
-    upscale_delay_s: float = Field(10, ge=0, description="load must stay high this long before adding replicas")
-    downscale_delay_s: float = Field(60, ge=0, description="load must stay low this long before removing replicas")
-    look_back_period_s: float = Field(10, gt=0, description="window over which ongoing requests are averaged")
-    metrics_interval_s: float = Field(2, gt=0, description="how often replicas report their load")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Autoscaling":
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas={self.min_replicas} > max_replicas={self.max_replicas} "
-                             f"(set max_replicas >= {self.min_replicas})")
-        return self
+class Autoscaling(AutoscalingConfig):
+    """Ray Serve's own ``autoscaling_config`` model (every field, check and description of it),
+    refusing unknown keys, with :data:`AUTOSCALING_DEFAULTS` for the keys a file leaves out."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _our_defaults(cls, data):
+        return {**AUTOSCALING_DEFAULTS, **data} if isinstance(data, dict) else data
 
     def ray(self) -> dict:
-        return self.model_dump()
+        """The keys set here or by our defaults; Ray fills in the rest."""
+        return self.model_dump(exclude_unset=True)
 
 
 class Replica(Strict):

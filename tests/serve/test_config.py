@@ -32,7 +32,7 @@ def test_overrides_address_the_application_args():
 
 BAD_SETTINGS = {  # edit of the application args -> what the error must say
     "min above max": (lambda a: a["deployments"][0]["replica"]["autoscaling"].update(min_replicas=3),
-                      "min_replicas=3 > max_replicas=2"),
+                      r"autoscaling: .*max_replicas \(2\) must be greater than or equal to min_replicas \(3\)"),
     "lora rank": (lambda a: a["deployments"][0].update(vllm={"max_lora_rank": 12}), "max_lora_rank=12: vLLM accepts"),
     "engine": (lambda a: a["deployments"][0].update(engine="tgi"), "deployments.0.engine"),
     "typo": (lambda a: a["limits"].update(max_tokns=5), "limits.max_tokns: unknown key"),

@@ -6,11 +6,12 @@ here is query syntax on the request side: spoken forms are plain words.
 """
 from __future__ import annotations
 
-import tomllib
 from importlib.resources import files
 from itertools import product
 
-_TABLES = tomllib.loads(files(__package__).joinpath("vocab.toml").read_text(encoding="utf-8"))
+import yaml
+
+_TABLES = yaml.safe_load(files(__package__).joinpath("vocab.yaml").read_text(encoding="utf-8"))
 
 # ---------------------------------------------------------------- languages
 
@@ -173,7 +174,7 @@ TOPICS = [
 ]
 
 # error and log strings people paste (always a phrase in the query), and regexes described in
-# words as (description, regex, bare): both long tables live in vocab.toml, see there
+# words as (description, regex, bare): both long tables live in vocab.yaml, see there
 MESSAGES = _TABLES["messages"]
 REGEXES = [(row["say"], row["regex"], row["bare"]) for row in _TABLES["regexes"]]
 
@@ -277,7 +278,7 @@ EXCLUSIONS = [
 
 # ---------------------------------------------------------------- repositories
 
-PUBLIC_REPOS = list(_TABLES["public_repos"].items())  # (repo, ways to say it), from vocab.toml
+PUBLIC_REPOS = list(_TABLES["public_repos"].items())  # (repo, ways to say it), from vocab.yaml
 
 SERVICES = ["payments-service", "web-app", "infra", "auth-service", "mobile-ios", "mobile-android",
             "data-pipeline", "design-system", "billing-api", "search-indexer", "notifications", "monorepo",
