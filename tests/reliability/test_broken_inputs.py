@@ -45,8 +45,8 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "sweep-missing-train": (["sweep", f"{BROKEN}/sweep-missing-train.yaml"], ["train", "Field required"]),
     "sweep-unknown-metric": (["sweep", f"{BROKEN}/sweep-unknown-metric.yaml"], ["sweep.metric='val_accuracy'",
                                                                                 "val_score"]),
-    "serve-min-over-max": (["serve", f"{BROKEN}/serve-min-over-max.yaml"], ["serve-min-over-max.yaml",
-                                                                            "min_replicas=3 > max_replicas=2"]),
+    "serve-min-over-max": (["serve", f"{BROKEN}/serve-min-over-max.yaml"], [
+        "serve-min-over-max.yaml", "max_replicas (2) must be greater than or equal to min_replicas (3)"]),
     "serve-unknown-key": (["serve", f"{BROKEN}/serve-unknown-key.yaml"], ["routes.qmd.modle", "unknown key"]),
     "serve-two-applications": (["serve", f"{BROKEN}/serve-two-applications.yaml"], ["exactly one application"]),
     "serve-bad-port": (["serve", f"{BROKEN}/serve-bad-port.yaml"], ["http_options.port", "70000"]),
