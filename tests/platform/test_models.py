@@ -51,3 +51,41 @@ def test_concurrent_builders_do_not_corrupt_the_cache(tmp_path, monkeypatch, tin
     entries = [p.name for p in (tmp_path / "models").iterdir() if not p.name.startswith(".smollm2")]
     assert not [e for e in entries if e.startswith(".tiny-qwen3-")], "a temp build folder was left behind"
     models.load_model("tiny-qwen3", device="cpu")
+
+
+def _takes(tokenizer, grammar: str, text: str) -> bool:
+    """Whether llguidance, reading ``tokenizer`` as vLLM's grammar backend does, takes ``text``."""
+    import llguidance
+    import llguidance.hf
+
+    matcher = llguidance.LLMatcher(llguidance.hf.from_tokenizer(tokenizer, len(tokenizer)),
+                                   llguidance.grammar_from("grammar", grammar), log_level=0)
+    return all(matcher.consume_token(i) for i in tokenizer.encode(text, add_special_tokens=False))
+
+
+def test_default_tokenizer_is_byte_level_whichever_transformers_converted_it():
+    """transformers 5.17 reads SmolLM2's GGUF tokenizer SentencePiece-style (byte fallback, a `▁`
+    decoder, eos <|im_start|>); the grammar engine then saw no token that begins a word."""
+    import json
+
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    from querytune.experiments import get_task
+
+    tokenizer = models.load_tokenizer(models.resolve("default"))
+    state = json.loads(tokenizer.backend_tokenizer.to_str())
+    state["normalizer"] = {"type": "Sequence", "normalizers": []}
+    state["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+        state["decoder"]]}
+    state["model"].update(byte_fallback=True, fuse_unk=True, unk_token="<|endoftext|>")
+    as_517 = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(state)), eos_token="<|im_start|>",
+                                     chat_template=tokenizer.chat_template)
+    grammar, answer = get_task("qmd").grammar("lark"), "lex: hello world"
+    assert as_517.decode(as_517.encode(answer)) == answer and not _takes(as_517, grammar, answer)
+
+    repaired = models.byte_level_tokenizer(as_517)
+    assert repaired.backend_tokenizer.to_str() == tokenizer.backend_tokenizer.to_str()
+    assert (repaired.eos_token, repaired.pad_token) == ("<|im_end|>", "<|im_end|>")
+    assert _takes(repaired, grammar, answer) and _takes(tokenizer, grammar, answer)
