@@ -101,6 +101,11 @@ class GrpoSection(Strict):
     batch_size: int = Field(4, ge=1, description="prompts x generations per device step; divisible by num_generations")
     grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
     temperature: float = Field(1.0, gt=0, description="sampling temperature of the rollouts (val answers are greedy)")
+    scale_rewards: Literal["group", "batch", "none"] = Field(
+        "group", description="what a completion's advantage (reward minus its group's mean) is divided by: its "
+        "group's reward std ('group', TRL's default), the whole batch's ('batch'), or nothing ('none', Dr. GRPO). "
+        "With a strong parent most groups' rewards differ by little, and 'group' scales those small "
+        "differences up to full-size advantages")
     max_completion_length: int = Field(64, ge=8, description="tokens per rollout completion and per val answer")
     format_reward_weight: float = Field(0.0, ge=0, description="weight of the parse-or-not reward beside the task reward")
     eval_every: int = Field(10, ge=1, description="val task score every N steps; best checkpoint kept")

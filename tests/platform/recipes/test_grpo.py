@@ -240,10 +240,19 @@ def test_shipped_grpo_configs_run_on_cpu_and_name_an_sft_parent(path):
 @pytest.mark.parametrize("override, message", [
     ("grpo.use_vllm=true", "grpo.use_vllm=true needs scaling.use_gpu=true"),
     ("data.val_samples=0", "data.val_samples=0 leaves nothing to score"),
+    ("grpo.scale_rewards=std", "grpo.scale_rewards"),
 ])
 def test_grpo_config_mistakes_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("configs/qmd/grpo.yaml", TrainConfig, [override])
+
+
+@pytest.mark.parametrize("scale", ["group", "batch", "none"])
+def test_reward_scaling_reaches_trl(scale, tmp_path):
+    from querytune.platform.recipes.grpo import grpo_args
+
+    cfg = load_config("configs/qmd/grpo.yaml", TrainConfig, [f"grpo.scale_rewards={scale}"])
+    assert grpo_args(cfg, str(tmp_path), use_gpu=False, reward_weights=[1.0]).scale_rewards == scale
 
 
 # --------------------------------------------------------------------------- selection rule
