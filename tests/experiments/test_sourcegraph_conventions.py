@@ -1,6 +1,6 @@
 """The conventions the generated golds follow where a request could be read two ways: a named
 language is ``lang:``, counts only when asked, exact multi-word text is a quoted phrase, and
-named candidate repos are pinned (one, several, or excluded)."""
+named candidate repos are pinned (one, several, or excluded; "in both repos" pins exactly the candidates)."""
 from __future__ import annotations
 
 import re
@@ -131,12 +131,18 @@ def _said(full: str, request: str) -> bool:
     return any(re.search(rf"(?<![\w/-]){re.escape(m)}(?![\w/-])", request, re.I) for m in mentions)
 
 
+#: several repos named together ("in both repos"): only when they are exactly the candidates
+TOGETHER = re.compile(r"\b(both|all three|each of the [23])\b[\w ]*\b(repos|repositories|services)\b")
+
+
 def test_several_named_candidates_are_one_alternation(rows):
     several = [(r, picks[0]) for r in rows for picks in [_pinned(r["query"])] if picks and len(picks[0]) > 1]
     assert len(several) > 0.02 * N
     assert [r["query"] for r, picked in several if len(_pinned(r["query"])) != 1] == []
-    assert [(r["request"], r["query"], r["candidate_repos"]) for r, picked in several
-            if not set(picked) <= set(r["candidate_repos"]) or not all(_said(x, r["request"]) for x in picked)] == []
+    together = [r for r, picked in several if TOGETHER.search(r["request"]) and set(picked) == set(r["candidate_repos"])]
+    assert len(together) > 0.003 * N
+    assert [(r["request"], r["query"], r["candidate_repos"]) for r, picked in several if r not in together
+            and (not set(picked) <= set(r["candidate_repos"]) or not all(_said(x, r["request"]) for x in picked))] == []
 
 
 def test_one_named_candidate_is_pinned_alone(rows):

@@ -1,8 +1,10 @@
 """Content builders: the pattern a request searches for, phrased as a noun phrase in ``Draft.what``."""
 from __future__ import annotations
 
+import re
+
 from querytune.datasets.sourcegraph import vocab as v
-from querytune.datasets.sourcegraph.pieces import Ctx, Draft, pattern_token, regex_escape, say_code
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft, lang_said, pattern_token, regex_escape, say_code
 
 
 def identifier(ctx: Ctx) -> tuple[str, str]:
@@ -43,9 +45,9 @@ def simple_term(ctx: Ctx) -> tuple[str, str]:
 
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
-    kinds = [("ident", 26), ("lang_code", 16), ("topic", 11), ("message", 10), ("term", 6), ("regex", 6),
-             ("regexp_mode", 5), ("literal", 12), ("phrase", 8), ("standard", 5), ("keyword_mode", 1.6), ("or", 7), ("and", 5),
-             ("not", 5), ("group", 2), ("content", 6), ("neg_content", 5)]
+    kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 10), ("term", 6), ("regex", 7),
+             ("regexp_mode", 14), ("literal", 12), ("phrase", 8), ("standard", 6), ("keyword_mode", 1.6), ("or", 7), ("and", 6.5),
+             ("not", 5), ("group", 2), ("content", 7), ("neg_content", 6)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
@@ -64,6 +66,27 @@ def _lang_code(ctx, d):
     d.pattern = pattern_token(code)
     if ctx.chance(0.6):
         d.lang = lang
+
+
+def _concept(ctx, d):
+    """A construct named in words ("bare excepts in Python"): the gold searches the idiomatic code
+    text in that language (``lang:python "except:"``), never the English words."""
+    lang, code, says = ctx.rng.choice(v.CONCEPTS)
+    said = ctx.pick(says)
+    d.pattern = pattern_token(code)
+    if lang in v.FILE_NAMED_LANGS or ctx.chance(0.45):  # the language is its own fragment ("in Go")
+        d.what = said if ctx.chance(0.6) else ctx.pick([f"any {said}", f"all the {said}", f"code with {said}",
+                                                        f"places with {said}", f"uses of {said}"])
+        d.lang = lang
+        return
+    d.params.append(f"lang:{lang}")
+    name = lang_said(ctx, lang)
+    d.what = ctx.short([f"{name} {said}", f"{said} in {name}", f"{said} in our {name}", f"{name} code with {said}",
+                        f"{said} in the {name} code", f"{name} files with {said}", f"{said} ({name})"],
+                       [f"{said} in our {name} codebase", f"any {said} in the {name} sources",
+                        f"{name} code that has {said}", f"{name} files that use {said}",
+                        f"all the {said} we have in {name}", f"{said} written in {name}",
+                        f"places in the {name} code with {said}", f"instances of {said} in {name} files"], 0.7)
 
 
 def _topic(ctx, d):
@@ -102,16 +125,40 @@ def _regex(ctx, d):
 
 
 def _regexp_mode(ctx, d):
-    if ctx.chance(0.3):
+    """A request that says regex or regular expression: ``patterntype:regexp`` and the regex, a
+    described one or a code snippet escaped to match itself ("fmt.Println( with a regex")."""
+    roll = ctx.rng.random()
+    if roll < 0.25:
         first, second = ctx.rng.choice(v.SEQUENCES)
         described, regex = f"{first} followed by {second} on the same line", f"{regex_escape(first)}.*{second}"
+    elif roll < 0.45:
+        lang = ctx.rng.choice(list(_ESCAPABLE))
+        code = ctx.rng.choice(_ESCAPABLE[lang])
+        described, regex = say_code(ctx, code), regex_escape(code)
+        d.lang = lang
     else:
         described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
-    d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}"], [f"{described}, in regex mode", f"{described} using regexp search",
-                       f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
-                       f"{described}, regexp pattern type"])
+    d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}",
+                        f"regex search for {described}", f"{described} via regex", f"{described} as a regex"],
+                       [f"{described}, in regex mode", f"{described} using regexp search",
+                        f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
+                        f"a regular expression search for {described}", f"{described} using a regular expression",
+                        f"{described}, regexp pattern type", f"{described}, matched with a regex"])
     d.params.append("patterntype:regexp")
     d.pattern = regex
+
+
+def _regex_safe(code: str) -> bool:
+    """Code whose escaped regex is one regexp-mode term: no field-like colon, brackets balanced."""
+    escaped = regex_escape(code)
+    return (":" not in code and not code.startswith(("-", "/", "\\"))
+            and all(escaped.count(a) == escaped.count(b) for a, b in ("()", "[]", "{}")))
+
+
+#: lang -> code with regex metacharacters that a regexp-mode search escapes ("fmt.Println(" -> fmt\.Println\()
+_ESCAPABLE = {lang: [c for c in codes if _regex_safe(c) and re.search(r"[.()\[\]{}*+?|$]", c)]
+              for lang, codes in v.CODE.items()}
+_ESCAPABLE = {lang: codes for lang, codes in _ESCAPABLE.items() if codes}
 
 
 def _literal(ctx, d):
@@ -214,7 +261,7 @@ def _neg_content(ctx, d):
     d.params.append(f'-content:"{other}"')
 
 
-BUILD = {"ident": _ident, "lang_code": _lang_code, "topic": _topic, "message": _message, "term": _term,
+BUILD = {"ident": _ident, "lang_code": _lang_code, "concept": _concept, "topic": _topic, "message": _message, "term": _term,
          "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "phrase": _phrase, "standard": _standard,
          "keyword_mode": _keyword_mode, "or": _or, "and": _and, "not": _not, "group": _group,
          "content": _content, "neg_content": _neg_content}

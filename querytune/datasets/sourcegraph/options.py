@@ -94,7 +94,7 @@ def author_piece(ctx: Ctx, d: Draft, committer: bool = False) -> None:
         d.add(f"committer:{value}", ctx.short([f"committed by {said}", f"committer {said}"],
                                               [f"where {said} was the committer", f"that {said} committed",
                                                f"with {said} as committer"]))
-    elif ctx.chance(0.18):
+    elif ctx.chance(0.2):
         if ctx.chance(0.5):
             d.add("-author:bot", ctx.short(["no bots", "not by bots"], ["not made by bots", "excluding bot commits",
                                                                         "that weren't from bots"]))
@@ -125,7 +125,8 @@ def message_piece(ctx: Ctx, d: Draft) -> None:
 # ---------------------------------------------------------------- dates
 
 
-def _month_start(today: date, month: int) -> date:
+def month_start(today: date, month: int) -> date:
+    """The first of the last ``month`` up to today ("since March" in May is this year's March)."""
     return date(today.year if month <= today.month else today.year - 1, month, 1)
 
 
@@ -159,7 +160,7 @@ def after_date(ctx: Ctx) -> tuple[str, str]:
             ("during the last year", '"1 year ago"'), (f"from the past {n} weeks", f'"{n} weeks ago"')])
     if roll < 0.7:
         month = rng.randint(1, 12)
-        start = _month_start(today, month)
+        start = month_start(today, month)
         if ctx.chance(SHORT_SHARE):
             return ctx.pick([(f"since {start:%B}", start.isoformat()), (f"since {start:%b}", start.isoformat())])
         return ctx.pick([(f"since {start:%B}", start.isoformat()), (f"since the start of {start:%B}", start.isoformat()),

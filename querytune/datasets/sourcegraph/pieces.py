@@ -52,6 +52,7 @@ class RepoRef:
     rev: str | None = None
     rev_style: str = "@"  # "@" -> repo:x@rev, "field" -> repo:x rev:rev
     implicit: bool = False  # "this repo": only resolvable through a single candidate
+    collective: bool = False  # "in both repos": the named repos are exactly the candidates
 
 
 @dataclass

@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 
 from querytune.datasets.sourcegraph import vocab as v
-from querytune.datasets.sourcegraph.options import spoken_day
+from querytune.datasets.sourcegraph.options import month_start, spoken_day
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, RepoRef, dots, lang_said, regex_escape
 
 
@@ -25,7 +25,7 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
                                      [f"across the {org} org", f"in all {org} repos", f"anywhere in {org}'s repositories",
                                       f"in every repo under {org}", f"org-wide at {org}"]))
         return
-    if roll < 0.36:
+    if roll < 0.4:
         _several_repos(ctx, d)
         return
     full, mentions = ctx.rng.choice(v.REPOS)
@@ -35,7 +35,7 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
                        [f"in the {said} repo", f"inside {said}", f"in the {said} repository",
                         f"within {said}", f"over in {said}", f"in the {said} codebase", f"in our {said} code",
                         f"for {said}", f"across {said}"])
-    if allow_rev and ctx.chance(0.4):
+    if allow_rev and ctx.chance(0.45):
         rev, spoken = revision(ctx)
         d.repo.rev, d.repo.rev_style = rev, "@" if ctx.chance(0.65) else "field"
         phrase = f"{phrase} {spoken}" if ctx.chance(0.8) else f"{spoken} of {said}"
@@ -44,34 +44,53 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
 
 
 def _several_repos(ctx: Ctx, d: Draft) -> None:
-    """Two or three repos, mostly of one org (the candidates a user sees are their org's repos)."""
-    if ctx.chance(0.7):
-        org = ctx.rng.choice(v.ORGS)
-        pool = [r for r in v.COMPANY_REPOS if r[0].split("/")[1] == org]
-    else:
-        pool = v.REPOS
-    picked = ctx.rng.sample(pool, 3 if ctx.chance(0.15) else 2)
+    """Two or three repos, mostly of one org (the candidates a user sees are their org's repos),
+    named one by one or, when they are all the candidates, together ("in both repos")."""
+    org = ctx.rng.choice(v.ORGS) if ctx.chance(0.7) else None
+    pool = [r for r in v.COMPANY_REPOS if r[0].split("/")[1] == org] if org else v.REPOS
+    picked = ctx.rng.sample(pool, 3 if ctx.chance(0.2) else 2)
     said = [ctx.rng.choice(mentions) for _, mentions in picked]
     d.repo = RepoRef([full for full, _ in picked], said)
+    if ctx.chance(0.15):
+        d.repo.collective = True
+        d.fragments.append(_said_together(ctx, len(picked), org))
+        return
+    listed = _listed(ctx, said)
+    d.fragments.append(ctx.short([f"in {listed}", listed, f"in {listed}", f"search {listed}"],
+                                 [f"across {listed}", f"only in {listed}", f"over in {listed}", f"looking at {listed}",
+                                  f"in the {listed} repos", f"within {listed}"]))
+
+
+def _listed(ctx: Ctx, said: list[str]) -> str:
+    """"payments and billing", "both the web app and the payments service", "auth, billing or web-app"."""
+    said = [f"the {s}" if " " in s and ctx.chance(0.5) else s for s in said]
     *rest, last = said
-    listed = ", ".join(rest)
-    d.fragments.append(ctx.short([f"in {listed} or {last}", f"{listed} or {last}", f"in {', '.join(said)}",
-                                  f"in {listed} and {last}"],
-                                 [f"in either {listed} or {last}", f"across {listed} and {last}",
-                                  f"in the {listed} and {last} repos", f"only in {listed} and {last}"]))
+    if len(said) == 2 and ctx.chance(0.3):
+        return ctx.pick([f"both {rest[0]} and {last}", f"either {rest[0]} or {last}"])
+    joiner = ctx.pick([" and ", " or ", " as well as ", " plus ", " and ", " & "])
+    return ", ".join(rest) + joiner + last
+
+
+def _said_together(ctx: Ctx, count: int, org: str | None) -> str:
+    """The named repos as a group; only said when they are exactly the candidates."""
+    number = {2: "both", 3: "all three"}[count]
+    kind = ctx.pick(["repos", "repositories", "services"] if org else ["repos", "repositories"])
+    owner = f"{org} " if org and ctx.chance(0.5) else ""
+    return ctx.pick([f"in {number} {owner}{kind}", f"across {number} {owner}{kind}", f"in {number} of the {owner}{kind}",
+                     f"{number} {owner}{kind}", f"in {number} candidate repos", f"in each of the {count} {owner}{kind}"])
 
 
 def revision(ctx: Ctx) -> tuple[str, str]:
     roll = ctx.rng.random()
-    if roll < 0.33:
+    if roll < 0.3:
         branch = ctx.rng.choice(v.BRANCHES)
         return branch, ctx.short([f"on {branch}", f"on branch {branch}", f"{branch} branch"],
                                  [f"on the {branch} branch", f"at branch {branch}", f"in the {branch} branch"])
-    if roll < 0.48:
+    if roll < 0.44:
         tag = ctx.rng.choice(v.TAGS)
         return tag, ctx.short([f"at {tag}", f"at tag {tag}", f"tag {tag}"],
                               [f"as of the {tag} release", f"on the {tag} tag"])
-    if roll < 0.54:
+    if roll < 0.5:
         sha = ctx.rng.choice(v.SHAS)
         return sha, ctx.short([f"at {sha}", f"at commit {sha}"], [f"as of commit {sha}", f"at revision {sha}"])
     if roll < 0.8:
@@ -91,24 +110,42 @@ _AGO = [("two weeks ago", "2 weeks ago"), ("2 weeks ago", "2 weeks ago"), ("a mo
 
 
 def at_time(ctx: Ctx, d: Draft) -> None:
-    """rev:at.time(...) needs a named repo and no repo predicate."""
+    """rev:at.time(...) needs a named repo and no repo predicate. A month or a year stands for its first day."""
     d.no_repo_predicates = True
-    if ctx.chance(0.45):  # "as of two weeks ago": a relative date, quoted because it has spaces
+    roll = ctx.rng.random()
+    if roll < 0.4:  # "as of two weeks ago": a relative date, quoted because it has spaces
         spoken, ago = ctx.pick(_AGO)
-        d.add(f'rev:at.time("{ago}")', ctx.short([f"as of {spoken}", f"as it was {spoken}"],
-                                                 [f"the state of it {spoken}", f"how it looked {spoken}",
-                                                  f"back as of {spoken}"]))
+        d.add(f'rev:at.time("{ago}")', _as_of(ctx, spoken, [f"as it stood {spoken}", f"the version from {spoken}",
+                                                             f"what it looked like {spoken}"]))
         return
-    day = ctx.today - timedelta(days=ctx.rng.randint(7, 600))
-    spoken = spoken_day(ctx, day)
-    if ctx.chance(0.3):
-        branch = ctx.rng.choice(v.BRANCHES)
-        d.add(f"rev:at.time({day.isoformat()}, {branch})",
-              ctx.pick([f"as {branch} looked on {spoken}", f"on {branch} as of {spoken}", f"on the {branch} branch back on {spoken}"]))
+    if roll < 0.6:
+        day = month_start(ctx.today, ctx.rng.randint(1, 12))
+        day = day if ctx.chance(0.5) else day.replace(year=day.year - 1)
+        month = f"{day:%B}" if day > ctx.today.replace(year=ctx.today.year - 1) and ctx.chance(0.5) else f"{day:%B} {day.year}"
+        spoken = _as_of(ctx, month, [f"as it was in {month}", f"back in {month}", f"at the start of {month}"], "in")
+    elif roll < 0.72:
+        year = ctx.today.year - ctx.rng.randint(0, 2)
+        day = ctx.today.replace(year=year, month=1, day=1)
+        said = ctx.pick([str(year), str(year)] + (["the year", "this year"] if year == ctx.today.year else []))
+        spoken = ctx.pick([f"at the start of {said}", f"as of the beginning of {said}", f"as of January 1st {year}",
+                           f"as it was at the start of {said}"])
     else:
-        d.add(f"rev:at.time({day.isoformat()})", ctx.short([f"as of {spoken}", f"as of {spoken}"],
-                                                             [f"as the code was on {spoken}", f"at the state of {spoken}",
-                                                              f"back on {spoken}"]))
+        day = ctx.today - timedelta(days=ctx.rng.randint(7, 600))
+        said = spoken_day(ctx, day)
+        spoken = _as_of(ctx, said, [f"as the code was on {said}", f"as it stood on {said}", f"back on {said}"], "on")
+    if ctx.chance(0.25):
+        branch = ctx.rng.choice(v.BRANCHES)
+        d.add(f"rev:at.time({day.isoformat()}, {branch})", ctx.pick([f"{branch} branch {spoken}",
+                                                                      f"on {branch} {spoken}",
+                                                                      f"the {branch} branch, {spoken}"]))
+    else:
+        d.add(f"rev:at.time({day.isoformat()})", spoken)
+
+
+def _as_of(ctx: Ctx, when: str, long: list[str], preposition: str = "") -> str:
+    """"as of {when}" mostly; "as it was two weeks ago", "in March 2025", "on 2025-03-04" otherwise."""
+    other = f"{preposition} {when}" if preposition else f"as it was {when}"
+    return ctx.short([f"as of {when}", f"as of {when}", other], long + [f"how it looked {when}"])
 
 
 def exclude_repo(ctx: Ctx, d: Draft) -> None:
@@ -295,10 +332,12 @@ def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
     said = lang_said(ctx, lang)
     kinds = [k for k, l in v.LANG_FILES if l == lang]
     short = [f"in {k}" for k in kinds] + [f"{said} files", f"{said} code", f"in {said} files", f"{said}",
-                                          f"{said} only", f"in {said}", f"in {said}"]
+                                          f"{said} only", f"in {said}", f"in {said}", f"in the {said} code",
+                                          f"our {said}", f"in our {said}", f"{said} sources"]
     d.add(f"lang:{lang}", ctx.short(short, [f"in {said} code", f"written in {said}", f"in our {said} sources",
-                                            f"in the {said} code", f"just {said}", f"limited to {said}",
-                                            f"only the {said} files"]))
+                                            f"just {said}", f"limited to {said}", f"only the {said} files",
+                                            f"on the {said} side", f"anywhere in the {said} code",
+                                            f"in {said} source files", f"across our {said} services"]))
     d.lang_fragment = len(d.fragments) - 1
 
 

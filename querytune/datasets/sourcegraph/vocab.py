@@ -11,19 +11,20 @@ from itertools import product
 
 import yaml
 
-_TABLES = yaml.safe_load(files(__package__).joinpath("vocab.yaml").read_text(encoding="utf-8"))
+_TABLES = {name: row for table in ("vocab.yaml", "concepts.yaml")
+           for name, row in yaml.safe_load(files(__package__).joinpath(table).read_text(encoding="utf-8")).items()}
 
 # ---------------------------------------------------------------- languages
 
 # (lang: value, ways to say it); the first rows are the languages people search most
 LANGUAGES = [
     ("go", ["Go", "Golang", "go"]), ("python", ["Python", "python", "py"]),
-    ("typescript", ["TypeScript", "TS", "typescript"]), ("javascript", ["JavaScript", "JS", "javascript"]),
-    ("java", ["Java"]), ("rust", ["Rust"]), ("ruby", ["Ruby"]), ("c++", ["C++", "cpp"]), ("c", ["C"]),
-    ("c#", ["C#", "csharp"]), ("kotlin", ["Kotlin"]), ("swift", ["Swift"]), ("php", ["PHP"]),
+    ("typescript", ["TypeScript", "TS", "typescript", "ts"]), ("javascript", ["JavaScript", "JS", "javascript", "js"]),
+    ("java", ["Java", "java"]), ("rust", ["Rust", "rust"]), ("ruby", ["Ruby", "ruby"]), ("c++", ["C++", "cpp"]), ("c", ["C"]),
+    ("c#", ["C#", "csharp", "c#"]), ("kotlin", ["Kotlin", "kotlin"]), ("swift", ["Swift", "swift"]), ("php", ["PHP", "php"]),
     ("scala", ["Scala"]), ("shell", ["shell", "bash", "shell script"]), ("elixir", ["Elixir"]),
-    ("haskell", ["Haskell"]), ("lua", ["Lua"]), ("dart", ["Dart"]), ("sql", ["SQL"]),
-    ("yaml", ["YAML", "yaml"]), ("markdown", ["Markdown", "markdown"]), ("hcl", ["HCL", "Terraform"]),
+    ("haskell", ["Haskell"]), ("lua", ["Lua"]), ("dart", ["Dart"]), ("sql", ["SQL", "sql"]),
+    ("yaml", ["YAML", "yaml"]), ("markdown", ["Markdown", "markdown"]), ("hcl", ["HCL", "Terraform", "terraform"]),
     ("protobuf", ["protobuf", "proto"]), ("dockerfile", ["Dockerfile"]), ("json", ["JSON"]),
     ("objective-c", ["Objective-C", "objc"]), ("clojure", ["Clojure"]), ("erlang", ["Erlang"]),
     ("ocaml", ["OCaml"]), ("r", ["R"]), ("julia", ["Julia"]), ("perl", ["Perl"]), ("groovy", ["Groovy"]),
@@ -94,6 +95,10 @@ CODE = {
     "css": ["!important", "z-index"], "scss": ["@mixin", "@extend"], "html": ["<iframe", "onclick"],
     "makefile": [".PHONY", "docker-build"],
 }
+
+# (lang, code text, ways to say the concept): constructs named in words ("bare excepts" -> "except:"),
+# from concepts.yaml; the gold searches the code text in that language
+CONCEPTS = [(lang, row[0], row[1:]) for lang, rows in _TABLES["concepts"].items() for row in rows]
 
 # ---------------------------------------------------------------- identifiers
 
@@ -290,16 +295,23 @@ SERVICES = ["payments-service", "web-app", "infra", "auth-service", "mobile-ios"
 ORGS = ["acme", "globex", "initech", "umbrella", "hooli", "piedpiper", "wayne", "stark", "tyrell", "cyberdyne"]
 
 
+def _spoken_service(name: str) -> list[str]:
+    """How people say a service's repo in words: "payments service", "billing", "web app"."""
+    stem, _, suffix = name.rpartition("-")
+    if suffix == "service":
+        return [stem.replace("-", " ") + " service", stem] if "-" not in stem else [stem.replace("-", " ") + " service"]
+    if suffix in ("api", "app", "worker", "engine") and "-" not in stem:
+        return [f"{stem} {suffix}", stem] if suffix == "api" else [f"{stem} {suffix}"]
+    return []
+
+
 def _company_repos() -> list[tuple[str, list[str]]]:
     """Each org gets a deterministic slice of services (real companies share few names)."""
     repos = []
     for i, org in enumerate(ORGS):
         names = SERVICES[i * 3 % len(SERVICES):] + SERVICES[:i * 3 % len(SERVICES)]
         for name in names[:14 if i < 3 else 7]:
-            spoken = [name, f"{org}/{name}"]
-            if name.endswith("-service"):
-                spoken.append(name[:-len("-service")].replace("-", " ") + " service")
-            repos.append((f"github.com/{org}/{name}", spoken))
+            repos.append((f"github.com/{org}/{name}", [name, f"{org}/{name}", *_spoken_service(name)]))
     return repos
 
 

@@ -14,7 +14,7 @@ option filters are kept per row.
 
 About a quarter of rows carry candidate repositories, mostly of one org: when the request names one
 of them the gold pins it exactly (``repo:^github\\.com/o/n$``), several of them one alternation
-(``repo:^github\\.com/o/(a|b)$``), and "every repo except X" with X a candidate
+(``repo:^github\\.com/o/(a|b)$``; "in both repos" only when they are exactly the candidates), and "every repo except X" with X a candidate
 ``-repo:^github\\.com/o/x$``; when it names a repo outside the candidates the gold names that repo
 as said (``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
 is one of an intent's last ``HELD_OUT`` heads form the test split, and only they use the
@@ -134,6 +134,8 @@ def _resolve_repo(ctx: Ctx, d: Draft) -> list[str]:
     pinned = pin_excluded = False
     if d.repo and d.repo.implicit:
         candidates, pinned = list(named), True
+    elif d.repo and d.repo.collective:  # "in both repos": the candidates are exactly the named repos
+        candidates, pinned = ctx.rng.sample(named, len(named)), True
     elif d.repo and ctx.chance(CANDIDATE_SHARE_SEVERAL if len(named) > 1 else CANDIDATE_SHARE_NAMED):
         candidates, pinned = _with(ctx, ctx.rng.sample(pool, min(len(pool), ctx.rng.randint(0, 3))), named), True
     elif d.excluded and not d.repo and ctx.chance(CANDIDATE_SHARE_EXCLUDED):

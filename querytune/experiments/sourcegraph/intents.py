@@ -15,6 +15,7 @@ from querytune.datasets.sourcegraph.pieces import Ctx, Draft
 
 MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
 THIRD_MODIFIER_SHARE = 0.15  # rows that drew 3+ modifiers keep all three this often, else two
+AT_TIME_SHARE = 0.7  # one named repo without a revision: share searched as of a date (rev:at.time)
 BARE_SHARE = 0.22  # code requests that are only a name or a term, without modifiers or a head
 
 #: a "where ..." clause around the content ("where we set X", "where 'x' comes from") -> just the content
@@ -28,7 +29,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (0.055, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
-             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.036, "-lang"),
+             (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.045, "-lang"),
              (0.06, "breadth")]
     if flags:
         drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
@@ -47,7 +48,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
         piece(ctx, d)
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
-            if named and not d.repo.rev and ctx.chance(0.3):
+            if named and not d.repo.rev and ctx.chance(AT_TIME_SHARE):
                 scope.at_time(ctx, d)
 
 
@@ -69,7 +70,8 @@ def _code(ctx, d):
 
 def _simple_content(ctx: Ctx, d: Draft) -> None:
     """Content for result-shape intents: one identifier, term, snippet or phrase."""
-    kind = ctx.rng.choices(["ident", "lang_code", "term", "message", "topic", "or"], [4, 3, 2, 1.5, 1, 1])[0]
+    kind = ctx.rng.choices(["ident", "lang_code", "concept", "term", "message", "topic", "or"],
+                           [4, 3, 2, 2, 1.5, 1, 1])[0]
     content.BUILD[kind](ctx, d)
     if d.what.lower().startswith("where "):
         d.what = WHERE_CLAUSE.sub("", d.what)  # "files with X", not "files with where we set X"
@@ -166,7 +168,9 @@ def _commit_scope(ctx: Ctx, d: Draft, time: float = 0.55) -> None:
             d.repo.rev, d.repo.rev_style = f"{head}:^{base}", "@" if ctx.chance(0.7) else "field"
             d.fragments.append(ctx.pick([f"on {head} but not in {base}", f"that are on {head} and not yet in {base}",
                                          f"reachable from {head} but not from {base}"]))
-    if ctx.chance(0.06):
+    if d.lang:  # the content's language ("diffs touching goroutines in Go")
+        scope.lang_scope(ctx, d, d.lang)
+    elif ctx.chance(0.06) and not d.langs():
         scope.lang_scope(ctx, d)
     if ctx.chance(0.12):
         scope.file_scope(ctx, d)  # after the language, so it can keep to that language's files
