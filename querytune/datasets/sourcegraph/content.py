@@ -253,12 +253,22 @@ def _content(ctx, d):
 
 
 def _neg_content(ctx, d):
+    """Files with one thing that lack another text: ``-content:``, for a pasted message or for code
+    the file never uses ("ReportBuilder in files that never call time.Sleep")."""
     name, spoken = identifier(ctx)
-    other = ctx.rng.choice(v.MESSAGES)
-    d.what = ctx.pick([f"{spoken} in files that don't contain '{other}'", f"{spoken} where the file lacks \"{other}\"",
-                       f"{spoken}, skipping files with the text \"{other}\""])
     d.pattern = name
-    d.params.append(f'-content:"{other}"')
+    if ctx.chance(0.5):
+        other = ctx.rng.choice(v.MESSAGES)
+        d.what = ctx.pick([f"{spoken} in files that don't contain '{other}'", f"{spoken} where the file lacks \"{other}\"",
+                           f"{spoken}, skipping files with the text \"{other}\""])
+        d.params.append(f'-content:"{other}"')
+        return
+    code = ctx.rng.choice(v.CODE[ctx.rng.choice(list(v.CODE))])
+    said = say_code(ctx, code)
+    d.what = ctx.pick([f"{spoken} in files that never use {said}", f"{spoken} but only in files without {said}",
+                       f"files with {spoken} that never mention {said}", f"{spoken} where {said} never shows up",
+                       f"{spoken} in files that don't call {said}"])
+    d.params.append(f"-content:{pattern_token(code)}")
 
 
 BUILD = {"ident": _ident, "lang_code": _lang_code, "concept": _concept, "topic": _topic, "message": _message, "term": _term,

@@ -8,23 +8,24 @@ from querytune.datasets.sourcegraph.pieces import SHORT_SHARE, Ctx, Draft
 
 
 def repo_flags(ctx: Ctx, d: Draft) -> None:
+    """Fork, archive and visibility flags. "archived too" adds archived repos (``yes``); "archived
+    repos" as what is searched means only them (``only``); "forks and archived" sets both."""
     options = [("fork:yes", ["forks too", "incl. forks", "including forks", "and include forked repos"]),
-               ("fork:only", ["forks only", "only forks", "only in forks", "just forked repos"]),
+               ("fork:only", ["forks only", "only forks", "only in forks", "in forked repos", "just forked repos"]),
                ("archived:yes", ["archived too", "incl. archived", "including archived repos",
                                  "even in archived repositories"]),
-               ("archived:only", ["archived only", "only archived", "only archived repositories",
+               ("archived:only", ["archived only", "only archived", "in archived repos", "only archived repositories",
                                   "just the archived ones"]),
-               ("visibility:public", ["public repos only", "public only", "only public repositories",
+               ("fork:yes archived:yes", ["incl. forks and archived", "forks and archived too",
+                                          "including forks and archived repos", "even forks and archived ones"]),
+               ("visibility:public", ["public repos only", "public only", "in public repos", "only public repositories",
                                       "just public code"]),
-               ("visibility:private", ["private repos only", "private only", "only private repositories",
-                                       "just our private repos"]),
+               ("visibility:private", ["private repos only", "private only", "in private repos",
+                                       "only private repositories", "just our private repos"]),
                (None, ["no archived", "no forks", "skip archived repos", "excluding forks"])]
-    param, phrases = ctx.rng.choices(options, [3.3, 3.5, 3.4, 3, 4, 3.5, 1])[0]
-    phrase = ctx.pick(phrases)
-    if param:
-        d.add(param, phrase)
-    else:
-        d.fragments.append(phrase)  # the defaults already leave these out
+    param, phrases = ctx.rng.choices(options, [3.1, 3.3, 3.1, 3, 1.5, 3.7, 3.3, 1])[0]
+    d.params += param.split() if param else []  # the defaults (no forks, no archived) need no filter
+    d.fragments.append(ctx.pick(phrases))
 
 
 def case_flag(ctx: Ctx, d: Draft) -> None:

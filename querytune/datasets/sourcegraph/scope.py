@@ -360,9 +360,11 @@ def context_scope(ctx: Ctx, d: Draft) -> None:
     roll = ctx.rng.random()
     if roll < 0.55:
         said, name = ctx.rng.choice(v.CONTEXTS)
-        d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context"],
+        said = said if ctx.chance(0.6) else f"the {name}"  # "the acme mobile org" or "the @acme/mobile"
+        d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context", f"search {said} context"],
                                            [f"in {said} search context", f"within {said} context",
-                                            f"using {said} search context"]))
+                                            f"using {said} search context", f"{said} search context only",
+                                            f"restricted to {said} context"]))
     elif roll < 0.85:
         user = ctx.rng.choice(v.CONTEXT_USERS)
         d.add(f"context:@{user}", ctx.short([f"{user}'s context", f"in {user}'s context"],
