@@ -168,3 +168,12 @@ def test_dev_set_golds_are_valid_and_hand_written():
             "find config files"} <= requests
     assert not requests & {r["request"] for r in examples(2000, seed=0)}
     assert all(r["date"] and isinstance(r["candidate_repos"], list) for r in dev)
+
+
+def test_no_concept_of_the_generator_is_code_a_dev_gold_searches_for():
+    """The concept table teaches idioms; the dev set checks them on code it never taught."""
+    from querytune.datasets.sourcegraph import vocab
+
+    terms = {term.strip('"') for r in TASK.dev() for term in re.findall(r'"[^"]+"|\S+', r["query"])}
+    codes = {code for _, code, _ in vocab.CONCEPTS}
+    assert len(codes) > 150 and not codes & terms

@@ -47,7 +47,7 @@ def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 10), ("term", 6), ("regex", 7),
              ("regexp_mode", 14), ("literal", 12), ("phrase", 8), ("standard", 6), ("keyword_mode", 1.6), ("or", 7), ("and", 6.5),
-             ("not", 5), ("group", 2), ("content", 7), ("neg_content", 6)]
+             ("not", 5), ("group", 2), ("content", 7), ("neg_content", 7)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
