@@ -1,6 +1,7 @@
 """The conventions the generated golds follow where a request could be read two ways: a named
-language is ``lang:``, counts only when asked, exact multi-word text is a quoted phrase, and
-named candidate repos are pinned (one, several, or excluded; "in both repos" pins exactly the candidates)."""
+language is ``lang:``, counts only when asked, exact multi-word text is a quoted phrase,
+named candidate repos are pinned (one, several, or excluded; "in both repos" pins exactly the candidates),
+and each result shape has one gold form per meaning, whatever the template (see ``templates.py``)."""
 from __future__ import annotations
 
 import re
@@ -16,7 +17,7 @@ N = 6000
 _SPOKEN_LANGS = sorted({re.escape(name) for lang, names in v.LANGUAGES if lang not in ("dockerfile", "makefile")
                         for name in names}, key=len, reverse=True)
 #: "Python files", "Go code", "ruby scripts", "nginx configs": a language named as a kind of file
-LANG_WORDED = re.compile(r"(?<![\w.#+-])(" + "|".join(_SPOKEN_LANGS) + r")\s+"
+LANG_WORDED = re.compile(r"(?<![\w.#+/-])(" + "|".join(_SPOKEN_LANGS) + r")\s+"
                          r"(files|code|scripts|sources|configs|definitions|components|docs)\b")
 #: file regex -> the one language whose files it matches
 FILE_LANG = {r"main\.go$": "go", r"_test\.go$": "go", r"\.pb\.go$": "go", r"go\.mod$": "go", r"setup\.py$": "python",
@@ -132,7 +133,7 @@ def _said(full: str, request: str) -> bool:
 
 
 #: several repos named together ("in both repos"): only when they are exactly the candidates
-TOGETHER = re.compile(r"\b(both|all three|each of the [23])\b[\w ]*\b(repos|repositories|services)\b")
+TOGETHER = re.compile(r"\b(both|all three|each of the [23])\b[\w ]*\b(repos|repositories|services)\b", re.I)
 
 
 def test_several_named_candidates_are_one_alternation(rows):
@@ -170,3 +171,93 @@ def test_a_request_that_says_regex_gets_the_regexp_pattern_type(rows):
     said = [r for r in rows if re.search(r"\bregexp?\b|regular expression", r["request"], re.I)]
     assert len(said) > 0.01 * N
     assert [(r["request"], r["query"]) for r in said if "patterntype:regexp" not in r["query"]] == []
+
+
+# ---------------------------------------------------------------- result shapes: one gold form per meaning
+
+#: a repo condition on code content, as both repo lists and repo scopes say it
+CODE_CONDITION = re.compile(r"\b(mention \S+ somewhere|contain \S+ anywhere|reference \S+ at all|"
+                            r"(have|contain) .+ (mentioning|that contain|with) \S+( in them)?)")
+
+
+def test_repos_listed_by_their_code_are_select_repo(rows):
+    """"which repos mention nats" is ``select:repo nats`` in every template; ``repo:has.content``
+    and ``repo:has.file`` only scope another search ("Y in repos that mention X")."""
+    listed = [r for r in rows if r["intent"] in ("repo_list", "select_repo") and parse_query(r["query"]).patterns()]
+    assert len(listed) > 0.04 * N
+    assert [(r["request"], r["query"]) for r in listed if not re.search(r"(^|\s)select:repo\b", r["query"])
+            or re.search(r"repo:has\.(content|file)\(", r["query"])] == []
+    scoped = [r for r in rows if re.search(r"(^|\s)repo:has\.(content|file)\(", r["query"])]
+    assert len(scoped) > 0.015 * N
+    assert [(r["request"], r["query"]) for r in scoped if "select:repo" in r["query"]
+            or not _searches_files(r["query"]) or not CODE_CONDITION.search(r["request"])] == []
+
+
+def _searches_files(query: str) -> bool:
+    """Whether a query looks for files (a pattern, ``content:``, a file or language filter), not repos."""
+    return bool(parse_query(query).patterns()) or bool(re.search(r"(^|\s)-?(content|file|f|path|lang|l|language):",
+                                                                 re.sub(r"\(.*?\)", "", query)))
+
+
+#: how a content-results head sets file contents against names; how a matched-lines head asks for lines
+NOT_NAMES = re.compile(r"not (file ?names|their names|file paths|file name hits)|(skip|no) path matches", re.I)
+JUST_LINES = re.compile(r"(just|only) (show )?the (matching|matched) (lines|text)|(just|only) the lines|"
+                        r"exact matches of|snippets that match|matched lines", re.I)
+
+
+def test_content_only_results_are_type_file_and_matched_lines_select_content(rows):
+    """``type:file`` exactly where the request says contents, not names; ``select:content`` exactly
+    where it asks for just the matching lines; never a request that says both."""
+    for pattern, gold in ((NOT_NAMES, "type:file"), (JUST_LINES, "select:content")):
+        worded = {r["request"] for r in rows if pattern.search(r["request"])}
+        golds = {r["request"] for r in rows if re.search(rf"(^|\s){gold}(\s|$)", r["query"])}
+        assert len(golds) > 0.01 * N
+        assert (sorted(worded - golds), sorted(golds - worded)) == ([], [])
+    assert [r["request"] for r in rows if NOT_NAMES.search(r["request"]) and JUST_LINES.search(r["request"])] == []
+
+
+#: symbols named or matching a thing; symbols of the code that mentions it
+SYMBOLS_NAMED = re.compile(r"symbol (search|results)|search symbols|symbols (that )?match", re.I)
+SYMBOLS_OF_CODE = re.compile(r"symbols (in|of|from) (the )?(code|files)|symbols are defined in files|"
+                             r"symbols live in code", re.I)
+
+
+def test_symbols_named_are_type_symbol_and_select_symbol_is_the_symbols_of_matching_code(rows):
+    named = [r for r in rows if SYMBOLS_NAMED.search(r["request"])]
+    of_code = [r for r in rows if re.search(r"(^|\s)select:symbol(\s|$)", r["query"])]
+    assert len(named) > 0.005 * N and len(of_code) > 0.01 * N
+    assert [(r["request"], r["query"]) for r in named if not r["query"].startswith("type:symbol")
+            or re.search(r"select:symbol(\s|$)", r["query"])] == []
+    assert [(r["request"], r["query"]) for r in of_code if not SYMBOLS_OF_CODE.search(r["request"])
+            or "type:symbol" in r["query"]] == []
+
+
+def test_nls_searches_the_thing_described_without_the_request_framing(rows):
+    """"plain-language search, code that implements tls certificate reload" ->
+    ``patterntype:nls tls certificate reload``: the same pattern for every head and framing."""
+    nls = [r for r in rows if "patterntype:nls" in r["query"]]
+    framed = [r for r in nls if re.search(r"code that implements|how we handle|how .+ works", r["request"])]
+    assert len(nls) > 0.005 * N and framed
+    topics = {spoken for spoken, _ in v.TOPICS}
+    assert [(r["request"], r["query"]) for r in nls
+            if " ".join(p.value for p in parse_query(r["query"]).patterns()) not in topics] == []
+
+
+def test_repos_by_name_say_name_and_projects_are_never_directories(rows):
+    """``type:repo`` only where the request says the repo's name; "projects" are repos."""
+    by_name = [r for r in rows if r["query"].startswith("type:repo")]
+    assert len(by_name) > 0.01 * N
+    assert [r["request"] for r in by_name if not re.search(r"\bnamed?\b|\bnames?\b|\bcalled\b", r["request"])] == []
+    assert [(r["request"], r["query"]) for r in rows if re.search(r"\b(projects|packages)\b", r["request"])
+            and "select:file.directory" in r["query"]] == []
+
+
+def test_removed_code_is_the_removed_side_of_diffs(rows):
+    """"find the commits where X was removed", "show diffs that delete X": one form,
+    ``type:diff select:commit.diff.removed``, never a commit search."""
+    removed = [r for r in rows if re.search(r"\b(who removed|was deleted|commits that removed|diffs deleting|took out|"
+                                            r"removed lines|stop using|ripped out|was removed|diffs that delete)\b",
+                                            r["request"], re.I)]
+    assert len(removed) > 0.01 * N
+    assert [(r["request"], r["query"]) for r in removed
+            if not r["query"].startswith("type:diff select:commit.diff.removed")] == []

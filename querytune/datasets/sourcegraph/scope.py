@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.options import month_start, spoken_day
-from querytune.datasets.sourcegraph.pieces import Ctx, Draft, RepoRef, dots, lang_said, regex_escape
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft, RepoRef, dots, lang_said, pattern_token, regex_escape
 
 
 def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
@@ -161,10 +161,17 @@ def exclude_repo(ctx: Ctx, d: Draft) -> None:
 
 
 def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
-    """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads."""
+    """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads.
+
+    As the subject ("which repos mention X", "repos with test files that mention X") code content is
+    ``select:repo`` and the pattern, as in ``select_repo``: one form for listing repos by their code.
+    ``repo:has.content``/``repo:has.file`` only scope another search ("Y in repos that mention X")."""
     kinds = ["path", "-path", "repohasfile", "file", "content", "commit", "-commit", "repohascommitafter",
              "description", "meta", "topic"]
-    weights = [1.1, 1, 0 if "type:symbol" in d.params else 1.1, 1, 1, 1.2, 1, 1.1, 1.2, 1.5, 1.5]
+    # as a scope, code content is drawn more often (the only place it is a predicate), but not
+    # where the repos are listed (``select:repo``): there it would be a second way to say the pattern
+    code = 1 if as_subject else 0 if "select:repo" in d.params else 4
+    weights = [1.1, 1, 0 if "type:symbol" in d.params else 1.1, code, code, 1.2, 1, 1.1, 1.2, 1.5, 1.5]
     kind = ctx.rng.choices(kinds, weights)[0]
     said, regex = ctx.rng.choice(v.FILES)
     n = ctx.rng.randint(2, 11)
@@ -182,10 +189,15 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
         param = f"repo:has.file(path:{regex} content:{regex_escape(code)})"
         phrase = ctx.pick([f"have {said} mentioning {code}", f"have {said} that contain {code}",
                            f"contain {said} with {code} in them"])
+        if as_subject:
+            param, d.pattern, d.file_specific = "select:repo", pattern_token(code), True
+            d.params.append(f"file:{regex}")
     elif kind == "content":
         term = ctx.rng.choice(v.TERMS)
         param = f"repo:has.content({regex_escape(term)})"
         phrase = ctx.pick([f"mention {term} somewhere", f"contain {term} anywhere", f"reference {term} at all"])
+        if as_subject:
+            param, d.pattern = "select:repo", pattern_token(term)
     elif kind in ("commit", "repohascommitafter"):
         param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
         phrase = ctx.short([f"had commits in {spoken}", f"saw activity in {spoken}"],
@@ -203,7 +215,7 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
                                                            f"have a description saying {desc}"])
     elif kind == "meta":
         spoken_meta, arg = ctx.rng.choice(v.META)
-        neg = ctx.chance(0.15)
+        neg = ctx.chance(0.25)
         param = f"{'-' if neg else ''}repo:has.meta({arg})"
         has = re.sub(r"^(with|that have) ", "", spoken_meta)  # "with an oncall key set" -> "an oncall key set"
         if has != spoken_meta:  # "repos that have an oncall key set", not "repos that are with ..."

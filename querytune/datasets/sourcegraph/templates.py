@@ -5,6 +5,20 @@ order. The last ``HELD_OUT`` heads of each intent, and the last quarter of every
 phrasing list, are used only for the test split, so test measures phrasings never seen in
 training. Heads ending in ``?`` make the whole request a question. No head holds query
 syntax: no ``field:``, backticks, slashes around regexes or anchors.
+
+Result shapes, one gold form per meaning (pinned in tests/experiments/test_sourcegraph_conventions.py):
+
+- repos whose code mentions X -> ``select:repo X`` (here and in ``repo_list``); ``repo:has.content``
+  only scopes another search ("Y in repos that mention X"), ``repo:has.path`` is repos that *have a
+  file named* X. ``select:repo`` keeps lang/file scopes and OR patterns, a predicate cannot.
+- contents, not names: ``type:file`` only where the head sets file contents against file names or
+  paths; ``select:content`` only where it asks for just the matching lines. No head says both.
+- symbols named or matching X -> ``type:symbol X`` (``symbol``); ``select:symbol X`` is the symbols
+  of the code that mentions X (``select_symbol``): every such head says "in code/files with X".
+- repos by name -> ``type:repo``, and every such head says "name"; "projects" are repos, never
+  directories (``select_dir`` says folders or directories).
+- natural-language search -> ``patterntype:nls`` and the thing described, without the head or the
+  question's framing ("code that implements", "how we handle"); see ``intents._nls``.
 """
 from __future__ import annotations
 
@@ -42,7 +56,7 @@ TEMPLATES: dict[str, list[str]] = {
     "select_dir": [
         "which directories contain {what}?", "folders with {what}", "list the directories that have {what}",
         "in which folders do we have {what}?", "show me directories containing {what}",
-        "what packages (directories) use {what}?", "Which directories mention {what}?",
+        "which folders use {what}?", "Which directories mention {what}?",
         "give me the folders where {what} shows up",
     ],
     "select_owners": [
@@ -54,19 +68,20 @@ TEMPLATES: dict[str, list[str]] = {
     "select_content": [
         "just the matching lines for {what}", "only show the matched text of {what}",
         "give me only the lines with {what}", "the exact matches of {what}, nothing else",
-        "show the snippets that match {what}", "only the matching content for {what}",
+        "show the snippets that match {what}", "only the matching lines for {what}",
         "print just the lines containing {what}", "List only the matched lines for {what}.",
     ],
     "select_symbol": [
-        "which symbols match {what}?", "symbols in code mentioning {what}", "list symbols for {what}",
-        "show symbols that match {what}", "give me symbol results for {what}",
-        "what symbols come up for {what}?", "Find symbols related to {what}.", "symbol names matching {what}",
+        "symbols in code mentioning {what}", "the symbols of files that use {what}",
+        "which symbols are defined in files mentioning {what}?", "symbols from the code that references {what}",
+        "list the symbols in files containing {what}", "what symbols live in code that uses {what}?",
+        "Show the symbols of files containing {what}.", "symbols from the files that mention {what}",
     ],
     "type_file": [
-        "search only file contents for {what}", "{what} in file contents only, not file names",
-        "look inside files for {what}, skip path matches", "content matches only for {what}",
-        "find {what} in the text of files, not their names", "only in-file hits for {what}",
-        "Search file bodies for {what}.", "I want content results for {what}, not filenames",
+        "search only file contents for {what}, not file names", "{what} in file contents only, not file names",
+        "look inside files for {what}, skip path matches", "content matches for {what}, no path matches",
+        "find {what} in the text of files, not their names", "only in-file hits for {what}, not file name hits",
+        "Search file bodies for {what}, not file paths.", "I want content results for {what}, not filenames",
     ],
     "type_path": [
         "files whose path contains {what}", "file names matching {what}", "paths that mention {what}",
@@ -75,8 +90,9 @@ TEMPLATES: dict[str, list[str]] = {
     ],
     "type_repo": [
         "repositories named like {what}", "repos whose name has {what}", "find repos called {what}",
-        "which repos have {what} in the name?", "search repo names for {what}", "list repositories matching {what}",
-        "Is there a repo named {what}?", "look up the {what} repositories",
+        "which repos have {what} in the name?", "search repo names for {what}",
+        "list repositories whose names match {what}",
+        "Is there a repo named {what}?", "look up the repositories with {what} in their names",
     ],
     "repo_list": [
         "which repos {what}?", "list repositories that {what}", "repos that {what}", "find all repos that {what}",
@@ -91,7 +107,9 @@ TEMPLATES: dict[str, list[str]] = {
     "symbol": [
         "where is {what} defined?", "find the definition of {what}", "go to definition of {what}",
         "symbol search for {what}", "which file defines {what}?", "jump to {what}", "where do we declare {what}?",
-        "look up {what} in symbol search", "find where {what} is declared", "Locate the declaration of {what}.",
+        "look up {what} in symbol search", "find where {what} is declared", "search symbols for {what}",
+        "symbol results for {what}", "list symbols matching {what}", "show symbols that match {what}",
+        "Locate the declaration of {what}.",
         "Find {what} with a symbol search.",
     ],
     "commit": [

@@ -28,7 +28,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     (a random subset), then applied in a fixed order so later ones can see earlier ones."""
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
-    drawn = [(repo, "repo"), (0.055, "-repo"), (0.1, "repo_predicate"), (0 if d.lang else lang, "lang"),
+    drawn = [(repo, "repo"), (0.055, "-repo"), (0.13, "repo_predicate"), (0 if d.lang else lang, "lang"),
              (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.045, "-lang"),
              (0.06, "breadth")]
     if flags:
@@ -110,13 +110,20 @@ def _type_repo(ctx, d):
         options.repo_flags(ctx, d)
 
 
+def _family(param: str) -> str:
+    """What a repo condition constrains: two of one family would repeat a once-only field
+    (``select:``) or contradict each other (two commit dates)."""
+    return "commit" if "commit" in param else param.lstrip("-").split("(")[0]
+
+
 def _repo_list(ctx, d):
     d.what = scope.repo_predicate(ctx, d, as_subject=True)
     if ctx.chance(0.2):
-        family = lambda param: "commit" if "commit" in param else param.lstrip("-").split("(")[0]  # noqa: E731
+        params, pattern = list(d.params), d.pattern
         second = scope.repo_predicate(ctx, d, as_subject=True)
-        if family(d.params[-1]) == family(d.params[-2]):
-            d.params.pop()  # two of a kind would repeat a once-only field or contradict the first
+        repeated = {_family(x) for x in d.params[len(params):]} & {_family(x) for x in params}
+        if repeated or pattern and d.pattern != pattern:
+            d.params, d.pattern = params, pattern
         else:
             d.what += ctx.pick([" and ", " but also ", ", and "]) + second
     if ctx.chance(0.3):
@@ -234,10 +241,14 @@ def _structural(ctx, d):
 
 
 def _nls(ctx, d):
+    """The nls pattern is the thing described, as said ("tls certificate reload"): the head ("plain-language
+    search") and the question's framing ("code that implements", "how we handle") are request words, not
+    search words, whatever the template. NLS ranks by the content words, so a user types those."""
     spoken, _ = ctx.rng.choice(v.TOPICS)
-    question = ctx.pick([f"how we handle {spoken}", f"where the {spoken} is configured", f"how {spoken} works",
-                         f"what sets the {spoken}", f"code that implements {spoken}"])
-    d.what, d.pattern = question, question
+    d.what = spoken if ctx.chance(0.3) else ctx.pick([f"how we handle {spoken}", f"how {spoken} works",
+                                                      f"code that implements {spoken}", f"the {spoken} logic",
+                                                      f"anything about {spoken}", f"our {spoken} code"])
+    d.pattern = spoken
     d.params.append("patterntype:nls")
     if ctx.chance(0.3):
         scope.named_repo(ctx, d, allow_rev=False)
