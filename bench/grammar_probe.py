@@ -70,10 +70,13 @@ def probe(task_name: str, setting: str, rows: int, adapter: str | None, storage:
 
 
 def _parses(task, text: str) -> bool:
-    """Whether the task's parser takes the answer (it raises on what it refuses)."""
+    """Whether the task's parser takes the answer: it raises ``ParseError`` on what it refuses
+    (anything else is a crash, and surfaces)."""
+    from querytune.experiments.base import ParseError
+
     try:
         task.parse(text)
-    except Exception:  # noqa: BLE001 - any refusal counts as not parsing
+    except ParseError:
         return False
     return True
 
