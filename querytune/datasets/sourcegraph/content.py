@@ -40,8 +40,14 @@ def simple_term(ctx: Ctx) -> tuple[str, str]:
     if roll < 0.75:
         name, _ = identifier(ctx)
         return name, name
-    code = ctx.rng.choice(v.CODE[ctx.rng.choice(list(v.CODE))])
+    code = any_code(ctx)
     return pattern_token(code), say_code(ctx, code)
+
+
+def any_code(ctx: Ctx) -> str:
+    """A code snippet of any language, the language drawn first (each is as likely, however many
+    snippets it has)."""
+    return ctx.rng.choice(v.CODE[ctx.rng.choice(list(v.CODE))])
 
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
@@ -156,9 +162,8 @@ def _regex_safe(code: str) -> bool:
 
 
 #: lang -> code with regex metacharacters that a regexp-mode search escapes ("fmt.Println(" -> fmt\.Println\()
-_ESCAPABLE = {lang: [c for c in codes if _regex_safe(c) and re.search(r"[.()\[\]{}*+?|$]", c)]
-              for lang, codes in v.CODE.items()}
-_ESCAPABLE = {lang: codes for lang, codes in _ESCAPABLE.items() if codes}
+_ESCAPABLE = {lang: kept for lang, codes in v.CODE.items()
+              if (kept := [c for c in codes if _regex_safe(c) and re.search(r"[.()\[\]{}*+?|$]", c)])}
 
 
 def _literal(ctx, d):
@@ -263,7 +268,7 @@ def _neg_content(ctx, d):
                            f"{spoken}, skipping files with the text \"{other}\""])
         d.params.append(f'-content:"{other}"')
         return
-    code = ctx.rng.choice(v.CODE[ctx.rng.choice(list(v.CODE))])
+    code = any_code(ctx)
     said = say_code(ctx, code)
     d.what = ctx.pick([f"{spoken} in files that never use {said}", f"{spoken} but only in files without {said}",
                        f"files with {spoken} that never mention {said}", f"{spoken} where {said} never shows up",
