@@ -6,7 +6,7 @@
 #   bash bench/gpu_background.sh wait                        # wait again; results to $OUT when done
 #
 # Each call waits up to BG_WAIT_S seconds (default 560), prints the log's end, and once the job
-# has ended copies its results (*.json, *.md) and every log and eval row of /tmp/bg into $OUT.
+# copies what the job has written so far (results, every log and eval row of /tmp/bg) into $OUT.
 # Give bench/quality.py --storage /tmp/bg/storage so that its eval rows come back too.
 set -uo pipefail
 job=/tmp/bg
@@ -26,12 +26,13 @@ esac
 began=$(date +%s)
 while [ ! -f "$job/rc" ] && [ $(( $(date +%s) - began )) -lt "$wait_s" ]; do sleep 5; done
 tail -40 "$job/log"
+# what the job has written so far comes back on every call, so a session that runs out of device
+# time mid-job keeps the cells already done (logs and eval rows, not weights or optimizer state)
+cp "$job"/results/*.json "$job"/results/*.md "$OUT"/ 2>/dev/null
+tar -czf "$OUT/logs.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='*.pth' \
+    -C "$job" . 2>/dev/null
 if [ -f "$job/rc" ]; then
   echo "job ended: rc $(cat "$job/rc")"
-  cp "$job"/results/*.json "$job"/results/*.md "$OUT"/ 2>/dev/null
-  # logs and eval rows (examples.jsonl), not weights or optimizer state
-  tar -czf "$OUT/logs.tgz" --exclude='*.safetensors' --exclude='*.pt' --exclude='*.bin' --exclude='*.pth' \
-      -C "$job" . 2>/dev/null
 else
   echo "job still running after ${wait_s}s: call '$0 wait' again within 30 s"
 fi
