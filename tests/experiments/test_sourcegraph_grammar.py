@@ -35,7 +35,9 @@ INVALID = ["lang:python async:yes", r'type:commit after:\"1 week ago\"', "foo or
            "NOT (a b)", "repo:", "type:file count:-1",
            # dates the model wrote under the grammar on the GPU before dates were checked, and their kin
            "type:commit after:1 week ago", "type:diff before:christmas", 'type:commit after:"last decade"',
-           "type:commit before:2026-02-30 x", "repo:x rev:at.time(soon) y"]
+           "type:commit before:2026-02-30 x", "repo:x rev:at.time(soon) y",
+           # regex escapes Python's re refuses (the model wrote the first under the grammar on the GPU)
+           r"/^\d{40} \ghp_\d+/", r"lang:go /(a) \1/", r"/a b\x4/ x"]
 
 #: valid per the parser, left out of the grammar on purpose (see constrain's docstring): an
 #: unclosed "(" that starts a term is read as a group's "(" by the grammar
@@ -90,6 +92,13 @@ def test_grammar_takes_the_dates_sourcegraph_reads(query):
     assert not problems_of(query)
     assert engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
     assert engines.xgrammar_accepts(GBNF, engines.segmentations(query)[0])
+
+
+@pytest.mark.parametrize("query", [r"/\bfoo\s+\d{2}\.\x41/", r"/a\0b\-c\:d\_/", r"/^\Aend\Z/ lang:go",
+                                   r"patterntype:regexp /\w+\(\)/ x", r"fmt.Println( /a \d/"])
+def test_grammar_takes_the_regex_escapes_the_validator_reads(query):
+    assert not problems_of(query)
+    assert engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
 
 
 @pytest.mark.parametrize("query", NARROWER)

@@ -73,11 +73,13 @@ def test_retries_are_bounded_and_the_last_answer_says_why_it_fails():
     assert 'querytune_generation_retries_total{route="sourcegraph"} 2.0' in svc.metrics.render()[0].decode()
 
 
-def test_a_grammar_enforcing_engine_is_trusted_and_not_resampled():
-    engine = ScriptedEngine([""], constrained=True)
+def test_a_constrained_answer_that_fails_to_parse_is_resampled_too():
+    """The grammar leaves whole-query rules (``after:`` needs ``type:commit``) to the parser."""
+    engine = ScriptedEngine(["", "lang:python async"], constrained=True)
     answer = ask(service(engine))
-    assert answer.constrained and answer.retries == 0 and not answer.valid
-    assert engine.calls[0]["grammar"] == 'root ::= [a-z:. ]+'
+    assert answer.constrained and answer.valid and answer.retries == 1
+    assert [c["temperature"] for c in engine.calls] == [0.0, 0.9]
+    assert all(call["grammar"] == 'root ::= [a-z:. ]+' for call in engine.calls)
 
 
 def test_an_adapter_marked_unconstrained_gets_no_grammar():

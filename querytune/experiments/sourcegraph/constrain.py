@@ -17,7 +17,8 @@ their reason codes):
   ``type:commit``/``type:diff``, ``select:commit.diff.*`` needs ``type:diff``,
   ``rev:`` needs a ``repo:`` and no ``@rev``, ``repohasfile:`` with ``type:symbol``,
   structural search with ``type:`` or negated patterns, more than 256 basic queries;
-- RE2 validity of regex values and patterns (and of every word in regexp mode);
+- RE2 validity of regex values and patterns (and of every word in regexp mode), beyond the
+  escapes of ``/.../`` patterns (only those Python's ``re`` reads, see ``_slashed_regex``);
 - counts above 2^31-1.
 
 Dates (``before:``/``after:`` values and ``at.time``) are checked, in a narrower form (``_date``):
@@ -175,9 +176,7 @@ def _lexemes(pending: bool) -> dict[str, object]:
                               *(_field(f, seq(nocase(name), "(", _args(), ")")) for f, name in sorted(UNNEGATABLE_PREDICATES)),
                               seq(opt("-"), Ref("NEGATABLE")))
     # before an unclosed "(" no term may hold a ")" the parser's paren count sees as stray
-    lexemes["PATTERN_LIT"] = alt(_quoted(nonblank=True), seq("/", plus(alt(NotChars("/\\\n\r()"),
-                                                                            seq("\\", NotChars("\n\r\"'\\()")))), "/"),
-                                 Ref("WORD"))
+    lexemes["PATTERN_LIT"] = alt(_quoted(nonblank=True), _slashed_regex("()"), Ref("WORD"))
     closed: dict[str, object] = {}
     for name in ("PARAM", "PATTERN", "NEGATABLE"):
         without_close(Ref(name), lexemes, closed)
@@ -209,7 +208,7 @@ def _base_lexemes(pending: bool) -> dict[str, object]:
         "REPO_REGEX": seq(alt(_unquoted_char("@\"'"), _balanced(_unquoted_char())),
                           star(alt(_unquoted_char("@"), _balanced(_unquoted_char())))),
         "PATTERN": alt(_quoted(nonblank=True), Ref("REGEX"), Ref("WORD")),
-        "REGEX": seq("/", plus(alt(NotChars("/\\\n\r"), seq("\\", NotChars("\n\r\"'\\")))), "/"),
+        "REGEX": _slashed_regex(),
         "WORD": alt(seq(_word(pending), opt(TAIL)), TAIL),
         # the validator reads it as search text only when its value has regex syntax (else an invented filter)
         # (and its value starts with no quote, which the parser would read as a quoted value)
@@ -223,6 +222,22 @@ def _base_lexemes(pending: bool) -> dict[str, object]:
                      TAIL),
         "QUOTED": _quoted(),
     }
+
+
+#: the letters Python's ``re`` (the validator's regex check) reads after a backslash; any other
+#: letter there is a "bad escape" (``\\g``), and ``\\1``-``\\9`` are backreferences RE2 lacks
+RE_ESCAPE_LETTERS = "abBdDfnrsStvwWAZ"
+
+
+def _slashed_regex(excluded: str = ""):
+    """A ``/.../`` pattern whose escapes the validator's regex check accepts: ``\\d``, ``\\.``,
+    ``\\x41``, ``\\0``; not ``\\g`` or ``\\1`` (on the GPU the model wrote ``\\ghp_``). A ``/...``
+    run with no space can still be read as a bare word (``/(a)\\1/``); llguidance's greedy lexer
+    holds a pattern to this lexeme once it runs past a space."""
+    hexdigit = Chars(DIGITS + "abcdefABCDEF")
+    escaped = alt(NotChars("\n\r\"'\\" + LETTERS + DIGITS + excluded), Chars(RE_ESCAPE_LETTERS),
+                  seq("x", hexdigit, hexdigit), "0")
+    return seq("/", plus(alt(NotChars("/\\\n\r" + excluded), seq("\\", escaped))), "/")
 
 
 def _field_names() -> set[str]:
