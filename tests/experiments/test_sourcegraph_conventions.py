@@ -62,6 +62,39 @@ def test_no_query_scopes_two_languages_that_contradict(rows):
     assert bad == []
 
 
+def _snippet_langs() -> dict[str, set[str]]:
+    """Code text of one table language -> the languages it is written in (``vocab.CODE`` and
+    concepts.yaml), also as the escaped regex a regexp-mode search writes; text a language-agnostic
+    table also holds ("TODO", "chmod 777") may be searched in any language and is left out."""
+    from querytune.datasets.sourcegraph.pieces import regex_escape
+
+    langs: dict[str, set[str]] = {}
+    for lang, code in [(lang, code) for lang, codes in v.CODE.items() for code in codes] + \
+            [(lang, code) for lang, code, _ in v.CONCEPTS]:
+        langs.setdefault(code, set()).add(lang)
+    agnostic = set(v.TERMS) | set(v.MESSAGES) | set(v.PHRASES) | set(v.LITERALS) | {t for _, t in v.TOPICS}
+    known = {code: found for code, found in langs.items() if code not in agnostic}
+    return known | {regex_escape(code): found for code, found in known.items() if regex_escape(code) not in known}
+
+
+def test_a_code_snippet_is_scoped_to_its_own_language_only(rows):
+    """"async def" is Python: never under ``lang:go``, ``-lang:python`` or a Go file filter."""
+    snippets, mixed, seen = _snippet_langs(), [], 0
+    for r in rows:
+        parsed = parse_query(r["query"])
+        params = [p for p in parsed.params() if not p.predicate]
+        langs = {p.value.lower() for p in params if p.field == "lang" and not p.negated}
+        langs |= {_file_lang(p.value) for p in params if p.field == "file" and not p.negated} - {None}
+        excluded = {p.value.lower() for p in params if p.field == "lang" and p.negated}
+        texts = [x.value for x in parsed.patterns()] + [p.value for p in params if p.field == "content"]
+        for written in [snippets[text] for text in texts if text in snippets]:
+            seen += bool(langs)
+            if langs and not written & langs or written & excluded:
+                mixed.append((r["request"], r["query"]))
+    assert seen > 0.05 * N  # snippets under a language are common, so the check has rows to check
+    assert mixed == []
+
+
 def test_languages_named_by_their_file_are_file_filters(rows):
     """'Dockerfiles' spells a file name: file:Dockerfile, never lang:dockerfile."""
     assert [r["query"] for r in rows if re.search(r"\blang:(dockerfile|makefile)\b", r["query"], re.I)] == []

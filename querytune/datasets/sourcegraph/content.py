@@ -31,7 +31,7 @@ def identifier(ctx: Ctx) -> tuple[str, str]:
     return name, ctx.pick([name, f"the {name} header", f"where we set {name}", f"reads of the {name} header"])
 
 
-def simple_term(ctx: Ctx) -> tuple[str, str]:
+def simple_term(ctx: Ctx, d: Draft) -> tuple[str, str]:
     """(query term, spoken) for a short thing to combine with OR/AND/NOT."""
     roll = ctx.rng.random()
     if roll < 0.45:
@@ -40,19 +40,31 @@ def simple_term(ctx: Ctx) -> tuple[str, str]:
     if roll < 0.75:
         name, _ = identifier(ctx)
         return name, name
-    code = any_code(ctx)
+    code = any_code(ctx, d)
     return pattern_token(code), say_code(ctx, code)
 
 
-def any_code(ctx: Ctx) -> str:
-    """A code snippet of any language, the language drawn first (each is as likely, however many
-    snippets it has)."""
-    return ctx.rng.choice(v.CODE[ctx.rng.choice(list(v.CODE))])
+def any_code(ctx: Ctx, d: Draft) -> str:
+    """A code snippet, of the draft's snippet language once it has one (a Python and a Go snippet
+    in one query leave no language to filter on); else the language is drawn first (each is as
+    likely, however many snippets it has) and recorded in ``d.code_lang``."""
+    d.code_lang = d.code_lang or ctx.rng.choice(list(v.CODE))
+    return ctx.rng.choice(v.CODE[d.code_lang])
+
+
+def _terms(ctx: Ctx, d: Draft, n: int) -> list[tuple[str, str]] | None:
+    """``n`` distinct simple terms, or None (and no snippet language) when two of them repeat."""
+    terms = [simple_term(ctx, d) for _ in range(n)]
+    if len({term for term, _ in terms}) < n:
+        d.code_lang = None
+        return None
+    return terms
+
 
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 10), ("term", 6), ("regex", 7),
-             ("regexp_mode", 14), ("literal", 12), ("phrase", 8), ("standard", 6), ("keyword_mode", 1.6), ("or", 7), ("and", 6.5),
+             ("regexp_mode", 14), ("literal", 12), ("phrase", 8), ("standard", 6), ("keyword_mode", 2), ("or", 7), ("and", 6.5),
              ("not", 5), ("group", 2), ("content", 7), ("neg_content", 7)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
@@ -64,14 +76,13 @@ def _ident(ctx, d):
 
 
 def _lang_code(ctx, d):
-    lang = ctx.rng.choice(list(v.CODE))
-    code = ctx.rng.choice(v.CODE[lang])
+    code = any_code(ctx, d)
     said = say_code(ctx, code)
     d.what = said if ctx.chance(0.7) else ctx.pick([said, f"uses of {said}", f"code with {said}", f"{said} usages", f"occurrences of {said}",
                        f"anything using {said}", f"places that call {said}"])
     d.pattern = pattern_token(code)
     if ctx.chance(0.6):
-        d.lang = lang
+        d.lang = d.code_lang
 
 
 def _concept(ctx, d):
@@ -79,7 +90,7 @@ def _concept(ctx, d):
     text in that language (``lang:python "except:"``), never the English words."""
     lang, code, says = ctx.rng.choice(v.CONCEPTS)
     said = ctx.pick(says)
-    d.pattern = pattern_token(code)
+    d.pattern, d.code_lang = pattern_token(code), lang
     if lang in v.FILE_NAMED_LANGS or ctx.chance(0.45):  # the language is its own fragment ("in Go")
         d.what = said if ctx.chance(0.6) else ctx.pick([f"any {said}", f"all the {said}", f"code with {said}",
                                                         f"places with {said}", f"uses of {said}"])
@@ -141,7 +152,7 @@ def _regexp_mode(ctx, d):
         lang = ctx.rng.choice(list(_ESCAPABLE))
         code = ctx.rng.choice(_ESCAPABLE[lang])
         described, regex = say_code(ctx, code), regex_escape(code)
-        d.lang = lang
+        d.lang = d.code_lang = lang
     else:
         described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
     d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}",
@@ -209,27 +220,30 @@ def _keyword_mode(ctx, d):
 
 
 def _or(ctx, d):
-    (a, sa), (b, sb) = simple_term(ctx), simple_term(ctx)
-    if a == b:
+    terms = _terms(ctx, d, 2)
+    if not terms:
         return _ident(ctx, d)
+    (a, sa), (b, sb) = terms
     d.what = ctx.pick([f"{sa} or {sb}", f"either {sa} or {sb}", f"{sa} or else {sb}", f"any of {sa} and {sb}",
                        f"{sa} or maybe {sb}", f"{sa}, or {sb}"])
     d.pattern, d.pattern_or = f"{a} OR {b}", True
 
 
 def _and(ctx, d):
-    (a, sa), (b, sb) = simple_term(ctx), simple_term(ctx)
-    if a == b:
+    terms = _terms(ctx, d, 2)
+    if not terms:
         return _ident(ctx, d)
+    (a, sa), (b, sb) = terms
     d.what = ctx.pick([f"both {sa} and {sb}", f"{sa} together with {sb}", f"files with {sa} and also {sb}",
                        f"{sa} and {sb} in the same file", f"places using {sa} as well as {sb}"])
     d.pattern = f"{a} AND {b}"
 
 
 def _not(ctx, d):
-    (a, sa), (b, sb) = simple_term(ctx), simple_term(ctx)
-    if a == b:
+    terms = _terms(ctx, d, 2)
+    if not terms:
         return _ident(ctx, d)
+    (a, sa), (b, sb) = terms
     d.what = ctx.pick([f"{sa} but not {sb}", f"{sa} without {sb}", f"{sa} where there's no {sb}",
                        f"files with {sa} that lack {sb}", f"{sa}, excluding anything with {sb}",
                        f"{sa} but never {sb}"])
@@ -237,9 +251,10 @@ def _not(ctx, d):
 
 
 def _group(ctx, d):
-    (a, sa), (b, sb), (c, sc) = simple_term(ctx), simple_term(ctx), simple_term(ctx)
-    if len({a, b, c}) < 3:
+    terms = _terms(ctx, d, 3)
+    if not terms:
         return _or(ctx, d)
+    (a, sa), (b, sb), (c, sc) = terms
     d.what = ctx.pick([f"{sa} or {sb} but not {sc}", f"either {sa} or {sb}, without {sc}",
                        f"{sa} or {sb} in files that don't have {sc}", f"{sa}/{sb} minus anything with {sc}"])
     d.pattern = f"({a} OR {b}) NOT {c}"
@@ -268,7 +283,7 @@ def _neg_content(ctx, d):
                            f"{spoken}, skipping files with the text \"{other}\""])
         d.params.append(f'-content:"{other}"')
         return
-    code = any_code(ctx)
+    code = any_code(ctx, d)
     said = say_code(ctx, code)
     d.what = ctx.pick([f"{spoken} in files that never use {said}", f"{spoken} but only in files without {said}",
                        f"files with {spoken} that never mention {said}", f"{spoken} where {said} never shows up",

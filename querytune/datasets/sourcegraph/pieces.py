@@ -66,6 +66,7 @@ class Draft:
     repo: RepoRef | None = None
     excluded: RepoRef | None = None  # "every repo except X": resolved against the candidates like ``repo``
     lang: str | None = None
+    code_lang: str | None = None  # the language of the code snippet searched for: every language filter keeps to it
     no_repo_predicates: bool = False  # rev: cannot be combined with repo predicates
     file_specific: bool = False  # a file name or extension filter (implies a language)
     lang_fragment: int | None = None  # index of the "in Python" fragment, so "test files" can become "Python test files"

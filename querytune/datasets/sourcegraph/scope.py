@@ -239,43 +239,50 @@ def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
 
 def fits_langs(d: Draft, regex: str) -> bool:
     """Whether a file regex can scope the draft's query: one that only matches another language's
-    files would contradict its ``lang:`` ("the main.go files in Python")."""
+    files would contradict its ``lang:`` ("the main.go files in Python") or its code snippet's language."""
     implied = v.IMPLIED_LANG.get(regex)
-    return not implied or not d.langs() or d.langs() == {implied}
+    langs = d.langs() or ({d.code_lang} if d.code_lang else set())
+    return not implied or not langs or langs == {implied}
 
 
 def file_scope(ctx: Ctx, d: Draft) -> str:
-    """A file filter; with a language already chosen only folders and kinds of files, no extensions."""
+    """A file filter; with a language already chosen only folders and kinds of files, no extensions,
+    and never a file of another language than the draft's code snippet ("async def in main.go")."""
     roll = ctx.rng.random() * (0.6 if {"lang", "-lang"} & d.fields() else 1.0)
+    names = [n for n in v.FILE_NAMES if fits_langs(d, f"{dots(n)}$")]
+    extensions = [x for x in v.EXTENSIONS if fits_langs(d, f"{dots(x)}$")]
     if roll < 0.4:
         said, regex = ctx.rng.choice([(s, r) for s, r in v.FILES if fits_langs(d, r)])
         if _merge_lang(ctx, d, said, regex):
             return d.fragments[d.lang_fragment]
         phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} only"],
                            [f"in the {said}", f"inside {said}", f"across {said}", f"only in {said}"])
-    elif roll < 0.6:
-        directory = ctx.rng.choice(v.DIRECTORIES)
-        anchored = ctx.chance(0.5)
-        regex = f"^{directory}/" if anchored else f"{directory}/"
-        phrase = ctx.short([f"under {directory}", f"under {directory}/"],
-                           [f"under the top-level {directory} folder", f"below {directory}"]) \
-            if anchored else ctx.short([f"in {directory} dirs", f"in any {directory} dir"],
-                                       [f"in any {directory} directory", f"in {directory} folders anywhere",
-                                        f"in paths containing {directory}"])
-    elif roll < 0.8:
-        name = ctx.rng.choice(v.FILE_NAMES)
-        regex, d.file_specific = f"{dots(name)}$", True
+    elif roll < 0.6 or not names and not extensions:
+        regex, phrase = _directory(ctx)
+    elif roll < 0.8 and names or not extensions:
+        name = ctx.rng.choice(names)
+        regex = f"{dots(name)}$"
         phrase = ctx.short([f"in {name}", f"{name} only"], [f"in files named {name}", f"in the {name} files",
                                                            f"only in {name}"])
     else:
-        ext = ctx.rng.choice(v.EXTENSIONS)
-        regex, d.file_specific = f"{dots(ext)}$", True
+        ext = ctx.rng.choice(extensions)
+        regex = f"{dots(ext)}$"
         phrase = ctx.short([f"in {ext} files", f"{ext} files only"], [f"in files ending in {ext}",
                                                                  f"in files with the {ext} extension"])
     d.file_specific = d.file_specific or regex in v.IMPLIED_LANG
-    param = f"file:{regex}"
-    d.add(param, phrase)
+    d.add(f"file:{regex}", phrase)
     return phrase
+
+
+def _directory(ctx: Ctx) -> tuple[str, str]:
+    """(file: regex, phrase) for a folder, anchored at the repo root or anywhere in the path."""
+    directory = ctx.rng.choice(v.DIRECTORIES)
+    if ctx.chance(0.5):
+        return f"^{directory}/", ctx.short([f"under {directory}", f"under {directory}/"],
+                                           [f"under the top-level {directory} folder", f"below {directory}"])
+    return f"{directory}/", ctx.short([f"in {directory} dirs", f"in any {directory} dir"],
+                                      [f"in any {directory} directory", f"in {directory} folders anywhere",
+                                       f"in paths containing {directory}"])
 
 
 _NEUTRAL_KINDS = ("test files", "config files", "spec files", "database migrations")
@@ -333,9 +340,10 @@ def file_predicate(ctx: Ctx, d: Draft) -> None:
 
 def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
     """A language the request names: ``lang:`` ("in Go", "Python files", "SQL files"), except the
-    languages people name by their file ("Dockerfiles"), which are a file filter."""
+    languages people name by their file ("Dockerfiles"), which are a file filter. A draft with a
+    code snippet names the snippet's language ("async def in Python", never "in Go")."""
     weights = [0 if l in v.FILE_NAMED_LANGS else 3 if i < 10 else 1 for i, (l, _) in enumerate(v.LANGUAGES)]
-    lang = lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], weights)[0]
+    lang = lang or d.code_lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], weights)[0]
     if lang in v.FILE_NAMED_LANGS:
         said, regex = v.FILE_NAMED_LANGS[lang]
         d.file_specific = True
@@ -354,7 +362,9 @@ def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
 
 
 def exclude_lang(ctx: Ctx, d: Draft) -> None:
-    lang = ctx.rng.choice(["javascript", "markdown", "json", "yaml", "typescript", "python", "java", "html", "css"])
+    """A language to leave out, never the one the draft's code snippet is written in."""
+    lang = ctx.rng.choice([l for l in ("javascript", "markdown", "json", "yaml", "typescript", "python", "java", "html",
+                                       "css") if l != d.code_lang])
     said = lang_said(ctx, lang)
     d.add(f"-lang:{lang}", ctx.short([f"no {said}", f"not {said}", f"minus {said}"],
                                      [f"but not in {said}", f"excluding {said} files", f"skip the {said} files",
@@ -362,7 +372,14 @@ def exclude_lang(ctx: Ctx, d: Draft) -> None:
 
 
 def two_langs(ctx: Ctx, d: Draft) -> None:
-    a, b = ctx.rng.sample(["python", "go", "java", "typescript", "rust", "ruby", "kotlin", "c++"], 2)
+    """Either of two languages; one of them the code snippet's, when the draft has one (a
+    Dockerfile snippet is scoped by its file instead)."""
+    if d.code_lang in v.FILE_NAMED_LANGS:
+        return lang_scope(ctx, d)
+    a, b = ctx.rng.sample([l for l in ("python", "go", "java", "typescript", "rust", "ruby", "kotlin", "c++")
+                           if l != d.code_lang], 2)
+    if d.code_lang:
+        a, b = ctx.rng.sample([d.code_lang, a], 2)
     d.add(f"(lang:{a} OR lang:{b})", ctx.short([f"in {lang_said(ctx, a)} or {lang_said(ctx, b)}",
                                                 f"{lang_said(ctx, a)} or {lang_said(ctx, b)}"],
                                                [f"in either {lang_said(ctx, a)} or {lang_said(ctx, b)} files"]))

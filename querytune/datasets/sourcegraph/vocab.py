@@ -272,6 +272,14 @@ FILE_NAMES = ["main.go", "server.ts", "settings.py", "routes.rb", "index.js", "s
               "urls.py", "build.gradle", "values.yaml", "client.go", "models.py"]
 EXTENSIONS = [".go", ".py", ".ts", ".tsx", ".rb", ".java", ".rs", ".proto", ".sql", ".tf", ".sh", ".md",
               ".yaml", ".json", ".kt", ".swift", ".vue", ".scss", ".graphql", ".ipynb"]
+#: extension -> the language of its files; file names and extensions imply it like IMPLIED_LANG's regexes
+EXTENSION_LANG = {".go": "go", ".py": "python", ".ts": "typescript", ".tsx": "typescript", ".rb": "ruby", ".java": "java",
+                  ".rs": "rust", ".proto": "protobuf", ".sql": "sql", ".tf": "hcl", ".sh": "shell", ".md": "markdown",
+                  ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".kt": "kotlin", ".swift": "swift", ".vue": "vue",
+                  ".scss": "scss", ".graphql": "graphql", ".js": "javascript", ".gradle": "groovy",
+                  ".ipynb": "jupyter notebook"}
+IMPLIED_LANG.update({name.replace(".", "\\.") + "$": EXTENSION_LANG.get("." + name.rsplit(".", 1)[-1], name.lower())
+                     for name in FILE_NAMES + EXTENSIONS})
 # (how people say what to leave out, -file: regex)
 EXCLUSIONS = [
     ("tests", "test"), ("test files", "test"), ("vendored code", "vendor/"), ("node_modules", "node_modules/"),
