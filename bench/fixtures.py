@@ -22,8 +22,35 @@ TRAIN_CONFIGS = {"sourcegraph": "configs/sourcegraph/sft-gpu.yaml", "qmd": "conf
 ROUTES = {"sourcegraph": "/sourcegraph/query", "qmd": "/qmd/expand"}
 
 
-def ensure_adapters(storage: Path) -> dict[str, float]:
-    """Register the ``sourcegraph`` and ``qmd`` adapters under ``storage`` if missing; seconds spent."""
+def add_trained_argument(parser) -> None:
+    parser.add_argument("--adapter", action="append", default=[], metavar="TASK=NAME",
+                        help="serve the trained adapter registered as NAME (e.g. sourcegraph-sft, from "
+                             "bench/quality.py with the same --storage) for TASK's route: answer-dependent "
+                             "speed (answer length, grammar states) needs trained weights (repeatable)")
+
+
+def trained_adapters(pairs: list[str]) -> dict[str, str]:
+    """``["sourcegraph=sourcegraph-sft"]`` -> ``{"sourcegraph": "sourcegraph-sft"}``, tasks checked."""
+    found = {}
+    for pair in pairs:
+        task, sep, name = pair.partition("=")
+        if not sep or task not in TRAIN_CONFIGS or not name:
+            raise SystemExit(f"--adapter {pair!r}: expected TASK=NAME with TASK one of {', '.join(TRAIN_CONFIGS)}")
+        found[task] = name
+    return found
+
+
+def ensure_adapters(storage: Path, trained: dict[str, str] | None = None) -> dict[str, float]:
+    """Register the ``sourcegraph`` and ``qmd`` adapters under ``storage``: a copy of the trained
+    adapter named in ``trained``, else the one already there, else a random one; seconds spent."""
+    from querytune.platform import adapters
+
+    for task, name in (trained or {}).items():
+        source = storage / "adapters" / name
+        if not (source / "querytune.json").is_file():
+            raise SystemExit(f"--adapter {task}={name}: no adapter {name!r} registered under {storage}")
+        adapters.register(source, task, str(storage))
+        log(f"serving trained {name} as {task}")
     spent = {}
     for task, config in TRAIN_CONFIGS.items():
         if not (storage / "adapters" / task / "querytune.json").is_file():

@@ -159,10 +159,11 @@ def main() -> None:
     parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
+    fixtures.add_trained_argument(parser)
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
 
-    adapters_s = fixtures.ensure_adapters(storage)
+    adapters_s = fixtures.ensure_adapters(storage, fixtures.trained_adapters(args.adapter))
     rows = fixtures.examples(TASK, 64)
     messages = conversations(rows)
     budget = route_budget(args.serve_config, storage)

@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
+    fixtures.add_trained_argument(parser)
     parser.add_argument("--unconstrained", action="store_true", help="decode without the tasks' grammars "
                         "(what the grammar costs at load)")
     args = parser.parse_args()
@@ -87,7 +88,7 @@ def main() -> None:
     config = fixtures.unconstrained(args.serve_config) if args.unconstrained else args.serve_config
     name = "throughput-unconstrained" if args.unconstrained else "throughput"
 
-    result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage),
+    result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage, fixtures.trained_adapters(args.adapter)),
                               "goal": {"rps": GOAL_RPS, "p95_ms": GOAL_P95_MS}, "levels": []}
     requests = fixtures.requests(["sourcegraph", "qmd"], 128)
     with client_pool(args.processes) as pool, serving(config, [f"storage_path={storage}"],

@@ -5,6 +5,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import yaml
 
 from bench import fixtures
@@ -37,6 +38,22 @@ class _Echo(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def test_a_trained_adapter_is_served_under_its_tasks_name_and_a_missing_one_is_named(tiny_model, tmp_path):
+    tiny = ("model.name=" + tiny_model, "lora.r=4", "lora.alpha=8")
+    for task in fixtures.TRAIN_CONFIGS:
+        fixtures.make_adapter(task, fixtures.TRAIN_CONFIGS[task], tmp_path, name=f"{task}-sft", overrides=tiny)
+    made = fixtures.ensure_adapters(tmp_path, fixtures.trained_adapters(["sourcegraph=sourcegraph-sft",
+                                                                       "qmd=qmd-sft"]))
+    assert made == {}  # nothing random: both routes serve the trained weights
+    for task in fixtures.TRAIN_CONFIGS:
+        trained = (tmp_path / "adapters" / f"{task}-sft" / "adapter_model.safetensors").read_bytes()
+        assert (tmp_path / "adapters" / task / "adapter_model.safetensors").read_bytes() == trained
+    with pytest.raises(SystemExit, match="no adapter 'qmd-grpo' registered"):
+        fixtures.ensure_adapters(tmp_path, {"qmd": "qmd-grpo"})
+    with pytest.raises(SystemExit, match="expected TASK=NAME"):
+        fixtures.trained_adapters(["qmd-sft"])
 
 
 def test_load_counts_answers_and_errors_per_route():
