@@ -157,6 +157,8 @@ def grpo_args(cfg: GrpoTrainConfig, output_dir: str, use_gpu: bool, reward_weigh
         num_generations=g.num_generations,
         temperature=g.temperature,
         scale_rewards=g.scale_rewards,
+        num_iterations=g.num_iterations,
+        lr_scheduler_type=g.lr_scheduler,
         max_completion_length=g.max_completion_length,
         beta=g.beta,  # > 0: KL to the parent (the LoRA switched off); TRL's default 0 drifts
         reward_weights=reward_weights,

@@ -241,6 +241,8 @@ def test_shipped_grpo_configs_run_on_cpu_and_name_an_sft_parent(path):
     ("grpo.use_vllm=true", "grpo.use_vllm=true needs scaling.use_gpu=true"),
     ("data.val_samples=0", "data.val_samples=0 leaves nothing to score"),
     ("grpo.scale_rewards=std", "grpo.scale_rewards"),
+    ("grpo.num_iterations=0", "grpo.num_iterations"),
+    ("grpo.lr_scheduler=warmup_stable_decay", "grpo.lr_scheduler"),
 ])
 def test_grpo_config_mistakes_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -253,6 +255,16 @@ def test_reward_scaling_reaches_trl(scale, tmp_path):
 
     cfg = load_config("configs/qmd/grpo.yaml", TrainConfig, [f"grpo.scale_rewards={scale}"])
     assert grpo_args(cfg, str(tmp_path), use_gpu=False, reward_weights=[1.0]).scale_rewards == scale
+
+
+@pytest.mark.parametrize("iterations, schedule", [(1, "linear"), (2, "constant"), (4, "cosine")])
+def test_rollout_reuse_and_schedule_reach_trl(iterations, schedule, tmp_path):
+    from querytune.platform.recipes.grpo import grpo_args
+
+    cfg = load_config("configs/qmd/grpo.yaml", TrainConfig,
+                      [f"grpo.num_iterations={iterations}", f"grpo.lr_scheduler={schedule}"])
+    args = grpo_args(cfg, str(tmp_path), use_gpu=False, reward_weights=[1.0])
+    assert (args.num_iterations, args.lr_scheduler_type.value) == (iterations, schedule)
 
 
 # --------------------------------------------------------------------------- selection rule
