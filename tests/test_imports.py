@@ -94,3 +94,21 @@ def test_no_module_of_querytune_imports_itself_through_others():
     """Before: platform/launch <-> train_sft, train_grpo (lazy imports back), experiments/qmd/clean <-> data."""
     circles = cycles(import_graph())
     assert circles == [], "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
+
+
+def test_every_module_compiles_without_syntax_warnings():
+    """An invalid escape such as ``\\s`` in a non-raw docstring warns at compile time (a
+    DeprecationWarning on 3.11, a SyntaxWarning on the GPU machine's 3.12, which printed one for
+    validate.py in every training log) and becomes an error in a later Python."""
+    import warnings
+
+    noisy = []
+    for path in modules().values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SyntaxWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                compile(path.read_text(), str(path), "exec")
+            except SyntaxError as error:
+                noisy.append(f"{path.relative_to(PACKAGE.parent)}: {error.msg}")
+    assert noisy == []

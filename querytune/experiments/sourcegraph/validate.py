@@ -1,4 +1,4 @@
-"""Strict validation of a parsed query: stricter than Sourcegraph's own server.
+r"""Strict validation of a parsed query: stricter than Sourcegraph's own server.
 
 Sourcegraph silently turns an unknown ``name:value`` into search text and ignores
 some odd values; a model that writes them has still made a mistake, so here they are
