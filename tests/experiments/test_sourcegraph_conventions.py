@@ -86,7 +86,10 @@ def test_a_code_snippet_is_scoped_to_its_own_language_only(rows):
         langs = {p.value.lower() for p in params if p.field == "lang" and not p.negated}
         langs |= {_file_lang(p.value) for p in params if p.field == "file" and not p.negated} - {None}
         excluded = {p.value.lower() for p in params if p.field == "lang" and p.negated}
-        texts = [x.value for x in parsed.patterns()] + [p.value for p in params if p.field == "content"]
+        words = [x.value for x in parsed.patterns()]
+        if parsed.pattern_type() in ("literal", "standard"):  # adjacent terms are one string ("?? 0")
+            words = [" ".join(words)]
+        texts = words + [p.value for p in params if p.field == "content"]
         for written in [snippets[text] for text in texts if text in snippets]:
             seen += bool(langs)
             if langs and not written & langs or written & excluded:
@@ -147,6 +150,18 @@ def test_quoted_phrases_are_a_healthy_share_and_never_wrap_one_identifier(rows):
     assert [q for q, p in patterns if p.kind == "quoted" and re.fullmatch(r"\w+", p.value.strip("\"'"))] == []
 
 
+def test_a_multi_word_message_is_quoted_however_the_request_says_it(rows):
+    """"find where we log connection refused" -> ``"connection refused"``, as if it were pasted in
+    quotes (standard mode aside, where quotes are matched literally)."""
+    messages = sorted((m for m in v.MESSAGES if " " in m), key=len, reverse=True)
+    named = [(r, m) for r in rows if "patterntype:standard" not in r["query"]
+             for m in [next((m for m in messages if m in r["request"]), None)] if m]
+    unquoted = [(r, m) for r, m in named if not re.search(rf"[\"']{re.escape(m)}[\"']", r["request"])]
+    assert len(unquoted) > 0.01 * N
+    assert [(r["request"], r["query"]) for r, m in named
+            if not re.search(rf'"[^"]*{re.escape(m)}[^"]*"', r["query"])] == []
+
+
 def _pinned(query: str, negated: bool = False) -> list[list[str]]:
     """The candidate repos each anchored repo filter picks: ``repo:^github\\.com/o/(a|b)$`` -> [[o/a, o/b]]."""
     sign = "-" if negated else r"(?<!-)"
@@ -166,7 +181,8 @@ def _said(full: str, request: str) -> bool:
 
 
 #: several repos named together ("in both repos"): only when they are exactly the candidates
-TOGETHER = re.compile(r"\b(both|all three|each of the [23])\b[\w ]*\b(repos|repositories|services)\b", re.I)
+TOGETHER = re.compile(r"\b(both|all three|these (two|three)|each of the [23])\b[\w ]*\b(repos|repositories|services)\b",
+                      re.I)
 
 
 def test_several_named_candidates_are_one_alternation(rows):

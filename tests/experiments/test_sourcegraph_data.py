@@ -98,6 +98,23 @@ def test_realistic_proportions(rows, shares):
     assert (filters[1] + filters[2] + filters[3]) / N > 0.6  # most queries: a pattern and one to three filters
 
 
+#: constructs a trained model matched worst on the dev set; each is in at least 3% of rows
+WEAK = {"patterntype:regexp": ["patterntype:regexp"], "pattern:quoted": ["pattern:quoted"],
+        "pattern:regex": ["pattern:regex"], "rev:at.time()": ["rev:at.time()"], "context": ["context"],
+        "repo predicates": ["repo:has.file()", "repo:has.content()", "repo:has.commit.after()", "repo:has.meta()",
+                            "repo:has.topic()", "repo:has.description()", "-repo:has.commit.after()",
+                            "-repo:has.meta()", "-repo:has.topic()"],
+        "file predicates": ["file:has.content()", "file:has.owner()", "-file:has.owner()", "file:has.contributor()",
+                            "-file:has.contributor()"]}
+
+
+def test_weakly_learned_constructs_are_a_real_share_of_rows(rows):
+    found = {name: sum(bool(set(names) & set(r["constructs"])) for r in rows) / N for name, names in WEAK.items()}
+    several = sum(bool(re.search(r"(^|\s)(repo|r):\^github\\\.com/\S*\|", r["query"])) for r in rows) / N
+    assert {name: share for name, share in found.items() if share < 0.03} == {}
+    assert several >= 0.03  # several candidate repos used, as one alternation
+
+
 def test_requests_hold_no_query_syntax(rows):
     assert SYNTAX.search("find repo:foo lang:go") and SYNTAX.search("foo `x`") and SYNTAX.search("a /b.c/ d")
     assert not SYNTAX.search("std::unique_ptr in alice@acme.com's @Override code under src/api")

@@ -63,9 +63,9 @@ def _terms(ctx: Ctx, d: Draft, n: int) -> list[tuple[str, str]] | None:
 
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
-    kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 10), ("term", 6), ("regex", 7),
-             ("regexp_mode", 14), ("literal", 12), ("phrase", 8), ("standard", 6), ("keyword_mode", 2), ("or", 7), ("and", 6.5),
-             ("not", 5), ("group", 2), ("content", 7), ("neg_content", 7)]
+    kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 15), ("term", 6), ("regex", 19),
+             ("regexp_mode", 24), ("literal", 13), ("phrase", 10), ("standard", 6.5), ("keyword_mode", 2), ("or", 7), ("and", 7.5),
+             ("not", 5), ("group", 2), ("content", 8), ("neg_content", 7)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
@@ -115,11 +115,21 @@ def _topic(ctx, d):
 
 
 def _message(ctx, d):
+    """An error or log message, pasted in quotes or named in words ("where we log connection
+    refused"): the gold quotes it either way when it has several words."""
     text = ctx.rng.choice(v.MESSAGES)
-    q = ctx.pick(['"', '"', "'"])
-    d.what = f"{q}{text}{q}" if ctx.chance(0.35) else ctx.pick([f"the error {q}{text}{q}", f"where we log {q}{text}{q}", f"the message {q}{text}{q}",
-                       f"{q}{text}{q}", f"the string {q}{text}{q}", f"the exact phrase {text}",
-                       f"where {q}{text}{q} comes from", f"the text {q}{text}{q}"])
+    q = ctx.pick(['"', '"', "'", ""]) if ctx.chance(0.6) else ""
+    if q and ctx.chance(0.5):
+        d.what = f"{q}{text}{q}"
+    elif q:
+        d.what = ctx.pick([f"the error {q}{text}{q}", f"where we log {q}{text}{q}", f"the message {q}{text}{q}",
+                           f"{q}{text}{q}", f"the string {q}{text}{q}", f"where {q}{text}{q} comes from",
+                           f"the text {q}{text}{q}", f"the log line {q}{text}{q}"])
+    else:
+        d.what = ctx.pick([f"where we log {text}", f"the {text} error", f"the error {text}", f"{text} errors",
+                           f"the message {text}", f"the {text} we throw", f"the exact phrase {text}",
+                           f"the {text} message", f"log lines saying {text}", f"the {text} we return",
+                           f"the error message {text}", f"the {text} log line"])
     d.pattern = pattern_token(text)  # one word ("unauthorized") stays bare
 
 
@@ -136,8 +146,13 @@ def _regex(ctx, d):
         first, second = ctx.rng.choice(v.SEQUENCES)
         described, regex = f"{first} followed later on the same line by {second}", f"{regex_escape(first)}.*{second}"
     # never "a regex for X": a request that says regex gets patterntype:regexp (``_regexp_mode``)
-    d.what = described if ctx.chance(0.4) else ctx.pick([described, f"anything that looks like {described}",
-                                                         f"text matching {described}", f"patterns like {described}"])
+    lines = "text" if described.startswith("lines") else "lines"  # not "lines like lines with trailing whitespace"
+    d.what = described if ctx.chance(0.6) else ctx.pick([described, f"anything that looks like {described}",
+                                                          f"text matching {described}", f"{lines} like {described}",
+                                                          f"patterns like {described}", f"{lines} with {described}",
+                                                          f"strings shaped like {described}", f"anything matching {described}",
+                                                          f"{lines} that look like {described}", f"text shaped like {described}",
+                                                          f"occurrences of {described}", f"matches for {described}"])
     d.pattern = f"/{regex}/"
 
 
@@ -156,7 +171,9 @@ def _regexp_mode(ctx, d):
     else:
         described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
     d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}",
-                        f"regex search for {described}", f"{described} via regex", f"{described} as a regex"],
+                        f"regex for {described}", f"matching the regex for {described}", f"regex search for {described}",
+                        f"{described} via regex", f"{described} as a regex", f"{described} (regex)",
+                        f"regex matching {described}", f"{described} by regex", f"a regexp for {described}"],
                        [f"{described}, in regex mode", f"{described} using regexp search",
                         f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
                         f"a regular expression search for {described}", f"{described} using a regular expression",

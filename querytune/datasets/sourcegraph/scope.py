@@ -1,12 +1,11 @@
 """Scope modifiers: repos, revisions, files, languages and search contexts, one filter and one fragment each."""
 from __future__ import annotations
 
-import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.options import month_start, spoken_day
-from querytune.datasets.sourcegraph.pieces import Ctx, Draft, RepoRef, dots, lang_said, pattern_token, regex_escape
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft, RepoRef, dots, lang_said
 
 
 def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
@@ -25,9 +24,21 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
                                      [f"across the {org} org", f"in all {org} repos", f"anywhere in {org}'s repositories",
                                       f"in every repo under {org}", f"org-wide at {org}"]))
         return
-    if roll < 0.4:
+    if roll < 0.46:
         _several_repos(ctx, d)
         return
+    _one_repo(ctx, d, allow_rev)
+
+
+def repo_as_of(ctx: Ctx, d: Draft) -> None:
+    """One named repo searched as it was at a date ("in billing as of last spring"); none where the
+    draft already names repos."""
+    if d.repo is None:
+        _one_repo(ctx, d, allow_rev=False)
+        at_time(ctx, d)
+
+
+def _one_repo(ctx: Ctx, d: Draft, allow_rev: bool) -> None:
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
     d.repo = RepoRef([full], [said])
@@ -56,7 +67,7 @@ def _several_repos(ctx: Ctx, d: Draft) -> None:
         d.fragments.append(_said_together(ctx, len(picked), org))
         return
     listed = _listed(ctx, said)
-    d.fragments.append(ctx.short([f"in {listed}", listed, f"in {listed}", f"search {listed}"],
+    d.fragments.append(ctx.short([f"in {listed}", listed, f"in {listed}", f"search {listed}", f"across {listed}"],
                                  [f"across {listed}", f"only in {listed}", f"over in {listed}", f"looking at {listed}",
                                   f"in the {listed} repos", f"within {listed}"]))
 
@@ -66,7 +77,8 @@ def _listed(ctx: Ctx, said: list[str]) -> str:
     said = [f"the {s}" if " " in s and ctx.chance(0.5) else s for s in said]
     *rest, last = said
     if len(said) == 2 and ctx.chance(0.3):
-        return ctx.pick([f"both {rest[0]} and {last}", f"either {rest[0]} or {last}"])
+        return ctx.pick([f"both {rest[0]} and {last}", f"either {rest[0]} or {last}", f"{rest[0]} and {last} both",
+                         f"either {rest[0]} or {last}"])
     joiner = ctx.pick([" and ", " or ", " as well as ", " plus ", " and ", " & "])
     return ", ".join(rest) + joiner + last
 
@@ -76,8 +88,10 @@ def _said_together(ctx: Ctx, count: int, org: str | None) -> str:
     number = {2: "both", 3: "all three"}[count]
     kind = ctx.pick(["repos", "repositories", "services"] if org else ["repos", "repositories"])
     owner = f"{org} " if org and ctx.chance(0.5) else ""
+    these = {2: "these two", 3: "these three"}[count]
     return ctx.pick([f"in {number} {owner}{kind}", f"across {number} {owner}{kind}", f"in {number} of the {owner}{kind}",
-                     f"{number} {owner}{kind}", f"in {number} candidate repos", f"in each of the {count} {owner}{kind}"])
+                     f"across {these} {kind}", f"in {these} {owner}{kind}", f"{number} {owner}{kind}",
+                     f"in {number} candidate repos", f"in each of the {count} {owner}{kind}"])
 
 
 def revision(ctx: Ctx) -> tuple[str, str]:
@@ -113,17 +127,19 @@ def at_time(ctx: Ctx, d: Draft) -> None:
     """rev:at.time(...) needs a named repo and no repo predicate. A month or a year stands for its first day."""
     d.no_repo_predicates = True
     roll = ctx.rng.random()
-    if roll < 0.4:  # "as of two weeks ago": a relative date, quoted because it has spaces
+    if roll < 0.35:  # "as of two weeks ago": a relative date, quoted because it has spaces
         spoken, ago = ctx.pick(_AGO)
         d.add(f'rev:at.time("{ago}")', _as_of(ctx, spoken, [f"as it stood {spoken}", f"the version from {spoken}",
                                                              f"what it looked like {spoken}"]))
         return
-    if roll < 0.6:
+    if roll < 0.52:
         day = month_start(ctx.today, ctx.rng.randint(1, 12))
         day = day if ctx.chance(0.5) else day.replace(year=day.year - 1)
         month = f"{day:%B}" if day > ctx.today.replace(year=ctx.today.year - 1) and ctx.chance(0.5) else f"{day:%B} {day.year}"
         spoken = _as_of(ctx, month, [f"as it was in {month}", f"back in {month}", f"at the start of {month}"], "in")
-    elif roll < 0.72:
+    elif roll < 0.64:
+        day, spoken = _season(ctx)
+    elif roll < 0.74:
         year = ctx.today.year - ctx.rng.randint(0, 2)
         day = ctx.today.replace(year=year, month=1, day=1)
         said = ctx.pick([str(year), str(year)] + (["the year", "this year"] if year == ctx.today.year else []))
@@ -137,9 +153,29 @@ def at_time(ctx: Ctx, d: Draft) -> None:
         branch = ctx.rng.choice(v.BRANCHES)
         d.add(f"rev:at.time({day.isoformat()}, {branch})", ctx.pick([f"{branch} branch {spoken}",
                                                                       f"on {branch} {spoken}",
+                                                                      f"at the state of {branch} {spoken}",
+                                                                      f"the state of {branch} {spoken}",
                                                                       f"the {branch} branch, {spoken}"]))
     else:
         d.add(f"rev:at.time({day.isoformat()})", spoken)
+
+
+#: season -> the month it starts in (northern hemisphere, as the team's calendar has it)
+_SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
+
+
+def _season(ctx: Ctx) -> tuple[date, str]:
+    """(first day, phrase) of the last season that has ended: "as of last spring" in May 2026 is
+    2025-03-01 ("in spring 2025" says the same with the year)."""
+    season = ctx.rng.choice(list(_SEASONS))
+    start = date(ctx.today.year, _SEASONS[season], 1)
+    while start + timedelta(days=92) > ctx.today:
+        start = start.replace(year=start.year - 1)
+    if ctx.chance(0.6):
+        return start, _as_of(ctx, f"last {season}", [f"as it was last {season}", f"back last {season}",
+                                                     f"the way it was last {season}"])
+    said = f"{season} {start.year}"
+    return start, _as_of(ctx, said, [f"as it was in {said}", f"back in {said}", f"at the start of {said}"], "in")
 
 
 def _as_of(ctx: Ctx, when: str, long: list[str], preposition: str = "") -> str:
@@ -158,83 +194,6 @@ def exclude_repo(ctx: Ctx, d: Draft) -> None:
                                  [f"except in {said}", f"but not in {said}", f"skipping {said}",
                                   f"leaving out the {said} repo", f"everywhere except {said}",
                                   f"in every repo except {said}", f"outside of {said}", f"ignoring {said}"]))
-
-
-def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
-    """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads.
-
-    As the subject ("which repos mention X", "repos with test files that mention X") code content is
-    ``select:repo`` and the pattern, as in ``select_repo``: one form for listing repos by their code.
-    ``repo:has.content``/``repo:has.file`` only scope another search ("Y in repos that mention X")."""
-    kinds = ["path", "-path", "repohasfile", "file", "content", "commit", "-commit", "repohascommitafter",
-             "description", "meta", "topic"]
-    # as a scope, code content is drawn more often (the only place it is a predicate), but not
-    # where the repos are listed (``select:repo``): there it would be a second way to say the pattern
-    code = 1 if as_subject else 0 if "select:repo" in d.params else 4
-    weights = [1.1, 1, 0 if "type:symbol" in d.params else 1.1, code, code, 1.2, 1, 1.1, 1.2, 1.5, 1.5]
-    kind = ctx.rng.choices(kinds, weights)[0]
-    said, regex = ctx.rng.choice(v.FILES)
-    n = ctx.rng.randint(2, 11)
-    when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"),
-                             ("1 year ago", "the past year"),
-                             ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
-    if kind in ("path", "repohasfile"):
-        param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
-        phrase = ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"ship {said}"])
-    elif kind == "-path":
-        param = f"-repo:has.path({regex})"
-        phrase = ctx.pick([f"don't have {said}", f"are missing {said}", f"lack {said}", f"have no {said}"])
-    elif kind == "file":
-        code = ctx.rng.choice(v.TERMS)
-        param = f"repo:has.file(path:{regex} content:{regex_escape(code)})"
-        phrase = ctx.pick([f"have {said} mentioning {code}", f"have {said} that contain {code}",
-                           f"contain {said} with {code} in them"])
-        if as_subject:
-            param, d.pattern, d.file_specific = "select:repo", pattern_token(code), True
-            d.params.append(f"file:{regex}")
-    elif kind == "content":
-        term = ctx.rng.choice(v.TERMS)
-        param = f"repo:has.content({regex_escape(term)})"
-        phrase = ctx.pick([f"mention {term} somewhere", f"contain {term} anywhere", f"reference {term} at all"])
-        if as_subject:
-            param, d.pattern = "select:repo", pattern_token(term)
-    elif kind in ("commit", "repohascommitafter"):
-        param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
-        phrase = ctx.short([f"had commits in {spoken}", f"saw activity in {spoken}"],
-                           [f"are still active, with commits in {spoken}", f"got pushed to in {spoken}"])
-    elif kind == "-commit":
-        param = f"-repo:has.commit.after({when})"
-        phrase = ctx.short([f"had no commits in {spoken}"], [f"have had no commits in {spoken}",
-                                                            f"went stale, nothing committed in {spoken}",
-                                                            f"nobody has pushed to in {spoken}"])
-    elif kind == "description":
-        desc = ctx.rng.choice(v.DESCRIPTIONS)
-        param = f"repo:has.description({desc})"
-        phrase = ctx.short([f"are described as {desc}"], [f"describe themselves as a {desc}",
-                                                           f"have {desc} in their description",
-                                                           f"have a description saying {desc}"])
-    elif kind == "meta":
-        spoken_meta, arg = ctx.rng.choice(v.META)
-        neg = ctx.chance(0.25)
-        param = f"{'-' if neg else ''}repo:has.meta({arg})"
-        has = re.sub(r"^(with|that have) ", "", spoken_meta)  # "with an oncall key set" -> "an oncall key set"
-        if has != spoken_meta:  # "repos that have an oncall key set", not "repos that are with ..."
-            phrase = f"don't have {has}" if neg else f"have {has}"
-        else:
-            phrase = f"are not {spoken_meta}" if neg else f"are {spoken_meta}"
-    else:
-        topic = ctx.rng.choice(v.TOPICS_GH)
-        neg = ctx.chance(0.2)
-        param = f"{'-' if neg else ''}repo:has.topic({topic})"
-        phrase = ctx.short([f"aren't tagged {topic}"], [f"aren't tagged with the {topic} topic",
-                                                         f"lack the {topic} topic"]) if neg else \
-            ctx.short([f"are tagged {topic}", f"have topic {topic}"],
-                      [f"have the {topic} topic", f"carry the GitHub topic {topic}"])
-    d.params.append(param)
-    if not as_subject:
-        d.fragments.append(ctx.short([f"in repos that {phrase}", f"repos that {phrase}"],
-                                     [f"only in repositories that {phrase}", f"limited to repos that {phrase}"], 0.8))
-    return phrase
 
 
 def fits_langs(d: Draft, regex: str) -> bool:
@@ -312,32 +271,6 @@ def exclude_file(ctx: Ctx, d: Draft) -> None:
         d.add(f"-file:{regex}", phrase)
 
 
-def file_predicate(ctx: Ctx, d: Draft) -> None:
-    roll = ctx.rng.random()
-    if roll < 0.25:
-        team = ctx.rng.choice(v.TEAMS)
-        d.add(f"file:has.owner({team})", ctx.short([f"owned by {team}", f"in {team}'s files"],
-                                                    [f"in files owned by {team}", f"in code that {team} owns",
-                                                     f"where {team} is the code owner"]))
-    elif roll < 0.47:
-        d.add("-file:has.owner()", ctx.short(["in unowned files", "with no code owner"],
-                                             ["in files nobody owns", "in files without a code owner"]))
-    elif roll < 0.77:
-        name = ctx.rng.choice(v.FIRST_NAMES)
-        neg = ctx.chance(0.3)
-        d.add(f"{'-' if neg else ''}file:has.contributor({name})",
-              ctx.short([f"in files {name} never touched"], [f"in files {name} never touched"]) if neg else
-              ctx.short([f"in files {name} touched", f"in {name}'s files"], [f"in files {name} has contributed to",
-                                                                     f"in files that {name} worked on"]))
-    else:
-        term = ctx.rng.choice(v.TERMS)
-        d.add(f"file:has.content({regex_escape(term)})", ctx.short([f"in files mentioning {term}",
-                                                                    f"in files also with {term}"],
-                                                                   [f"in files that also mention {term}",
-                                                                    f"only in files that contain {term} too",
-                                                                    f"in files which reference {term} as well"]))
-
-
 def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
     """A language the request names: ``lang:`` ("in Go", "Python files", "SQL files"), except the
     languages people name by their file ("Dockerfiles"), which are a file filter. A draft with a
@@ -390,14 +323,16 @@ def context_scope(ctx: Ctx, d: Draft) -> None:
     if roll < 0.55:
         said, name = ctx.rng.choice(v.CONTEXTS)
         said = said if ctx.chance(0.6) else f"the {name}"  # "the acme mobile org" or "the @acme/mobile"
-        d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context", f"search {said} context"],
-                                           [f"in {said} search context", f"within {said} context",
-                                            f"using {said} search context", f"{said} search context only",
-                                            f"restricted to {said} context"]))
+        d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context", f"search {said} context",
+                                            f"within {said} context", f"using {said} context", f"only {said} context"],
+                                           [f"in {said} search context", f"scoped to {said} context",
+                                            f"using {said} search context", f"inside {said} search context",
+                                            f"{said} search context only", f"restricted to {said} context"]))
     elif roll < 0.85:
         user = ctx.rng.choice(v.CONTEXT_USERS)
-        d.add(f"context:@{user}", ctx.short([f"{user}'s context", f"in {user}'s context"],
-                                            [f"in {user}'s personal search context", f"using {user}'s context"]))
+        d.add(f"context:@{user}", ctx.short([f"{user}'s context", f"in {user}'s context", f"using {user}'s context"],
+                                            [f"in {user}'s personal search context", f"with {user}'s search context",
+                                             f"inside {user}'s saved context"]))
     else:
         d.add("context:global", ctx.short(["global context", "in global context"],
                                           ["in the global context", "across the global search context"]))

@@ -58,7 +58,7 @@ VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
 TERSE_SHARE = 0.65  # requests typed without a head, like a search box ("grpc timeout in Go")
 TERSE_INTENTS = {"code", "file_list"}  # only where the head adds nothing to the query
-CHATTY_SHARE = 0.08  # requests with an opener ("hey, ") or a closer (" for the postmortem"): real ones are terse
+CHATTY_SHARE = 0.065  # requests with an opener ("hey, ") or a closer (" for the postmortem"): real ones are terse
 FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 

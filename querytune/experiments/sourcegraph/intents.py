@@ -1,7 +1,7 @@
 """The intents a row can have, each with its weight and the builder that fills its draft.
 
 A builder picks the content (``datasets/sourcegraph/content.py``) and the scope, time and
-option modifiers (``scope.py``, ``options.py``) that fit its kind of result; ``_modifiers``
+option modifiers (``scope.py``, ``predicates.py``, ``options.py``) that fit its kind of result; ``_modifiers``
 draws those independently and keeps at most ``MAX_MODIFIERS`` of them.
 """
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from querytune.datasets.sourcegraph import content, options, pieces, scope
+from querytune.datasets.sourcegraph import content, options, pieces, predicates, scope
 from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft
 
 MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a pattern and 1-3 filters
 THIRD_MODIFIER_SHARE = 0.15  # rows that drew 3+ modifiers keep all three this often, else two
 AT_TIME_SHARE = 0.7  # one named repo without a revision: share searched as of a date (rev:at.time)
-BARE_SHARE = 0.22  # code requests that are only a name or a term, without modifiers or a head
+AS_OF = 0.12  # besides those, a repo scope drawn as one repo at a date ("in billing as of last spring")
+BARE_SHARE = 0.25  # code requests that are only a name or a term, without modifiers or a head
 
 #: a "where ..." clause around the content ("where we set X", "where 'x' comes from") -> just the content
 WHERE_CLAUSE = re.compile(r"^where (we (set|read|handle|log) )?| (comes from|gets created)$", re.IGNORECASE)
@@ -28,11 +29,12 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     (a random subset), then applied in a fixed order so later ones can see earlier ones."""
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
-    drawn = [(repo, "repo"), (0.055, "-repo"), (0.13, "repo_predicate"), (0 if d.lang else lang, "lang"),
+    drawn = [(repo, "repo"), (AS_OF * repo, "as_of"), (0.055, "-repo"), (0.14, "repo_predicate"),
+             (0 if d.lang else lang, "lang"),
              (0.012, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.045, "-lang"),
              (0.06, "breadth")]
     if flags:
-        drawn += [(0.09, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
+        drawn += [(0.12, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.04, "index")]
     fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
     keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
@@ -52,9 +54,9 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
                 scope.at_time(ctx, d)
 
 
-_MODIFIERS = [("repo", scope.named_repo), ("-repo", scope.exclude_repo), ("repo_predicate", scope.repo_predicate),
+_MODIFIERS = [("repo", scope.named_repo), ("as_of", scope.repo_as_of), ("-repo", scope.exclude_repo), ("repo_predicate", predicates.repo_predicate),
               ("lang", scope.lang_scope), ("two_langs", scope.two_langs), ("file", scope.file_scope), ("-file", scope.exclude_file),
-              ("file_predicate", scope.file_predicate), ("-lang", scope.exclude_lang), ("context", scope.context_scope),
+              ("file_predicate", predicates.file_predicate), ("-lang", scope.exclude_lang), ("context", scope.context_scope),
               ("repo_flags", options.repo_flags), ("case", options.case_flag), ("count", options.count_flag),
               ("timeout", options.timeout_flag), ("index", options.index_flag), ("breadth", options.breadth)]
 
@@ -70,8 +72,8 @@ def _code(ctx, d):
 
 def _simple_content(ctx: Ctx, d: Draft) -> None:
     """Content for result-shape intents: one identifier, term, snippet or phrase."""
-    kind = ctx.rng.choices(["ident", "lang_code", "concept", "term", "message", "topic", "or"],
-                           [4, 3, 2, 2, 1.5, 1, 1])[0]
+    kind = ctx.rng.choices(["ident", "lang_code", "concept", "term", "message", "topic", "or", "regex"],
+                           [4, 3, 2, 2, 2.2, 1, 1, 0.6])[0]
     content.BUILD[kind](ctx, d)
     if d.what.lower().startswith("where "):
         d.what = WHERE_CLAUSE.sub("", d.what)  # "files with X", not "files with where we set X"
@@ -117,10 +119,10 @@ def _family(param: str) -> str:
 
 
 def _repo_list(ctx, d):
-    d.what = scope.repo_predicate(ctx, d, as_subject=True)
+    d.what = predicates.repo_predicate(ctx, d, as_subject=True)
     if ctx.chance(0.2):
         params, pattern = list(d.params), d.pattern
-        second = scope.repo_predicate(ctx, d, as_subject=True)
+        second = predicates.repo_predicate(ctx, d, as_subject=True)
         repeated = {_family(x) for x in d.params[len(params):]} & {_family(x) for x in params}
         if repeated or pattern and d.pattern != pattern:
             d.params, d.pattern = params, pattern

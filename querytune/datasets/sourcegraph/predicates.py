@@ -1,0 +1,189 @@
+"""Repo and file predicates: repos by what they hold, their activity, description, metadata and
+topics (``repo:has.*``), and files by owner, contributor or other content (``file:has.*``).
+
+A repo predicate is a verb phrase ("have Dockerfiles"), so repo-list heads can say "which repos
+have Dockerfiles?"; as a scope it is also said as a kind of repo ("in repos tagged kubernetes",
+"in repos with a Dockerfile"), the way people name a set of repos.
+"""
+from __future__ import annotations
+
+import re
+
+from querytune.datasets.sourcegraph import vocab as v
+from querytune.datasets.sourcegraph.pieces import Ctx, Draft, pattern_token, regex_escape
+
+NOUN_SHARE = 0.4  # repo scopes said as a kind of repo ("in repos tagged cli") rather than "in repos that ..."
+
+
+def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
+    """A repo predicate (or its legacy field); returns its phrase ('have a Dockerfile') for repo_list heads.
+
+    As the subject ("which repos mention X", "repos with test files that mention X") code content is
+    ``select:repo`` and the pattern, as in ``select_repo``: one form for listing repos by their code.
+    ``repo:has.content``/``repo:has.file`` only scope another search ("Y in repos that mention X")."""
+    kinds = ["path", "-path", "repohasfile", "file", "content", "commit", "-commit", "repohascommitafter",
+             "description", "meta", "topic"]
+    # as a scope, code content is drawn more often (the only place it is a predicate), but not
+    # where the repos are listed (``select:repo``): there it would be a second way to say the pattern
+    code = 1 if as_subject else 0 if "select:repo" in d.params else 4
+    weights = [1.1, 1.1, 0 if "type:symbol" in d.params else 1.1, code, code, 1.2, 1, 1.1, 1.2, 1.5, 1.5]
+    kind = ctx.rng.choices(kinds, weights)[0]
+    if kind in ("file", "content"):
+        param, phrase, nouns = *_code_condition(ctx, d, kind, as_subject), []
+    else:
+        param, phrase, nouns = _KINDS[kind](ctx, kind)
+    d.params.append(param)
+    if not as_subject:
+        d.fragments.append(_scope_phrase(ctx, phrase, nouns))
+    return phrase
+
+
+def _scope_phrase(ctx: Ctx, phrase: str, nouns: list[str]) -> str:
+    if nouns and ctx.chance(NOUN_SHARE):
+        return ctx.pick(nouns)
+    return ctx.short([f"in repos that {phrase}", f"repos that {phrase}"],
+                     [f"only in repositories that {phrase}", f"limited to repos that {phrase}"], 0.8)
+
+
+def one_of(said: str) -> str | None:
+    """One file of a kind people name in the plural: "Dockerfiles" -> "a Dockerfile", "OpenAPI specs"
+    -> "an OpenAPI spec"; None where there is no plain singular ("the .proto files", "files ending in .tf").
+
+    >>> one_of("Dockerfiles"), one_of("OpenAPI specs"), one_of("the .sql files")
+    ('a Dockerfile', 'an OpenAPI spec', None)
+    """
+    if said.startswith(("the ", "files ")) or not said.endswith("s"):
+        return None
+    return ("an " if said[0] in "aeiouAEIOU" else "a ") + said[:-1]
+
+
+def _path(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    said, regex = ctx.rng.choice(v.FILES)
+    one = one_of(said) or said
+    if kind == "-path":
+        return (f"-repo:has.path({regex})",
+                ctx.pick([f"don't have {said}", f"are missing {said}", f"lack {said}", f"have no {said}",
+                          f"don't have {one}", f"lack {one}"]),
+                [f"in repos without {one}", f"in repos with no {said}", f"in any repo missing {one}"])
+    param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
+    return (param, ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"have {one}", f"ship {said}",
+                             f"ship {one}"]),
+            [f"in repos with {one}", f"in repos that have {one}", f"in any repo with {said}", f"in repos with {said}"])
+
+
+def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[str, str]:
+    """Repos whose code (or a kind of file in them) mentions a term: a predicate as a scope; as the
+    subject, ``select:repo`` with the term as the pattern (and the kind of file as ``file:``)."""
+    term = ctx.rng.choice(v.TERMS)
+    if kind == "content":
+        phrase = ctx.pick([f"mention {term} somewhere", f"contain {term} anywhere", f"reference {term} at all"])
+        param = f"repo:has.content({regex_escape(term)})"
+    else:
+        said, regex = ctx.rng.choice(v.FILES)
+        phrase = ctx.pick([f"have {said} mentioning {term}", f"have {said} that contain {term}",
+                           f"contain {said} with {term} in them"])
+        param = f"repo:has.file(path:{regex} content:{regex_escape(term)})"
+    if not as_subject:
+        return param, phrase
+    d.pattern = pattern_token(term)
+    if kind == "file":
+        d.file_specific = True
+        d.params.append(f"file:{regex}")
+    return "select:repo", phrase
+
+
+def _commit(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    n = ctx.rng.randint(2, 11)
+    when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"), ("1 year ago", "the past year"),
+                             ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
+    if kind == "-commit":
+        return (f"-repo:has.commit.after({when})",
+                ctx.short([f"had no commits in {spoken}", f"saw no commits in {spoken}"],
+                          [f"have had no commits in {spoken}", f"went stale, nothing committed in {spoken}",
+                           f"nobody has pushed to in {spoken}"]),
+                [f"in repos with no commits in {spoken}", f"in repos nobody touched in {spoken}",
+                 f"in stale repos, no commits in {spoken}"])
+    param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
+    return (param, ctx.short([f"had commits in {spoken}", f"saw activity in {spoken}", f"were active in {spoken}"],
+                             [f"are still active, with commits in {spoken}", f"got pushed to in {spoken}"]),
+            [f"in repos with commits in {spoken}", f"in repos active in {spoken}",
+             f"in repos that got commits in {spoken}"])
+
+
+def _description(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    desc = ctx.rng.choice(v.DESCRIPTIONS)
+    return (f"repo:has.description({desc})",
+            ctx.short([f"are described as {desc}", f"say {desc} in their description"],
+                      [f"describe themselves as a {desc}", f"have {desc} in their description",
+                       f"have a description saying {desc}"]),
+            [f"in repos described as {desc}", f"in repos whose description says {desc}",
+             f"in repos with {desc} in the description"])
+
+
+def _meta(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    spoken, arg = ctx.rng.choice(v.META)
+    neg = ctx.chance(0.25)
+    has = re.sub(r"^(with|that have) ", "", spoken)  # "with an oncall key set" -> "an oncall key set"
+    if has != spoken:  # "repos that have an oncall key set", not "repos that are with ..."
+        phrase = f"don't have {has}" if neg else f"have {has}"
+    else:
+        phrase = f"are not {spoken}" if neg else f"are {spoken}"
+    return f"{'-' if neg else ''}repo:has.meta({arg})", phrase, [] if neg else [f"in repos {spoken}"]
+
+
+def _topic(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    topic = ctx.rng.choice(v.TOPICS_GH)
+    if ctx.chance(0.2):
+        return (f"-repo:has.topic({topic})",
+                ctx.short([f"aren't tagged {topic}"], [f"aren't tagged with the {topic} topic",
+                                                        f"lack the {topic} topic"]),
+                [f"in repos not tagged {topic}", f"outside the {topic}-tagged repos"])
+    return (f"repo:has.topic({topic})",
+            ctx.short([f"are tagged {topic}", f"have topic {topic}", f"are tagged with {topic}"],
+                      [f"have the {topic} topic", f"carry the GitHub topic {topic}"]),
+            [f"in repos tagged {topic}", f"in {topic}-tagged repos", f"in repos with the {topic} topic",
+             f"in repos tagged as {topic}"])
+
+
+_KINDS = {"path": _path, "-path": _path, "repohasfile": _path, "commit": _commit, "-commit": _commit,
+          "repohascommitafter": _commit, "description": _description,
+          "meta": _meta, "topic": _topic}
+
+
+def file_predicate(ctx: Ctx, d: Draft) -> None:
+    """Files by owner, contributor, or another text they hold besides the pattern."""
+    roll = ctx.rng.random()
+    if roll < 0.25:
+        team = ctx.rng.choice(v.TEAMS)
+        d.add(f"file:has.owner({team})", ctx.short([f"owned by {team}", f"in {team}'s files", f"that {team} owns",
+                                                    f"in files {team} owns"],
+                                                   [f"in files owned by {team}", f"in code that {team} owns",
+                                                    f"with {team} as the code owner",
+                                                    f"where {team} is the code owner"]))
+    elif roll < 0.47:
+        d.add("-file:has.owner()", ctx.short(["in unowned files", "with no code owner", "in files with no owner"],
+                                             ["in files nobody owns", "in files without a code owner",
+                                              "where no one is listed as owner"]))
+    elif roll < 0.77:
+        _contributor(ctx, d)
+    else:
+        term = ctx.rng.choice(v.TERMS)
+        d.add(f"file:has.content({regex_escape(term)})",
+              ctx.short([f"in files mentioning {term}", f"in files also with {term}", f"in files that also have {term}",
+                         f"in files also mentioning {term}"],
+                        [f"in files that also mention {term}", f"in files that reference {term} too",
+                         f"only in files that contain {term} too", f"in files which reference {term} as well"]))
+
+
+def _contributor(ctx: Ctx, d: Draft) -> None:
+    name = ctx.rng.choice(v.FIRST_NAMES)
+    if ctx.chance(0.3):
+        d.add(f"-file:has.contributor({name})", ctx.short([f"in files {name} never touched"],
+                                                          [f"in files {name} never touched",
+                                                           f"in files {name} hasn't contributed to"]))
+        return
+    d.add(f"file:has.contributor({name})",
+          ctx.short([f"in files {name} touched", f"in {name}'s files", f"in files {name} edited",
+                     f"files {name} worked on"],
+                    [f"in files {name} has contributed to", f"in files that {name} worked on",
+                     f"in files {name} has committed to", f"in files with commits from {name}"]))
