@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import default_storage, log, results_dir, table, write
+from bench.common import log, results_dir, table, write
 from bench.server import PHASES, serving
 
 GOAL_S = 15.0
@@ -38,9 +38,7 @@ def start_once(label: str, config: str, storage: Path, cache: Path, out: Path) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
-    parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
-    parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
+    fixtures.add_serving_arguments(parser, trained=False)
     parser.add_argument("--cache", default=os.environ.get("VLLM_CACHE_ROOT") or tempfile.mkdtemp(),
                         help="compile cache folder (default $VLLM_CACHE_ROOT)")
     args = parser.parse_args()

@@ -22,11 +22,19 @@ TRAIN_CONFIGS = {"sourcegraph": "configs/sourcegraph/sft-gpu.yaml", "qmd": "conf
 ROUTES = {"sourcegraph": "/sourcegraph/query", "qmd": "/qmd/expand"}
 
 
-def add_trained_argument(parser) -> None:
-    parser.add_argument("--adapter", action="append", default=[], metavar="TASK=NAME",
-                        help="serve the trained adapter registered as NAME (e.g. sourcegraph-sft, from "
-                             "bench/quality.py with the same --storage) for TASK's route: answer-dependent "
-                             "speed (answer length, grammar states) needs trained weights (repeatable)")
+def add_serving_arguments(parser, trained: bool = True) -> None:
+    """What every serving benchmark takes: results folder, storage, served application and, where
+    answers decide the cost (``trained``), the trained adapters to serve."""
+    from bench.common import default_storage
+
+    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
+    parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
+    parser.add_argument("--serve-config", default=SERVE_CONFIG, help="the served application")
+    if trained:
+        parser.add_argument("--adapter", action="append", default=[], metavar="TASK=NAME",
+                            help="serve the trained adapter registered as NAME (e.g. sourcegraph-sft, from "
+                                 "bench/quality.py with the same --storage) for TASK's route: answer-dependent "
+                                 "speed (answer length, grammar states) needs trained weights (repeatable)")
 
 
 def trained_adapters(pairs: list[str]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import default_storage, log, percentiles, results_dir, table, write
+from bench.common import log, percentiles, results_dir, table, write
 from bench.load import sequential
 from bench.server import serving
 
@@ -156,10 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="requests per measured setting")
     parser.add_argument("--baseline-count", type=int, default=10, help="requests of the transformers baseline")
-    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
-    parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
-    parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
-    fixtures.add_trained_argument(parser)
+    fixtures.add_serving_arguments(parser)
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import default_storage, log, results_dir, table, write
+from bench.common import log, results_dir, table, write
 from bench.load import client_pool, closed_loop
 from bench.server import serving
 
@@ -77,10 +77,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each level")
     parser.add_argument("--processes", type=int, default=8, help="client processes")
-    parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
-    parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
-    parser.add_argument("--serve-config", default=fixtures.SERVE_CONFIG, help="the served application")
-    fixtures.add_trained_argument(parser)
+    fixtures.add_serving_arguments(parser)
     parser.add_argument("--unconstrained", action="store_true", help="decode without the tasks' grammars "
                         "(what the grammar costs at load)")
     args = parser.parse_args()
