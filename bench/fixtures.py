@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import log
+from bench.common import default_storage, log
 from bench.load import Request
 
 SERVE_CONFIG = "configs/bench/serve-gpu.yaml"
@@ -25,8 +25,6 @@ ROUTES = {"sourcegraph": "/sourcegraph/query", "qmd": "/qmd/expand"}
 def add_serving_arguments(parser, trained: bool = True) -> None:
     """What every serving benchmark takes: results folder, storage, served application and, where
     answers decide the cost (``trained``), the trained adapters to serve."""
-    from bench.common import default_storage
-
     parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
     parser.add_argument("--storage", default=default_storage(), help="runs and adapter registry of the session")
     parser.add_argument("--serve-config", default=SERVE_CONFIG, help="the served application")
