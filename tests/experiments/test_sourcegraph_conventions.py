@@ -250,7 +250,8 @@ def _searches_files(query: str) -> bool:
 
 #: how a content-results head sets file contents against names; how a matched-lines head asks for lines
 NOT_NAMES = re.compile(r"not (file ?names|their names|file paths|file name hits)|(skip|no) path matches", re.I)
-JUST_LINES = re.compile(r"(just|only) (show )?the (matching|matched) (lines|text)|(just|only) the lines|"
+#: (articles optional: a share of requests drop them, surface.py)
+JUST_LINES = re.compile(r"(just|only) (show )?(the )?(matching|matched) (lines|text)|(just|only) (the )?lines|"
                         r"exact matches of|snippets that match|matched lines", re.I)
 
 

@@ -183,6 +183,9 @@ TOPICS = [
 MESSAGES = _TABLES["messages"]
 REGEXES = [(row["say"], row["regex"], row["bare"]) for row in _TABLES["regexes"]]
 
+# how people type ordinary words (surface.py): short forms, words they drop, words they misspell
+ABBREVIATIONS, FILLERS, TYPO_WORDS = _TABLES["abbreviations"], set(_TABLES["fillers"]), set(_TABLES["typo_words"])
+
 # "X followed later on the same line by Y": (first, second)
 SEQUENCES = [("http.Get", "err"), ("open", "close"), ("SELECT", "WHERE"), ("lock", "unlock"), ("try", "finally"),
              ("Begin", "Commit"), ("subscribe", "unsubscribe"), ("malloc", "free"), ("fetch", "then"),

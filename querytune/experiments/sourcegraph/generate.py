@@ -19,6 +19,8 @@ of them the gold pins it exactly (``repo:^github\\.com/o/n$``), several of them 
 as said (``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
 is one of an intent's last ``HELD_OUT`` heads form the test split, and only they use the
 held-out quarter of each fragment phrasing list.
+A share of requests is then typed the way people type (lowercase, abbreviated, unpunctuated, the odd
+typo: ``datasets/sourcegraph/surface.py``), with every word the gold carries kept as it is.
 Rows are deduplicated by request and capped at ``MAX_PER_QUERY`` per canonical query.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from querytune.datasets.sourcegraph import templates as t
 from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, dots
+from querytune.datasets.sourcegraph.surface import vary
 from querytune.experiments.sourcegraph.constructs import constructs_of
 from querytune.experiments.sourcegraph.intents import BUILDERS, INTENTS, WEIGHTS, WHERE_CLAUSE
 
@@ -75,13 +78,15 @@ def examples(n: int, seed: int) -> list[dict[str, Any]]:
     from querytune.experiments.sourcegraph.canonical import canonicalize
     from querytune.experiments.sourcegraph.grammar import parse_query
 
-    rng, split_rng = random.Random(seed), random.Random(seed + 1)
+    # the surface layer draws from its own stream, so the rows under it are the ones drawn without it
+    rng, split_rng, surface_rng = random.Random(seed), random.Random(seed + 1), random.Random(seed + 2)
     rows, requests, per_query, attempts = [], set(), Counter(), 0
     while len(rows) < n:
         attempts += 1
         if attempts > 20 * n + 1000:
             raise ValueError(f"only {len(rows)} unique sourcegraph examples after {attempts} draws; ask for fewer")
         row = _example(rng)
+        row["request"] = vary(surface_rng, row["request"], row["query"])[0]
         parsed = parse_query(row["query"])  # parsed once: parsing is most of the generation time
         key = canonicalize(parsed).text
         if row["request"].lower() in requests or per_query[key] >= MAX_PER_QUERY:
