@@ -44,7 +44,8 @@ def test_vllm_serves_both_adapters_with_answers_the_grammar_makes_parse(registry
         for request in ({"query": "find Python files with async functions"},
                         {"query": "TODO comments in the web repo", "candidate_repos": ["github.com/acme/web"]}):
             answer = client.post("/sourcegraph/query", json=request).json()
-            assert answer["constrained"], answer
+            # resampled only where it broke a rule the grammar leaves to the parser, within the route's retries
+            assert answer["constrained"] and answer["retries"] <= cfg.routes["sourcegraph"].retries, answer
             # Grammar-constrained: an answer that ends on its own parses, even from a barely trained model
             # (one cut at max_tokens may stop mid-pattern).
             assert answer["valid"] or answer["truncated"], answer
