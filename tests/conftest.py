@@ -28,8 +28,10 @@ def ray_local():
     import ray
 
     os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
+    # the checkout first, then whatever the driver already imports from (a wheel bundle's site folder)
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
     if not ray.is_initialized():
         ray.init(num_cpus=8, include_dashboard=False, configure_logging=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()
