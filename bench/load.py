@@ -5,7 +5,8 @@ one is answered, for ``duration_s``. The clients are spread over several process
 (spawned, so they never share the benchmark's CUDA state), because one Python event
 loop tops out near the request rates the goal asks for. Throughput counts the answers
 that finished inside the measured window, after a warm-up; latency is the round trip
-seen by the client.
+seen by the client. A task route's answer says how many resamples it took and whether the engine
+cut it at ``max_tokens``; both are counted, since a resampled answer costs its engine twice or more.
 """
 from __future__ import annotations
 
@@ -19,16 +20,28 @@ from typing import Any, Sequence
 from bench.common import percentiles
 
 Request = tuple[str, dict[str, Any]]  # (path, JSON body)
+Sample = tuple[str, int, float, float, int, bool]  # (path, status, seconds, finished at, retries, truncated)
+
+
+def _answer_facts(response) -> tuple[int, bool]:
+    """Resamples and truncation of a task route's answer (other routes and error bodies: 0, False)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return 0, False
+    if not isinstance(body, dict):
+        return 0, False
+    return int(body.get("retries") or 0), bool(body.get("truncated"))
 
 
 async def _clients(base_url: str, requests: Sequence[Request], concurrency: int, stop_at: float,
-                   offset: int = 0, count: int | None = None) -> list[tuple[str, int, float, float]]:
+                   offset: int = 0, count: int | None = None) -> list[Sample]:
     """Run ``concurrency`` clients until ``stop_at`` (epoch seconds) or until ``count`` requests were sent."""
     import httpx
 
     order = itertools.islice(itertools.cycle(range(len(requests))), offset % len(requests), None)
     sent = itertools.count()
-    samples: list[tuple[str, int, float, float]] = []  # (path, status, seconds, finished at)
+    samples: list[Sample] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as client:
         async def one_client() -> None:
@@ -36,16 +49,18 @@ async def _clients(base_url: str, requests: Sequence[Request], concurrency: int,
                 path, body = requests[next(order)]
                 began = time.perf_counter()
                 try:
-                    status = (await client.post(path, json=body)).status_code
+                    response = await client.post(path, json=body)
                 except httpx.HTTPError:
-                    status = 0
-                samples.append((path, status, time.perf_counter() - began, time.time()))
+                    samples.append((path, 0, time.perf_counter() - began, time.time(), 0, False))
+                    continue
+                seconds = time.perf_counter() - began
+                samples.append((path, response.status_code, seconds, time.time(), *_answer_facts(response)))
 
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
     return samples
 
 
-def _process(args: tuple) -> list[tuple[str, int, float, float]]:
+def _process(args: tuple) -> list[Sample]:
     return asyncio.run(_clients(*args))
 
 
@@ -67,14 +82,15 @@ def closed_loop(pool: ProcessPoolExecutor, base_url: str, requests: Sequence[Req
     return {"concurrency": concurrency, **summarize(window, window_s=duration_s)}
 
 
-def summarize(samples: list, window_s: float | None) -> dict[str, Any]:
+def summarize(samples: list[Sample], window_s: float | None) -> dict[str, Any]:
     ok = [s for s in samples if s[1] == 200]
     result: dict[str, Any] = {"requests": len(samples), "errors": len(samples) - len(ok),
-                              "latency_ms": percentiles([s[2] * 1e3 for s in ok])}
+                              "latency_ms": percentiles([s[2] * 1e3 for s in ok]),
+                              "resampled": sum(s[4] > 0 for s in ok), "truncated": sum(s[5] for s in ok)}
     if window_s:
         result["throughput_rps"] = len(ok) / window_s
     by_path: dict[str, list[float]] = {}
-    for path, _, seconds, _ in ok:
+    for path, _, seconds, *_ in ok:
         by_path.setdefault(path, []).append(seconds * 1e3)
     result["by_route"] = {path: percentiles(values) for path, values in by_path.items()}
     return result

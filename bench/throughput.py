@@ -99,11 +99,11 @@ def main() -> None:
     plot(result["levels"], out / f"{name}.png")
 
     rows = [[lvl["concurrency"], lvl["throughput_rps"], lvl["latency_ms"].get("p50", "-"),
-             lvl["latency_ms"].get("p95", "-"), lvl["latency_ms"].get("p99", "-"), lvl["errors"]]
-            for lvl in result["levels"]]
-    rows.append(["goal", GOAL_RPS, "-", GOAL_P95_MS, "-", 0])
-    print(table(f"Closed loop over HTTP, sourcegraph + qmd mixed{' (no grammar)' * args.unconstrained}", ["concurrency", "req/s", "p50 ms", "p95 ms",
-                                                                   "p99 ms", "errors"], rows))
+             lvl["latency_ms"].get("p95", "-"), lvl["latency_ms"].get("p99", "-"), lvl["errors"],
+             lvl["resampled"], lvl["truncated"]] for lvl in result["levels"]]
+    rows.append(["goal", GOAL_RPS, "-", GOAL_P95_MS, "-", 0, "-", "-"])
+    print(table(f"Closed loop over HTTP, sourcegraph + qmd mixed{' (no grammar)' * args.unconstrained}",
+                ["concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "resampled", "truncated"], rows))
 
 
 if __name__ == "__main__":

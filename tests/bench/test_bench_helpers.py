@@ -30,11 +30,12 @@ def test_unconstrained_copy_turns_the_grammar_off_for_every_adapter_and_still_va
 class _Echo(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        status = 200 if json.loads(body).get("query") != "fail" else 422
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
+        query = json.loads(body).get("query")
+        answer = json.dumps({"retries": 2, "truncated": True} if query == "again" else {}).encode()
+        self.send_response(200 if query != "fail" else 422)
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass
@@ -56,15 +57,16 @@ def test_a_trained_adapter_is_served_under_its_tasks_name_and_a_missing_one_is_n
         fixtures.trained_adapters(["qmd-sft"])
 
 
-def test_load_counts_answers_and_errors_per_route():
+def test_load_counts_answers_errors_and_resampled_answers_per_route():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    requests = [("/a", {"query": "x"}), ("/b", {"query": "fail"})]
+    requests = [("/a", {"query": "x"}), ("/b", {"query": "fail"}), ("/a", {"query": "again"})]
     try:
-        one_by_one = sequential(url, requests, 10)
-        assert (one_by_one["requests"], one_by_one["errors"]) == (10, 5)
-        assert one_by_one["by_route"]["/a"]["n"] == 5 and "/b" not in one_by_one["by_route"]
+        one_by_one = sequential(url, requests, 9)
+        assert (one_by_one["requests"], one_by_one["errors"]) == (9, 3)
+        assert one_by_one["by_route"]["/a"]["n"] == 6 and "/b" not in one_by_one["by_route"]
+        assert (one_by_one["resampled"], one_by_one["truncated"]) == (3, 3)
         with client_pool(2) as pool:
             level = closed_loop(pool, url, requests, concurrency=4, duration_s=4.0, warmup_s=0.5, processes=2)
         assert level["concurrency"] == 4 and level["throughput_rps"] > 0 and level["errors"] > 0
