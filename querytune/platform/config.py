@@ -69,7 +69,15 @@ class DataSection(Strict):
     val_samples: int = Field(16, ge=0, description="val rows generated on at each report for the task metric; "
                              "0 = off")
     seed: int = Field(42, description="shuffle/split seed")
-    options: dict[str, Any] = Field(default_factory=dict, description="task-specific builder options")
+    options: dict[str, Any] = Field(default_factory=dict, description="task-specific builder options (the "
+                                    "task's generate() names them), e.g. sourcegraph's intent_weights")
+
+    @model_validator(mode="after")
+    def _options_need_the_builder(self) -> "DataSection":
+        if self.source and self.options:
+            raise ValueError(f"options ({', '.join(sorted(self.options))}) change the task's builder, "
+                             "which data.source replaces: drop one of them")
+        return self
 
 
 class SftSection(Strict):

@@ -81,6 +81,15 @@ def _from_source(task: "Task", source: str) -> "datasets.Dataset":
     return datasets.Dataset.from_list(rows)
 
 
+def check_options(task: "Task", cfg: "DataSection") -> None:
+    """The builder's options, tried on one example here, so a wrong one is named before any worker starts."""
+    if cfg.options:
+        try:
+            task.generate(1, cfg.seed, **cfg.options)
+        except (TypeError, ValueError) as err:
+            raise DataError(str(err)) from None
+
+
 def build(task: "Task", cfg: "DataSection") -> "datasets.DatasetDict":
     """train/val(/test) splits for a task, from its builder or from ``cfg.source``."""
     import datasets

@@ -222,6 +222,8 @@ def train(cfg: TrainConfig) -> Outcome:
     if cfg.data.source:  # a bad file fails here too, naming file and line; workers run in other folders
         cfg = set_path(cfg, "data.source", str(Path(cfg.data.source).expanduser().resolve()))
         data.build(task, cfg.data)
+    else:
+        data.check_options(task, cfg.data)
     check_recipe(cfg)
     ensure_ray()
     check_fits(cfg.scaling)

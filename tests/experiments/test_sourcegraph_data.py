@@ -12,6 +12,7 @@ from querytune.experiments import get_task
 from querytune.experiments.sourcegraph.canonical import canonicalize
 from querytune.experiments.sourcegraph.constructs import constructs_of, stats
 from querytune.experiments.sourcegraph.generate import examples
+from querytune.experiments.sourcegraph.intents import INTENTS, MODIFIERS
 from querytune.experiments.sourcegraph.validate import problems_of
 
 TASK = get_task("sourcegraph")
@@ -137,6 +138,23 @@ def test_generator_gives_thousands_of_unique_pairs_deduped_by_canonical_form(row
 def test_generator_is_deterministic_per_seed():
     assert examples(300, seed=7) == examples(300, seed=7)
     assert examples(300, seed=7) != examples(300, seed=8)
+
+
+def test_builder_options_change_the_mix_and_a_wrong_one_is_named():
+    commits = TASK.generate(200, seed=3, intent_weights={"commit": 1000})
+    assert sum(r["intent"] == "commit" for r in commits) > 180
+    def timeouts(scale: float) -> int:
+        return sum("timeout:" in r["query"] for r in TASK.generate(300, seed=3, modifier_scale={"timeout": scale}))
+
+    assert timeouts(0) == 0 and timeouts(10) > 3 * timeouts(1) > 0
+    assert set(MODIFIERS) >= {"lang", "-lang", "repo_predicate", "file_predicate", "timeout"}
+    assert TASK.generate(50, seed=3, intent_weights={}).to_list() == examples(50, seed=3)
+    for options, named in [({"intent_weights": {"comit": 1}}, "intent_weights.comit: unknown"),
+                           ({"modifier_scale": {"lang": -1}}, "modifier_scale.lang: expected a number >= 0"),
+                           ({"intent_weights": {i: 0 for i in INTENTS}}, "every intent has weight 0"),
+                           ({"mix": {}}, "not mix")]:
+        with pytest.raises(ValueError, match=named):
+            TASK.generate(10, seed=0, **options)
 
 
 def test_dataset_has_the_example_columns(rows):

@@ -74,6 +74,19 @@ def test_cross_field_rules():
         SftTrainConfig(task="qmd", scaling={"gpus_per_worker": 0.5})
     with pytest.raises(ValueError, match="divisible by num_generations"):
         GrpoTrainConfig(task="qmd", grpo={"parent": "p", "batch_size": 3, "num_generations": 2})
+    with pytest.raises(ValueError, match="which data.source replaces"):
+        SftTrainConfig(task="qmd", data={"source": "rows.jsonl", "options": {"clean": True}})
+
+
+def test_a_wrong_builder_option_is_named_on_the_driver(tmp_path):
+    from querytune.experiments import get_task
+    from querytune.platform.data import DataError, check_options
+
+    cfg = load_config(write(tmp_path, "task: sourcegraph\n"), TrainConfig,
+                      ["data.options.intent_weights.cod=1"])
+    with pytest.raises(DataError, match="intent_weights.cod: unknown"):
+        check_options(get_task("sourcegraph"), cfg.data)
+    check_options(get_task("sourcegraph"), cfg.data.model_copy(update={"options": {"intent_weights": {"code": 9}}}))
 
 
 def test_set_path_validates():

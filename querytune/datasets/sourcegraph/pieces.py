@@ -12,6 +12,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Mapping
 
 from querytune.datasets.sourcegraph import vocab as v
 
@@ -22,11 +23,13 @@ _PLAIN_PATTERN = re.compile(r"[A-Za-z0-9_.$#@&*+=<>!?,;/-]+")
 
 @dataclass
 class Ctx:
-    """The row's random source, date and whether it belongs to the held-out test split."""
+    """The row's random source, date, whether it belongs to the held-out test split, and the
+    factors a builder option puts on modifier chances (``generate(modifier_scale=...)``)."""
 
     rng: random.Random
     today: date
     held_out: bool = False
+    scale: Mapping[str, float] = field(default_factory=dict)
 
     def pick(self, options: list):
         """A phrasing; the last quarter of a list of 4+ is reserved for held-out rows."""

@@ -36,7 +36,7 @@ from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, dots
 from querytune.datasets.sourcegraph.surface import vary
 from querytune.experiments.sourcegraph.constructs import constructs_of
-from querytune.experiments.sourcegraph.intents import BUILDERS, INTENTS, WEIGHTS, WHERE_CLAUSE
+from querytune.experiments.sourcegraph.intents import BUILDERS, INTENTS, MODIFIERS, WEIGHTS, WHERE_CLAUSE
 
 if TYPE_CHECKING:
     import datasets
@@ -66,26 +66,53 @@ FIRST_DAY, LAST_DAY = date(2025, 6, 1), date(2026, 12, 31)
 
 
 def generate(n: int, seed: int, **options: Any) -> "datasets.Dataset":
-    """``n`` unique examples, identical for the same seed, with a ``split`` column."""
+    """``n`` unique examples, identical for the same seed and options, with a ``split`` column.
+
+    Options (``data.options`` in a train config) change the mix, so an ablation can train on
+    another one without a code change: ``intent_weights`` (intent -> weight, replacing the default
+    weight of each intent named) and ``modifier_scale`` (modifier -> factor on its chance).
+    """
     import datasets
 
-    if options:
-        raise ValueError(f"sourcegraph generate() takes no options, got {sorted(options)}")
-    return datasets.Dataset.from_list(examples(n, seed))
+    unknown = sorted(set(options) - {"intent_weights", "modifier_scale"})
+    if unknown:
+        raise ValueError(f"data.options: sourcegraph's generator takes intent_weights and modifier_scale, "
+                         f"not {', '.join(unknown)}")
+    weights = _mix("intent_weights", options.get("intent_weights"), INTENTS)
+    scale = _mix("modifier_scale", options.get("modifier_scale"), MODIFIERS)
+    if not any({**dict(zip(INTENTS, WEIGHTS)), **weights}.values()):
+        raise ValueError("data.options.intent_weights: every intent has weight 0")
+    return datasets.Dataset.from_list(examples(n, seed, weights, scale))
 
 
-def examples(n: int, seed: int) -> list[dict[str, Any]]:
+def _mix(option: str, given: Any, names: list[str]) -> dict[str, float]:
+    """A name -> non-negative number table, checked against the names it may use."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise ValueError(f"data.options.{option}: expected a table of name: number, got {given!r}")
+    for name, value in given.items():
+        if name not in names:
+            raise ValueError(f"data.options.{option}.{name}: unknown; one of {', '.join(names)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"data.options.{option}.{name}: expected a number >= 0, got {value!r}")
+    return {name: float(value) for name, value in given.items()}
+
+
+def examples(n: int, seed: int, intent_weights: dict[str, float] | None = None,
+             modifier_scale: dict[str, float] | None = None) -> list[dict[str, Any]]:
     from querytune.experiments.sourcegraph.canonical import canonicalize
     from querytune.experiments.sourcegraph.grammar import parse_query
 
     # the surface layer draws from its own stream, so the rows under it are the ones drawn without it
     rng, split_rng, surface_rng = random.Random(seed), random.Random(seed + 1), random.Random(seed + 2)
     rows, requests, per_query, attempts = [], set(), Counter(), 0
+    weights = [(intent_weights or {}).get(intent, weight) for intent, weight in zip(INTENTS, WEIGHTS)]
     while len(rows) < n:
         attempts += 1
         if attempts > 20 * n + 1000:
             raise ValueError(f"only {len(rows)} unique sourcegraph examples after {attempts} draws; ask for fewer")
-        row = _example(rng)
+        row = _example(rng, weights, modifier_scale or {})
         row["request"] = vary(surface_rng, row["request"], row["query"])[0]
         parsed = parse_query(row["query"])  # parsed once: parsing is most of the generation time
         key = canonicalize(parsed).text
@@ -101,11 +128,11 @@ def examples(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _example(rng: random.Random) -> dict[str, Any]:
-    intent = rng.choices(INTENTS, WEIGHTS)[0]
+def _example(rng: random.Random, weights: list[float], scale: dict[str, float]) -> dict[str, Any]:
+    intent = rng.choices(INTENTS, weights)[0]
     today = FIRST_DAY + timedelta(days=rng.randrange((LAST_DAY - FIRST_DAY).days))
     index = _template_index(rng, intent)
-    ctx = Ctx(rng, today, held_out=index >= len(t.TEMPLATES[intent]) - t.HELD_OUT)
+    ctx = Ctx(rng, today, held_out=index >= len(t.TEMPLATES[intent]) - t.HELD_OUT, scale=scale)
     draft = Draft(intent)
     BUILDERS[intent](ctx, draft)
     candidates = _resolve_repo(ctx, draft)

@@ -36,7 +36,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     if flags:
         drawn += [(0.12, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.04, "index")]
-    fired = [name for probability, name in drawn if ctx.chance(probability * scale)]
+    fired = [name for probability, name in drawn if ctx.chance(probability * scale * ctx.scale.get(name, 1.0))]
     keep = MAX_MODIFIERS if ctx.chance(THIRD_MODIFIER_SHARE) else MAX_MODIFIERS - 1
     if len(fired) > keep:
         fired = ctx.rng.sample(fired, keep)
@@ -267,6 +267,8 @@ _INTENTS: dict[str, tuple[float, Callable[[Ctx, Draft], None]]] = {
     "diff_removed": (2, _diff_select("commit.diff.removed")), "diff_commits": (1.5, _diff_select("commit")),
     "structural": (4.5, _structural), "nls": (1.3, _nls),
 }
+#: the modifiers ``_modifiers`` draws, by name (``generate(modifier_scale=...)`` scales their chances)
+MODIFIERS = [name for name, _ in _MODIFIERS]
 INTENTS = sorted(_INTENTS)
 WEIGHTS = [_INTENTS[i][0] for i in INTENTS]
 BUILDERS = {name: builder for name, (_, builder) in _INTENTS.items()}
