@@ -150,8 +150,9 @@ class LLMDeployment(Strict):
 class Route(Strict):
     model: str = Field(..., description="served model name (an adapter's name) answering this route")
     max_tokens: int = Field(128, ge=1, description="generation budget of one answer")
-    retries: int = Field(2, ge=0, description="resamples of an answer that does not parse (under the grammar "
-                         "too: it leaves whole-query rules to the validator)")
+    retries: int = Field(2, ge=0, description="resamples of an answer that ends on its own and does not parse "
+                         "(under the grammar too: it leaves whole-query rules to the validator); an answer "
+                         "cut at max_tokens is not resampled")
     retry_temperature: float = Field(0.7, gt=0, description="sampling temperature of a resample")
     best_of: int = Field(1, ge=1, description="answers sampled per request; the task's own gold-free choice "
                          "(task.choose) is returned. A request may ask for another count ('best_of', up to "

@@ -88,9 +88,12 @@ def test_an_adapter_marked_unconstrained_gets_no_grammar():
     assert engine.calls[0]["grammar"] is None
 
 
-def test_an_answer_cut_at_the_budget_says_so():
+def test_an_answer_cut_at_the_budget_says_so_and_is_not_resampled():
     assert ask(service(ScriptedEngine([("lang:go", 3, "length")]))).truncated
     assert not ask(service(ScriptedEngine(["lang:go"]))).truncated
+    engine = ScriptedEngine([("two\nlines", 3, "length"), "lang:go"])
+    answer = ask(service(engine))
+    assert answer.truncated and not answer.valid and answer.retries == 0 and len(engine.calls) == 1
 
 
 def test_the_route_builds_the_task_example_with_today_as_default_date():
