@@ -140,7 +140,8 @@ def build_app(cfg: ServeConfig) -> "Application":
         llms[deployment.name] = serve.deployment(LLMServer, name=deployment.name, **options).bind(  # [ray]
             deployment, served, cfg.limits.max_runtime_adapters)
     runtime = serve.deployment(RuntimeAdapters, name=RUNTIME_NAME, num_replicas=1,  # [ray] one list for all
-                               ray_actor_options={"num_cpus": 0}).bind(cfg, catalog)
+                               ray_actor_options={"num_cpus": 0},
+                               logging_config={"enable_access_log": cfg.ingress.access_log}).bind(cfg, catalog)
     log.info("deployment %s: routes=%s %s", INGRESS_NAME, {k: v.model for k, v in cfg.routes.items()},
              cfg.ingress.ray())
     ingress = serve.deployment(serve.ingress()(Ingress), name=INGRESS_NAME, **cfg.ingress.ray())  # [ray]

@@ -64,11 +64,14 @@ class Replica(Strict):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling, description="replica count policy")
     num_cpus: float = Field(1, ge=0, description="logical CPUs reserved per replica")
     num_gpus: float = Field(0, ge=0, description="GPUs per replica (1 for a vLLM replica; fractions share one)")
+    access_log: bool = Field(False, description="Ray Serve's log line per request on every replica; off, it "
+                             "leaves each request's path (/metrics counts requests by route and status)")
 
     def ray(self) -> dict:
         """Keyword arguments of ``serve.deployment``."""
         return {"max_ongoing_requests": self.max_ongoing_requests, "autoscaling_config": self.autoscaling.ray(),
-                "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}}
+                "ray_actor_options": {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus},
+                "logging_config": {"enable_access_log": self.access_log}}
 
 
 # --------------------------------------------------------------------------- engines

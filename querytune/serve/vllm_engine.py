@@ -66,9 +66,17 @@ class VLLMEngine(engines.LoadsOnRequest):
                    runtime_limit)
 
     async def generate(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling) -> engines.Generation:
-        return await engines.collect(self.stream(prompt, model, sampling))
+        """The whole answer in one output: vLLM hands over no per-token deltas, which at a few hundred
+        answers in flight cost the replica's event loop one queue hop per token per answer."""
+        return await engines.collect(self._outputs(prompt, model, sampling, final_only=True))
 
-    async def stream(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling):
+    def stream(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling):
+        return self._outputs(prompt, model, sampling, final_only=False)
+
+    async def _outputs(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling,
+                       final_only: bool):
+        """Deltas as vLLM decodes them (or one at the end), then the ``Generation``; time to first
+        token only where deltas show when it came."""
         from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
         lora = await self._lora(model)
@@ -79,7 +87,8 @@ class VLLMEngine(engines.LoadsOnRequest):
             n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p, seed=sampling.seed,
             stop=list(sampling.stop) or None, presence_penalty=sampling.presence_penalty,
             frequency_penalty=sampling.frequency_penalty, max_tokens=sampling.max_tokens,
-            output_kind=RequestOutputKind.DELTA,  # new text and token ids of each choice as they come
+            # new text and token ids of each choice as they come, or all of it once finished
+            output_kind=RequestOutputKind.FINAL_ONLY if final_only else RequestOutputKind.DELTA,
             structured_outputs=StructuredOutputsParams(grammar=grammar) if grammar else None)
         # Token ids, not text: the chat template already holds every special token.
         prompt_ids = self.tokenizer(engines.render(self.tokenizer, prompt), add_special_tokens=False).input_ids
@@ -98,7 +107,8 @@ class VLLMEngine(engines.LoadsOnRequest):
                 if out.finish_reason and finish[out.index] is None:
                     finish[out.index] = "length" if out.finish_reason == "length" else "stop"
                     yield engines.Delta(out.index, "", finish[out.index])
-        info = {"engine": "vllm", "constrained": grammar is not None, "ttft_s": (first or time.perf_counter()) - began}
+        ttft = None if final_only else (first or time.perf_counter()) - began
+        info = {"engine": "vllm", "constrained": grammar is not None, "ttft_s": ttft}
         yield engines.Generation([engines.Choice(texts[i], tokens[i], finish[i] or "stop") for i in range(sampling.n)],
                          len(prompt_ids), info)
 

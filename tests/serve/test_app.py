@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -56,6 +58,18 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
 def test_every_route_answers_through_the_serve_proxy(client):
     check_every_route(client)
     assert running_replicas(INGRESS_NAME) == 1 and running_replicas(LLM) == 1
+
+
+def test_replicas_write_no_log_line_per_request_by_default(client):
+    """Serve's access log is a line per request on every replica: off the hot path unless asked for."""
+    import ray
+
+    for _ in range(3):
+        assert client.post("/qmd/expand", json={"query": "auth config"}).status_code == 200
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"
+    texts = [path.read_text() for path in logs.glob(f"replica_{APP}_*.log")]
+    assert texts and not [line for text in texts for line in text.splitlines()
+                          if re.search(r" (POST|GET) /\S* \d{3} | CALL \w+ OK", line)]
 
 
 def test_bad_input_through_the_proxy_is_a_4xx_naming_the_field(client):
