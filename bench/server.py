@@ -1,4 +1,5 @@
-"""A `querytune serve` process for the serving benchmarks: start, time the first answer, stop.
+"""A `querytune serve` process for the serving benchmarks (or vLLM's own server: ``process``, used by
+``bench/vllm_server.py``): start, time the first answer, stop.
 
 The clock starts when the process is launched and stops at the first 200 answer of a
 real task request, so "cold start" counts everything a new replica pays: Python and
@@ -47,7 +48,7 @@ def _first_answer(url: str, path: str, body: dict[str, Any], proc: subprocess.Po
     with httpx.Client(base_url=url, timeout=30) as client:
         while time.perf_counter() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"querytune serve exited with {proc.returncode}; see {log}")
+                raise RuntimeError(f"{' '.join(map(str, proc.args[:4]))} ... exited with {proc.returncode}; see {log}")
             with contextlib.suppress(httpx.HTTPError):
                 if client.post(path, json=body).status_code == 200:
                     return
@@ -82,6 +83,14 @@ def serving(config: str, overrides: list[str], log: Path, probe: tuple[str, dict
             env: dict[str, str] | None = None, url: str = DEFAULT_URL) -> Iterator[Server]:
     """Run `querytune serve CONFIG --set ...` until the block ends; yields once it has answered ``probe``."""
     command = querytune_command("serve", config, *[arg for o in overrides for arg in ("--set", o)])
+    with process(command, log, probe, url, env) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def process(command: list[str], log: Path, probe: tuple[str, dict[str, Any]], url: str,
+            env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server process until the block ends (SIGTERM, then kill); yields once it has answered ``probe``."""
     wait_for_free_gpu()
     began = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",

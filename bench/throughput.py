@@ -3,9 +3,11 @@
 Requests alternate between the sourcegraph and qmd routes of one vLLM replica (two
 LoRA adapters on one base). Each level is a closed loop: ``c`` clients, each sending
 its next request when the last one is answered. Writes ``throughput.json`` and
-``throughput.png`` (latency against throughput).
+``throughput.png`` (latency against throughput). ``--baseline`` then runs the same levels
+against vLLM's own OpenAI server on the same weights and engine settings
+(``bench/vllm_server.py``) and prints our rate as a share of its rate.
 
-    python -m bench.throughput [--levels 1 2 4 ... 256] [--duration 8] [--out DIR]
+    python -m bench.throughput [--levels 1 2 4 ... 256] [--duration 8] [--out DIR] [--baseline]
 """
 from __future__ import annotations
 
@@ -80,6 +82,8 @@ def main() -> None:
     fixtures.add_serving_arguments(parser)
     parser.add_argument("--unconstrained", action="store_true", help="decode without the tasks' grammars "
                         "(what the grammar costs at load)")
+    parser.add_argument("--baseline", action="store_true", help="then vLLM's own OpenAI server on the same "
+                        "base, adapters and engine settings, at the same levels (our overhead over it)")
     args = parser.parse_args()
     out, storage = results_dir(args.out), Path(args.storage)
     config = fixtures.unconstrained(args.serve_config) if args.unconstrained else args.serve_config
@@ -95,6 +99,8 @@ def main() -> None:
             result["levels"].append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup,
                                                 args.processes))
             log(f"concurrency {level}: {result['levels'][-1]['throughput_rps']:.0f} req/s")
+    if args.baseline:
+        result["vllm_server"] = baseline_levels(config, storage, args, out / f"{name}-vllm-server.log")
     write(out, name, result)
     plot(result["levels"], out / f"{name}.png")
 
@@ -104,6 +110,43 @@ def main() -> None:
     rows.append(["goal", GOAL_RPS, "-", GOAL_P95_MS, "-", 0, "-", "-"])
     print(table(f"Closed loop over HTTP, sourcegraph + qmd mixed{' (no grammar)' * args.unconstrained}",
                 ["concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "resampled", "truncated"], rows))
+    if args.baseline:
+        print(table("Beside vLLM's own server, same run", ["concurrency", "ours req/s", "vLLM req/s", "ours / vLLM",
+                                                           "ours p50 ms", "vLLM p50 ms"],
+                    versus(result["levels"], result["vllm_server"])))
+
+
+def baseline_levels(config: str, storage: Path, args, log_path: Path) -> list[dict[str, Any]]:
+    """The same closed-loop levels against vLLM's own server on the deployment's engine settings."""
+    from bench.vllm_server import chat_requests, vllm_server
+    from querytune.experiments import get_task
+    from querytune.platform import adapters, models
+    from querytune.serve.config import load_serve_file
+    from querytune.serve.vllm_engine import engine_args
+
+    app = load_serve_file(config).app.args
+    deployment = app.deployments[0]
+    loras = {task: storage / "adapters" / task for task in ("sourcegraph", "qmd")}
+    base = models.resolve(adapters.read_manifest(loras["sourcegraph"]).base.model)
+    syntax = "lark" if deployment.vllm.structured_outputs_backend == "guidance" else "gbnf"
+    grammars = {t: get_task(t).grammar(syntax) for t in loras} if all(a.constrained for a in deployment.adapters) else None
+    rows = {t: fixtures.examples(t, 128) for t in loras}
+    requests = chat_requests(list(loras), rows, {t: app.routes[t].max_tokens for t in loras}, grammars)
+    levels = []
+    with client_pool(args.processes) as pool, vllm_server(engine_args(str(base), deployment.vllm, len(loras)), loras,
+                                                          log_path, requests[0]) as server:
+        closed_loop(pool, server.url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
+        for level in args.levels:
+            levels.append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup, args.processes))
+            log(f"vLLM server, concurrency {level}: {levels[-1]['throughput_rps']:.0f} req/s")
+    return levels
+
+
+def versus(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per level: throughput and p50 of both servers, and our share of vLLM's rate."""
+    return [[a["concurrency"], a["throughput_rps"], b["throughput_rps"],
+             round(a["throughput_rps"] / b["throughput_rps"], 3) if b["throughput_rps"] else "-",
+             a["latency_ms"].get("p50", "-"), b["latency_ms"].get("p50", "-")] for a, b in zip(ours, theirs)]
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import yaml
@@ -116,3 +117,45 @@ def test_grammar_probe_replay_finds_the_first_token_a_grammar_refuses():
     assert _first_refused(new_matcher(tokenizer, grammar, engines.vocab_size()), ids + [tokenizer.eos_token_id]) is None
     broken = tokenizer("hyde::", add_special_tokens=False).input_ids
     assert _first_refused(new_matcher(tokenizer, grammar, engines.vocab_size()), broken) == len(broken) - 1
+
+
+def test_vllm_baseline_gets_our_engine_settings_as_flags_and_our_routes_prompts():
+    from dataclasses import dataclass, field
+    from datetime import date
+
+    from bench.vllm_server import FLAGS, chat_requests, server_command
+    from querytune.experiments import get_task
+
+    @dataclass
+    class Args:  # the AsyncEngineArgs fields our replica sets, as vLLM's dataclass holds them
+        model: str = "/models/base"
+        dtype: str = "bfloat16"
+        seed: int = 0
+        max_model_len: int = 1024
+        gpu_memory_utilization: float = 0.85
+        max_num_seqs: int | None = 256
+        enable_lora: bool = True
+        max_lora_rank: int = 16
+        max_loras: int = 2
+        max_cpu_loras: int = 6
+        enable_prefix_caching: bool = True
+        enforce_eager: bool = False
+        compilation_config: dict = field(default_factory=lambda: {"cudagraph_capture_sizes": [1, 2]})
+        structured_outputs_config: dict = field(default_factory=dict)
+        speculative_config: dict | None = None
+
+    command = server_command(Args(), {"sourcegraph": Path("/a/sg"), "qmd": Path("/a/qmd")}, port=8123)
+    assert len(FLAGS) == 15 and command[command.index("--port") + 1] == "8123"
+    assert command[command.index("--max-num-seqs") + 1] == "256" and "--enable-lora" in command
+    assert "--enforce-eager" not in command and "--speculative-config" not in command
+    assert json.loads(command[command.index("--compilation-config") + 1]) == {"cudagraph_capture_sizes": [1, 2]}
+    assert command[-3:] == ["--lora-modules", "sourcegraph=/a/sg", "qmd=/a/qmd"]
+
+    rows = {"sourcegraph": fixtures.examples("sourcegraph", 2), "qmd": fixtures.examples("qmd", 2)}
+    requests = chat_requests(["sourcegraph", "qmd"], rows, {"sourcegraph": 48, "qmd": 160}, {"qmd": "start: x"})
+    assert [body["model"] for _, body in requests] == ["sourcegraph", "qmd", "sourcegraph", "qmd"]
+    path, first = requests[0]
+    example = {**rows["sourcegraph"][0], "date": date.today().isoformat()}  # what the route builds
+    assert path == "/v1/chat/completions" and first["messages"] == get_task("sourcegraph").messages(example)
+    assert (first["max_tokens"], first["temperature"], "structured_outputs" in first) == (48, 0.0, False)
+    assert requests[1][1]["structured_outputs"] == {"grammar": "start: x"}
