@@ -104,7 +104,7 @@ def test_languages_named_by_their_file_are_file_filters(rows):
 
 
 #: the only ways a request asks for an unlimited result set
-UNLIMITED = re.compile(r"no limit|every single|unlimited|don't cap|no (result )?cap|not just the first page|"
+UNLIMITED = re.compile(r"no limit|every single|unlimited|don't cap|no (result )?cap|not just (the )?first page|"
                        r"result limit", re.IGNORECASE)
 
 
@@ -181,7 +181,7 @@ def _said(full: str, request: str) -> bool:
 
 
 #: several repos named together ("in both repos"): only when they are exactly the candidates
-TOGETHER = re.compile(r"\b(both|all three|these (two|three)|each of the [23])\b[\w ]*\b(repos|repositories|services)\b",
+TOGETHER = re.compile(r"\b(both|all three|these (two|three)|each of (the )?[23])\b[\w ]*\b(repos|repositories|services)\b",
                       re.I)
 
 

@@ -13,6 +13,7 @@ from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, pattern_token, regex_escape
 
 NOUN_SHARE = 0.4  # repo scopes said as a kind of repo ("in repos tagged cli") rather than "in repos that ..."
+KEY_SHARE = 0.3  # metadata conditions said as a bare key ("with the sla metadata key") rather than a key and value
 
 
 def repo_predicate(ctx: Ctx, d: Draft, as_subject: bool = False) -> str:
@@ -63,12 +64,14 @@ def _path(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     if kind == "-path":
         return (f"-repo:has.path({regex})",
                 ctx.pick([f"don't have {said}", f"are missing {said}", f"lack {said}", f"have no {said}",
-                          f"don't have {one}", f"lack {one}"]),
-                [f"in repos without {one}", f"in repos with no {said}", f"in any repo missing {one}"])
+                          f"don't have {one}", f"still lack {one}", f"have no {one} yet", f"lack {one}"]),
+                [f"in repos without {one}", f"in repos with no {said}", f"in every repo that lacks {one}",
+                 f"in any repo missing {one}"])
     param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
-    return (param, ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"have {one}", f"ship {said}",
-                             f"ship {one}"]),
-            [f"in repos with {one}", f"in repos that have {one}", f"in any repo with {said}", f"in repos with {said}"])
+    return (param, ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"have {one}", f"come with {one}",
+                             f"have {one} checked in", f"contain {one}", f"ship {said}", f"ship {one}"]),
+            [f"in repos with {one}", f"in repos that have {one}", f"in every repo with {one}", f"in repos containing {one}",
+             f"in any repo with {said}", f"in repos with {said}"])
 
 
 def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[str, str]:
@@ -95,14 +98,19 @@ def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[st
 def _commit(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     n = ctx.rng.randint(2, 11)
     when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"), ("1 year ago", "the past year"),
-                             ("1 month ago", "the last month"), (f"{n} weeks ago", f"the past {n} weeks")])
+                             ("1 year ago", "a year"), ("1 month ago", "the last month"), (f"{n} months ago", f"{n} months"),
+                             (f"{n} weeks ago", f"the past {n} weeks"), ("1 year ago", "over a year"),
+                             ("1 month ago", "a month")])
     if kind == "-commit":
         return (f"-repo:has.commit.after({when})",
-                ctx.short([f"had no commits in {spoken}", f"saw no commits in {spoken}"],
+                ctx.short([f"had no commits in {spoken}", f"saw no commits in {spoken}",
+                           f"haven't been touched in {spoken}", f"got no commits in {spoken}"],
                           [f"have had no commits in {spoken}", f"went stale, nothing committed in {spoken}",
-                           f"nobody has pushed to in {spoken}"]),
+                           f"have been stale for {spoken}", f"have gone {spoken} without a commit",
+                           f"nobody has pushed to in {spoken}", f"are stale, with nothing committed for {spoken}"]),
                 [f"in repos with no commits in {spoken}", f"in repos nobody touched in {spoken}",
-                 f"in stale repos, no commits in {spoken}"])
+                 f"in stale repos, nothing committed in {spoken}", f"in repos untouched for {spoken}",
+                 f"in stale repos, no commits in {spoken}", f"in repos with nothing pushed in {spoken}"])
     param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
     return (param, ctx.short([f"had commits in {spoken}", f"saw activity in {spoken}", f"were active in {spoken}"],
                              [f"are still active, with commits in {spoken}", f"got pushed to in {spoken}"]),
@@ -111,24 +119,29 @@ def _commit(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
 
 
 def _description(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    """Repos by the words of their description (as a scope or listed: the predicate, never ``select:repo``)."""
     desc = ctx.rng.choice(v.DESCRIPTIONS)
     return (f"repo:has.description({desc})",
-            ctx.short([f"are described as {desc}", f"say {desc} in their description"],
+            ctx.short([f"are described as {desc}", f"say {desc} in their description",
+                       f"mention {desc} in their description", f"have {desc} in the description"],
                       [f"describe themselves as a {desc}", f"have {desc} in their description",
-                       f"have a description saying {desc}"]),
+                       f"have a description that mentions {desc}", f"list {desc} in their description",
+                       f"have a description saying {desc}", f"call themselves a {desc} in the description"]),
             [f"in repos described as {desc}", f"in repos whose description says {desc}",
-             f"in repos with {desc} in the description"])
+             f"in repos whose description mentions {desc}", f"in repos with a description mentioning {desc}",
+             f"in repos with {desc} in the description", f"in any repo whose description has {desc}"])
 
 
 def _meta(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
-    spoken, arg = ctx.rng.choice(v.META)
+    spoken, arg = _meta_key(ctx) if ctx.chance(KEY_SHARE) else ctx.rng.choice(v.META)
     neg = ctx.chance(0.25)
     has = re.sub(r"^(with|that have) ", "", spoken)  # "with an oncall key set" -> "an oncall key set"
     if has != spoken:  # "repos that have an oncall key set", not "repos that are with ..."
         phrase = f"don't have {has}" if neg else f"have {has}"
     else:
         phrase = f"are not {spoken}" if neg else f"are {spoken}"
-    return f"{'-' if neg else ''}repo:has.meta({arg})", phrase, [] if neg else [f"in repos {spoken}"]
+    every = [] if spoken.startswith("that ") else [f"in every repo {spoken}"]  # not "every repo that have"
+    return f"{'-' if neg else ''}repo:has.meta({arg})", phrase, [] if neg else [f"in repos {spoken}", *every]
 
 
 def _topic(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
@@ -143,6 +156,15 @@ def _topic(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
                       [f"have the {topic} topic", f"carry the GitHub topic {topic}"]),
             [f"in repos tagged {topic}", f"in {topic}-tagged repos", f"in repos with the {topic} topic",
              f"in repos tagged as {topic}"])
+
+
+def _meta_key(ctx: Ctx) -> tuple[str, str]:
+    """A bare metadata key said as a key ("with the deprecated metadata key"): ``has.meta(K)`` is
+    the key being set, whatever its value."""
+    key = ctx.rng.choice(v.META_KEYS)
+    return ctx.pick([f"with the {key} metadata key", f"that have a {key} key in their metadata",
+                     f"with {key} set in their metadata", f"that have the {key} key set",
+                     f"with a {key} metadata key", f"that have {key} in their metadata"]), key
 
 
 _KINDS = {"path": _path, "-path": _path, "repohasfile": _path, "commit": _commit, "-commit": _commit,

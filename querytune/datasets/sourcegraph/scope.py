@@ -42,16 +42,52 @@ def _one_repo(ctx: Ctx, d: Draft, allow_rev: bool) -> None:
     full, mentions = ctx.rng.choice(v.REPOS)
     said = ctx.rng.choice(mentions)
     d.repo = RepoRef([full], [said])
-    phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} repo", f"in {said} repo"],
-                       [f"in the {said} repo", f"inside {said}", f"in the {said} repository",
-                        f"within {said}", f"over in {said}", f"in the {said} codebase", f"in our {said} code",
-                        f"for {said}", f"across {said}"])
+    named = f"the {said}" if " " in said and ctx.chance(0.5) else said  # "in the linux kernel"
+    phrase = ctx.short([f"in {named}", f"in {named}", f"in {said}", f"{said} repo", f"in {said} repo"],
+                       [f"in the {said} repo", f"inside {named}", f"in the {said} repository",
+                        f"within {named}", f"over in {named}", f"in {named}'s code", f"in the {said} codebase",
+                        f"in {named} source", f"in our {said} code", f"for {said}", f"across {named}",
+                        f"anywhere in {named}"])
     if allow_rev and ctx.chance(0.45):
         rev, spoken = revision(ctx)
         d.repo.rev, d.repo.rev_style = rev, "@" if ctx.chance(0.65) else "field"
         phrase = f"{phrase} {spoken}" if ctx.chance(0.8) else f"{spoken} of {said}"
         d.no_repo_predicates = True
+    elif _repo_led(ctx, d, named):
+        return
     d.fragments.append(phrase)
+
+
+#: one named repo (no revision): share of the drafts that can take it whose request leads with the name
+LED_SHARE = 0.35
+
+
+def _repo_led(ctx: Ctx, d: Draft, said: str) -> bool:
+    """The request said around the repo's bare name instead of a head ("grep django for X", "does
+    next.js use X", "vscode commits by tom"), the way people name a project they know; only for
+    intents whose head adds nothing that the name's words and the content do not say."""
+    what = d.what
+    if what.lower().startswith("where ") or not ctx.chance(LED_SHARE):
+        return False
+    if d.intent == "code" and what:
+        forms = ctx.short([f"grep {said} for {what}", f"{said}: {what}", f"does {said} use {what}",
+                           f"{what} in {said}", f"{said}: {what}", f"search {said} for {what}",
+                           f"{what} in {said}", f"check {said} for {what}"],
+                          [f"look in {said} for {what}", f"where does {said} use {what}",
+                           f"does {said} have {what} anywhere", f"in {said}, find {what}",
+                           f"find {what} in {said}", f"is there {what} in {said}", f"is {what} used in {said}",
+                           f"dig through {said} for {what}"], 0.85)
+    elif d.intent == "commit" and not what:
+        forms = ctx.pick([f"{said} commits", f"commits in {said}", f"{said} commit history", f"{said} git log",
+                          f"git log of {said}", f"{said} commits", f"commits to {said}", f"{said} commit log"])
+    elif d.intent == "diff" and what:
+        forms = ctx.pick([f"{said} diffs {what}", f"{said} changes {what}", f"diffs in {said} {what}",
+                          f"changes in {said} {what}", f"{said} diffs {what}", f"{said} changes {what}",
+                          f"code changes to {said} {what}", f"{said} code changes {what}"])
+    else:
+        return False
+    d.what, d.bare = forms, True
+    return True
 
 
 def _several_repos(ctx: Ctx, d: Draft) -> None:
@@ -96,18 +132,18 @@ def _said_together(ctx: Ctx, count: int, org: str | None) -> str:
 
 def revision(ctx: Ctx) -> tuple[str, str]:
     roll = ctx.rng.random()
-    if roll < 0.3:
+    if roll < 0.25:
         branch = ctx.rng.choice(v.BRANCHES)
         return branch, ctx.short([f"on {branch}", f"on branch {branch}", f"{branch} branch"],
                                  [f"on the {branch} branch", f"at branch {branch}", f"in the {branch} branch"])
-    if roll < 0.44:
+    if roll < 0.38:
         tag = ctx.rng.choice(v.TAGS)
         return tag, ctx.short([f"at {tag}", f"at tag {tag}", f"tag {tag}"],
                               [f"as of the {tag} release", f"on the {tag} tag"])
-    if roll < 0.5:
+    if roll < 0.44:
         sha = ctx.rng.choice(v.SHAS)
         return sha, ctx.short([f"at {sha}", f"at commit {sha}"], [f"as of commit {sha}", f"at revision {sha}"])
-    if roll < 0.8:
+    if roll < 0.78:
         spoken, glob = ctx.rng.choice(v.REF_GLOBS)
         return glob, ctx.pick([f"on {spoken}", f"across {spoken}", f"in {spoken}"])
     a, b = ctx.rng.sample(v.BRANCHES, 2)
@@ -190,10 +226,13 @@ def exclude_repo(ctx: Ctx, d: Draft) -> None:
     said = ctx.rng.choice(mentions)
     d.excluded = RepoRef([full], [said])
     d.fragments.append(ctx.short([f"not {said}", f"not in {said}", f"minus {said}", f"except {said}",
-                                  f"every repo except {said}", f"all repos but {said}"],
+                                  f"outside {said}", f"excluding {said}", f"ignore {said}", f"every repo except {said}",
+                                  f"all repos but {said}", f"not the {said} repo", f"other than {said}",
+                                  f"skip {said}"],
                                  [f"except in {said}", f"but not in {said}", f"skipping {said}",
-                                  f"leaving out the {said} repo", f"everywhere except {said}",
-                                  f"in every repo except {said}", f"outside of {said}", f"ignoring {said}"]))
+                                  f"leaving out the {said} repo", f"everywhere except {said}", f"anywhere but {said}",
+                                  f"ignoring the {said} repo", f"in every repo except {said}", f"outside of {said}",
+                                  f"in any repo other than {said}", f"ignoring {said}", f"everywhere but {said}"]))
 
 
 def fits_langs(d: Draft, regex: str) -> bool:
@@ -261,10 +300,14 @@ def _merge_lang(ctx: Ctx, d: Draft, said: str, regex: str) -> bool:
 
 
 def exclude_file(ctx: Ctx, d: Draft) -> None:
+    """Files to leave out, said before or after the content ("ignore the tests, X", "X outside vendored code")."""
     said, regex = ctx.rng.choice([(s, r) for s, r in v.EXCLUSIONS if fits_langs(d, r)])
-    phrase = ctx.short([f"no {said}", f"not {said}", f"skip {said}", f"minus {said}"],
+    the = said if said.startswith("the ") else f"the {said}"
+    phrase = ctx.short([f"no {said}", f"not {said}", f"skip {said}", f"outside {said}", f"ignore {said}",
+                        f"excluding {said}", f"not in {said}", f"minus {said}"],
                        [f"excluding {said}", f"but skip {said}", f"not in {said}", f"ignoring {said}",
-                        f"leave out {said}", f"without {said}", f"outside of {said}"])
+                        f"skip {the}", f"leave out {said}", f"but not in {said}", f"other than {said}",
+                        f"without {said}", f"don't include {said}", f"ignore {the}", f"outside of {said}"])
     if ctx.chance(0.25):
         d.add(f"NOT file:{regex}", phrase)
     else:
@@ -294,14 +337,27 @@ def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
     d.lang_fragment = len(d.fragments) - 1
 
 
+#: languages a search leaves out; each pair of them is said the same way ("outside HTML and CSS")
+_EXCLUDED_LANGS = ("javascript", "markdown", "json", "yaml", "typescript", "python", "java", "html", "css", "go",
+                   "rust", "shell")
+TWO_EXCLUDED_SHARE = 0.2  # exclusions of two languages at once: -lang:a -lang:b
+
+
 def exclude_lang(ctx: Ctx, d: Draft) -> None:
-    """A language to leave out, never the one the draft's code snippet is written in."""
-    lang = ctx.rng.choice([l for l in ("javascript", "markdown", "json", "yaml", "typescript", "python", "java", "html",
-                                       "css") if l != d.code_lang])
-    said = lang_said(ctx, lang)
-    d.add(f"-lang:{lang}", ctx.short([f"no {said}", f"not {said}", f"minus {said}"],
-                                     [f"but not in {said}", f"excluding {said} files", f"skip the {said} files",
-                                      f"anything except {said}"]))
+    """One or two languages to leave out, never the one the draft's code snippet is written in; the
+    negation said before or after the language, in the words people use ("outside", "ignore", "other than")."""
+    langs = ctx.rng.sample([l for l in _EXCLUDED_LANGS if l != d.code_lang], 2 if ctx.chance(TWO_EXCLUDED_SHARE) else 1)
+    said = " and ".join(lang_said(ctx, lang) for lang in langs) if ctx.chance(0.7) else \
+        " or ".join(lang_said(ctx, lang) for lang in langs)
+    d.add(f"-lang:{langs[0]}", ctx.short([f"no {said}", f"not {said}", f"outside {said}", f"not in {said}",
+                                          f"excluding {said}", f"ignore {said}", f"skip {said}", f"minus {said}",
+                                          f"except {said}", f"without {said}", f"ignoring {said}", f"except for {said}"],
+                                         [f"but not in {said}", f"excluding {said} files", f"skip the {said} files",
+                                          f"outside of {said} code", f"not written in {said}", f"other than {said} code",
+                                          f"ignore {said} files", f"anything except {said}", f"leaving out {said}",
+                                          f"in everything but {said}", f"no {said} files please",
+                                          f"anywhere but the {said} code"]))
+    d.params += [f"-lang:{lang}" for lang in langs[1:]]
 
 
 def two_langs(ctx: Ctx, d: Draft) -> None:
@@ -319,21 +375,42 @@ def two_langs(ctx: Ctx, d: Draft) -> None:
 
 
 def context_scope(ctx: Ctx, d: Draft) -> None:
+    """A search context, said by its name (with or without the @), as a team's or a person's
+    context ("acme's mobile context", "priya's oncall context"), before or after the content."""
     roll = ctx.rng.random()
-    if roll < 0.55:
-        said, name = ctx.rng.choice(v.CONTEXTS)
-        said = said if ctx.chance(0.6) else f"the {name}"  # "the acme mobile org" or "the @acme/mobile"
-        d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context", f"search {said} context",
-                                            f"within {said} context", f"using {said} context", f"only {said} context"],
-                                           [f"in {said} search context", f"scoped to {said} context",
-                                            f"using {said} search context", f"inside {said} search context",
-                                            f"{said} search context only", f"restricted to {said} context"]))
-    elif roll < 0.85:
-        user = ctx.rng.choice(v.CONTEXT_USERS)
-        d.add(f"context:@{user}", ctx.short([f"{user}'s context", f"in {user}'s context", f"using {user}'s context"],
-                                            [f"in {user}'s personal search context", f"with {user}'s search context",
-                                             f"inside {user}'s saved context"]))
+    if roll < 0.5:
+        name, said = _shared_context(ctx)
+    elif roll < 0.88:
+        name, said = _user_context(ctx)
     else:
-        d.add("context:global", ctx.short(["global context", "in global context"],
-                                          ["in the global context", "across the global search context"]))
+        name, said = "global", ctx.pick(["global", "the global", "global", "the global"])
+    d.add(f"context:{name}", ctx.short([f"{said} context", f"in {said} context", f"search {said} context",
+                                        f"within {said} context", f"using {said} context", f"only {said} context",
+                                        f"inside {said} context", f"under {said} context"],
+                                       [f"in {said} search context", f"scoped to {said} context",
+                                        f"using {said} search context", f"limited to {said} context",
+                                        f"with {said} as the search context", f"look in {said} context",
+                                        f"inside {said} search context", f"{said} search context only",
+                                        f"restricted to {said} context", f"over {said} context"]))
 
+
+def _shared_context(ctx: Ctx) -> tuple[str, str]:
+    """(context name, how it is said): "the backend", "the @acme/mobile", "acme's mobile", "the acme/mobile"."""
+    said, name = ctx.rng.choice(v.CONTEXTS)
+    if not name.startswith("@"):
+        return name, ctx.pick([said, name, f"the {name}", name])
+    org, sub = name[1:].split("/")
+    return name, ctx.pick([name, said, f"the {name}", name, f"{org}'s {sub}", f"the {name[1:]}", f"{org}'s {name}",
+                           f"{org}'s {sub}"])
+
+
+def _user_context(ctx: Ctx) -> tuple[str, str]:
+    """(context name, how it is said) for a person's context, ``@user`` or one of theirs, ``@user/name``."""
+    user = ctx.rng.choice(v.CONTEXT_USERS)
+    if ctx.chance(0.6):
+        return f"@{user}", ctx.pick([f"{user}'s", f"{user}'s", f"@{user}", f"the @{user}", f"{user}'s personal",
+                                     f"@{user}'s", f"{user}'s own", f"{user}'s"])
+    sub = ctx.rng.choice(v.USER_CONTEXTS)
+    name = f"@{user}/{sub}"
+    return name, ctx.pick([f"{user}'s {sub}", name, f"{user}'s {name}", name, f"{user}'s {sub}",
+                           f"the {name}", f"{user}'s saved {sub}", f"{user}'s {sub}"])

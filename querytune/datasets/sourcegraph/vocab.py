@@ -362,11 +362,15 @@ META = [("owned by the payments team", "team:payments"), ("in the platform team'
         ("with a lifecycle of deprecated", "lifecycle:deprecated"), ("with an oncall key set", "oncall"),
         ("that have a pci metadata key", "pci"), ("with an empty owner key", "owner:"),
         ("with the language metadata set to go", "language:go"), ("flagged as customer-facing", "customer-facing")]
+META_KEYS = ["deprecated", "owner", "oncall", "sla", "cost-center", "experimental", "team", "pager"]  # keys said as keys
 CONTEXTS = [("the backend", "backend"), ("the mobile", "mobile"), ("the frontend", "frontend"),
             ("the open source", "oss"), ("the payments", "payments"), ("the data platform", "data-platform"),
             ("the acme mobile org", "@acme/mobile"), ("the globex platform", "@globex/platform"),
-            ("the initech core", "@initech/core")]
-CONTEXT_USERS = ["alice", "erik", "priya", "sqs", "kenji", "sofia"]
+            ("the initech core", "@initech/core"), ("the infra", "infra"), ("the hooli search org", "@hooli/search"),
+            ("the ml", "ml"), ("the stark security org", "@stark/security"), ("the web", "web"),
+            ("the umbrella apps org", "@umbrella/apps")]
+CONTEXT_USERS = ["alice", "erik", "priya", "sqs", "kenji", "sofia", "marcus", "hana"]
+USER_CONTEXTS = ["oncall", "reviews", "infra", "services", "migration", "starred"]  # a person's own contexts: @user/name
 
 # commit-message subjects: single words and phrases
 MESSAGE_WORDS = ["revert", "hotfix", "CVE", "flaky", "migration", "bump", "refactor", "typo", "security",
