@@ -13,7 +13,7 @@ def identifier(ctx: Ctx) -> tuple[str, str]:
     if kind < 0.4:
         name = ctx.rng.choice(v.FUNCTIONS)
         return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"calls to {name}", f"the {name} function", f"uses of {name}",
-                               f"{name} calls", f"references to {name}", f"callers of {name}",
+                               f"{name} calls", f"references to {name}", f"where we call {name}", f"callers of {name}",
                                f"anything calling {name}"])
     if kind < 0.7:
         name = ctx.rng.choice(v.TYPES)
@@ -64,8 +64,8 @@ def _terms(ctx: Ctx, d: Draft, n: int) -> list[tuple[str, str]] | None:
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 15), ("term", 6), ("regex", 19),
-             ("regexp_mode", 24), ("literal", 13), ("phrase", 10), ("standard", 6.5), ("keyword_mode", 2), ("or", 7), ("and", 7.5),
-             ("not", 5), ("group", 2), ("content", 8), ("neg_content", 7)]
+             ("regexp_mode", 24), ("literal", 15), ("phrase", 10), ("standard", 8), ("keyword_mode", 2), ("or", 7), ("and", 7.5),
+             ("not", 5), ("group", 2), ("content", 8), ("neg_content", 8)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
@@ -198,7 +198,7 @@ def _literal(ctx, d):
     """Literal text is a quoted phrase in the default mode; ``patterntype:literal`` only when the
     request names that pattern type ("literally" alone does not)."""
     text = ctx.rng.choice(v.LITERALS)
-    if ctx.chance(0.5):
+    if ctx.chance(0.6):
         d.what = ctx.short([f"{text} in literal mode", f"{text}, literal pattern type"],
                            [f"{text} with the literal pattern type", f"{text} using literal search mode",
                             f"a literal-mode search for {text}"])

@@ -95,7 +95,7 @@ def author_piece(ctx: Ctx, d: Draft, committer: bool = False) -> None:
         d.add(f"committer:{value}", ctx.short([f"committed by {said}", f"committer {said}"],
                                               [f"where {said} was the committer", f"that {said} committed",
                                                f"with {said} as committer"]))
-    elif ctx.chance(0.2):
+    elif ctx.chance(0.25):
         if ctx.chance(0.5):
             d.add("-author:bot", ctx.short(["no bots", "not by bots"], ["not made by bots", "excluding bot commits",
                                                                         "that weren't from bots"]))

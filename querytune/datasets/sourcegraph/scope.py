@@ -250,7 +250,8 @@ def file_scope(ctx: Ctx, d: Draft) -> str:
     names = [n for n in v.FILE_NAMES if fits_langs(d, f"{dots(n)}$")]
     extensions = [x for x in v.EXTENSIONS if fits_langs(d, f"{dots(x)}$")]
     if roll < 0.4:
-        said, regex = ctx.rng.choice([(s, r) for s, r in v.FILES if fits_langs(d, r)])
+        regex, says = ctx.rng.choice([(r, s) for r, s in v.FILE_KINDS if fits_langs(d, r)])
+        said = ctx.pick(says)
         if _merge_lang(ctx, d, said, regex):
             return d.fragments[d.lang_fragment]
         phrase = ctx.short([f"in {said}", f"in {said}", f"in {said}", f"{said} only"],

@@ -11,6 +11,9 @@ Result shapes, one gold form per meaning (pinned in tests/experiments/test_sourc
 - repos whose code mentions X -> ``select:repo X`` (here and in ``repo_list``); ``repo:has.content``
   only scopes another search ("Y in repos that mention X"), ``repo:has.path`` is repos that *have a
   file named* X. ``select:repo`` keeps lang/file scopes and OR patterns, a predicate cannot.
+- files with X -> ``select:file X`` only where the head asks for the names or paths alone ("just the file
+  names", "file paths only"); "files with X", "which files mention X" are a plain search (its results
+  are files), and so is "where do we call X".
 - contents, not names: ``type:file`` only where the head sets file contents against file names or
   paths; ``select:content`` only where it asks for just the matching lines. No head says both.
 - symbols named or matching X -> ``type:symbol X`` (``symbol``); ``select:symbol X`` is the symbols
@@ -36,16 +39,17 @@ _CODE = [
     "remind me where {what} is", "need {what}", "show all {what}", "do you know where {what} is?",
     "trying to find {what}", "looking for {what}", "search {what}",
     "show me all {what}", "find every {what}", "find all {what}", "list all {what}",
+    "files with {what}", "files that mention {what}", "where do we call {what}?",
     "point me to {what}", "help me find {what}",
 ]
 
 TEMPLATES: dict[str, list[str]] = {
     "code": _CODE,
     "select_file": [
-        "which files contain {what}?", "list the files that have {what}", "just the file names for {what}",
-        "files with {what}", "what files mention {what}?", "give me the paths of files containing {what}",
-        "names of the files that use {what}", "show only the matching files for {what}, not the lines",
-        "I just need the list of files with {what}", "which source files reference {what}?",
+        "just file names for {what}", "only file paths with {what}", "paths of files with {what}",
+        "names of files using {what}", "show only the matching files for {what}, not the lines",
+        "file list for {what}", "file paths only, {what}", "file names only, {what}",
+        "Only the paths of files mentioning {what}, please.", "the file list (no lines) for {what}",
     ],
     "select_repo": [
         "which repos use {what}?", "list repositories that contain {what}", "repos with {what} in them",
@@ -106,7 +110,7 @@ TEMPLATES: dict[str, list[str]] = {
     ],
     "symbol": [
         "where is {what} defined?", "find the definition of {what}", "go to definition of {what}",
-        "symbol search for {what}", "which file defines {what}?", "jump to {what}", "where do we declare {what}?",
+        "symbol search for {what}", "which file defines {what}?", "jump to definition of {what}", "where do we declare {what}?",
         "look up {what} in symbol search", "find where {what} is declared", "search symbols for {what}",
         "symbol results for {what}", "list symbols matching {what}", "show symbols that match {what}",
         "Locate the declaration of {what}.",
@@ -138,7 +142,7 @@ TEMPLATES: dict[str, list[str]] = {
     "diff_commits": [
         "just the commits whose diffs touch {what}", "which commits changed {what}? commits only, no diffs",
         "list the commits that modified {what}", "commits (not diffs) changing {what}",
-        "the commits behind changes to {what}", "what commits touched {what}?",
+        "the commits behind changes to {what}", "what commits altered {what}?",
         "Give me the commit list for changes to {what}.", "Which commits edited {what}?",
     ],
     "structural": [

@@ -16,7 +16,8 @@ _TABLES = {name: row for table in ("vocab.yaml", "concepts.yaml")
 
 # ---------------------------------------------------------------- languages
 
-# (lang: value, ways to say it); the first rows are the languages people search most
+# (lang: value, ways to say it); the first rows are the languages people search most. "proto files" are
+# named by their extension (file:\.proto$, FILE_KINDS), so "proto" is no name of protobuf here
 LANGUAGES = [
     ("go", ["Go", "Golang", "go"]), ("python", ["Python", "python", "py"]),
     ("typescript", ["TypeScript", "TS", "typescript", "ts"]), ("javascript", ["JavaScript", "JS", "javascript", "js"]),
@@ -25,7 +26,7 @@ LANGUAGES = [
     ("scala", ["Scala"]), ("shell", ["shell", "bash", "shell script"]), ("elixir", ["Elixir"]),
     ("haskell", ["Haskell"]), ("lua", ["Lua"]), ("dart", ["Dart"]), ("sql", ["SQL", "sql"]),
     ("yaml", ["YAML", "yaml"]), ("markdown", ["Markdown", "markdown"]), ("hcl", ["HCL", "Terraform", "terraform"]),
-    ("protobuf", ["protobuf", "proto"]), ("dockerfile", ["Dockerfile"]), ("json", ["JSON"]),
+    ("protobuf", ["protobuf", "Protobuf"]), ("dockerfile", ["Dockerfile"]), ("json", ["JSON"]),
     ("objective-c", ["Objective-C", "objc"]), ("clojure", ["Clojure"]), ("erlang", ["Erlang"]),
     ("ocaml", ["OCaml"]), ("r", ["R"]), ("julia", ["Julia"]), ("perl", ["Perl"]), ("groovy", ["Groovy"]),
     ("graphql", ["GraphQL"]), ("vue", ["Vue"]), ("svelte", ["Svelte"]), ("zig", ["Zig"]),
@@ -229,33 +230,22 @@ STRUCTURAL = [
 
 # ---------------------------------------------------------------- files
 
-# (how people say it, file: regex): paths, file names and extensions, never a language's name (that is lang:)
-FILES = [
-    ("Dockerfiles", "Dockerfile"), ("package.json files", r"package\.json$"),
-    ("GitHub Actions workflows", r"^\.github/workflows/"), ("Makefiles", "Makefile"),
-    ("database migrations", "migrations/"), ("go.mod files", r"go\.mod$"), ("Helm charts", "charts/"),
-    ("config files", "config"), ("README files", "README"), ("files ending in .tf", r"\.tf$"),
-    ("the .proto files", r"\.proto$"), ("files ending in .sh", r"\.sh$"), ("Jenkinsfiles", "Jenkinsfile"),
-    ("docker-compose files", "docker-compose"), ("requirements.txt files", r"requirements\.txt$"),
-    ("Kubernetes manifests", "k8s/"), ("the .sql files", r"\.sql$"), ("test files", "test"),
-    ("changelogs", "CHANGELOG"), ("Cargo.toml files", r"Cargo\.toml$"), ("pom.xml files", r"pom\.xml$"),
-    ("Gradle build files", r"build\.gradle"), ("OpenAPI specs", "openapi"), ("CODEOWNERS files", "CODEOWNERS"),
-    ("jest snapshot files", r"\.snap$"), ("_test.go files", r"_test\.go$"), ("the .test.ts files", r"\.test\.ts$"),
-    ("spec files", r"\.spec\."), ("Helm values files", r"values\.ya?ml$"), ("the main.go files", r"main\.go$"),
-    ("tsconfig files", r"tsconfig.*\.json$"), ("Bazel BUILD files", r"BUILD(\.bazel)?$"),
-    ("pre-commit configs", r"\.pre-commit-config\.yaml$"), ("environment example files", r"\.env\.example$"),
-    ("setup.py files", r"setup\.py$"), ("lock files", r"\.lock$"), ("index.ts files", r"index\.ts$"),
-]
-#: file regexes (FILES, EXCLUSIONS) that only match one language's files: such a filter never meets a
-#: different lang: in one query ("the main.go files in Python" contradicts itself)
-IMPLIED_LANG = {"Dockerfile": "dockerfile", r"package\.json$": "json", r"^\.github/workflows/": "yaml",
-                "Makefile": "makefile", r"go\.mod$": "go", r"\.tf$": "hcl", r"\.proto$": "protobuf", r"\.sh$": "shell",
-                "Jenkinsfile": "groovy", "docker-compose": "yaml", "k8s/": "yaml", r"\.sql$": "sql",
-                r"requirements\.txt$": "text", r"Cargo\.toml$": "toml", r"pom\.xml$": "xml", r"\.snap$": "javascript",
-                r"_test\.go$": "go", r"\.test\.ts$": "typescript", r"values\.ya?ml$": "yaml", r"main\.go$": "go",
-                r"tsconfig.*\.json$": "json", r"\.pre-commit-config\.yaml$": "yaml", r"setup\.py$": "python",
-                r"index\.ts$": "typescript", r"\.pb\.go$": "go", r"\.min\.js$": "javascript",
-                r"BUILD(\.bazel)?$": "starlark", r"build\.gradle": "groovy"}
+#: (file: regex, ways to say it): kinds of file named by a file name, an extension or a folder, never by a
+#: language's name (that is lang:), from vocab.yaml; pick a way to say one with ``Ctx.pick``
+FILE_KINDS = [(row["regex"], row["say"]) for row in _TABLES["files"]]
+
+
+def _seen(said: list[str]) -> list[str]:
+    """The ways to say a file kind that training rows use (``Ctx.pick`` keeps the last quarter of 4+ for test)."""
+    return said[:len(said) - len(said) // 4] if len(said) >= 4 else said
+
+
+#: (how people say it, file: regex), one row per training phrasing, for tables that draw a (said, regex) pair
+FILES = [(said, regex) for regex, says in FILE_KINDS for said in _seen(says)]
+#: file regexes (FILE_KINDS, EXCLUSIONS) that only match one language's files: such a filter never meets a
+#: different lang: in one query ("the main.go files in Python" contradicts itself); ``text`` meets none
+IMPLIED_LANG = {row["regex"]: row["lang"] for row in _TABLES["files"] if "lang" in row} | {
+    r"\.pb\.go$": "go", r"\.min\.js$": "javascript"}
 #: kinds of file people name by their language ("SQL files", "nginx configs"): lang:, not file:
 LANG_FILES = [("YAML files", "yaml"), ("SQL files", "sql"), ("shell scripts", "shell"), ("bash scripts", "shell"),
               ("Terraform files", "hcl"), ("nginx configs", "nginx"), ("protobuf definitions", "protobuf"),
