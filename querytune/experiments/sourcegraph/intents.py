@@ -17,7 +17,7 @@ MAX_MODIFIERS = 3  # scope/option filters kept per row: most real queries are a 
 THIRD_MODIFIER_SHARE = 0.15  # rows that drew 3+ modifiers keep all three this often, else two
 AT_TIME_SHARE = 0.7  # one named repo without a revision: share searched as of a date (rev:at.time)
 AS_OF = 0.12  # besides those, a repo scope drawn as one repo at a date ("in billing as of last spring")
-BARE_SHARE = 0.25  # code requests that are only a name or a term, without modifiers or a head
+BARE_SHARE = 0.28  # code requests that are only a name or a term, without modifiers or a head
 
 #: a "where ..." clause around the content ("where we set X", "where 'x' comes from") -> just the content
 WHERE_CLAUSE = re.compile(r"^where (we (set|read|handle|log|call) )?| (comes from|gets created)$", re.IGNORECASE)
@@ -31,7 +31,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
         scope.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (AS_OF * repo, "as_of"), (0.055, "-repo"), (0.14, "repo_predicate"),
              (0 if d.lang else lang, "lang"),
-             (0.012 if lang else 0, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.045, "-lang"),
+             (0.012 if lang else 0, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.055, "-lang"),
              (0.06, "breadth")]
     if flags:
         drawn += [(0.12, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
