@@ -6,9 +6,8 @@ generates with the adapter the route names, and parses the answer with the task'
 own parser: *valid* means exactly what it means in evaluation. An answer that does not parse
 gets up to ``retries`` resamples at a higher temperature, under the grammar too (it leaves
 whole-query rules such as ``after:`` needing ``type:commit`` to the validator: 5 of 375
-sourcegraph dev answers on the H200); the answer says how many it took. An answer cut at the
-route's ``max_tokens`` is not resampled: it needs a bigger budget, and another sample with the same
-budget cost the engine the whole budget again (on the H200, 7-9% of answers made three calls). A route
+sourcegraph dev answers on the H200); the answer says how many it took. One cut at ``max_tokens``
+is not resampled: it needs a bigger budget, not another sample costing the whole budget again. A route
 with ``best_of`` > 1 (or a request's ``best_of``) samples that many answers in one
 generation and returns the one the task's own gold-free ``choose`` picks, as
 ``querytune eval --best-of`` does.

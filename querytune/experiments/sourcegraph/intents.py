@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from querytune.datasets.sourcegraph import content, options, pieces, predicates, scope
+from querytune.datasets.sourcegraph import content, options, pieces, predicates, revisions, scope
 from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, dots, lang_said
 
@@ -51,7 +51,7 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
         if name == "repo":
             named = d.repo is not None and not d.repo.implicit and len(d.repo.fulls) == 1
             if named and not d.repo.rev and ctx.chance(AT_TIME_SHARE):
-                scope.at_time(ctx, d)
+                revisions.at_time(ctx, d)
 
 
 _MODIFIERS = [("repo", scope.named_repo), ("as_of", scope.repo_as_of), ("-repo", scope.exclude_repo), ("repo_predicate", predicates.repo_predicate),
