@@ -87,6 +87,9 @@ def test_a_wrong_builder_option_is_named_on_the_driver(tmp_path):
     with pytest.raises(DataError, match="intent_weights.cod: unknown"):
         check_options(get_task("sourcegraph"), cfg.data)
     check_options(get_task("sourcegraph"), cfg.data.model_copy(update={"options": {"intent_weights": {"code": 9}}}))
+    qmd = cfg.data.model_copy(update={"options": {"clean": True, "max_hyde_chars": 200, "hyde_cap": 1}})
+    with pytest.raises(DataError, match="data.options: .*hyde_cap"):
+        check_options(get_task("qmd"), qmd)
 
 
 def test_set_path_validates():
