@@ -94,11 +94,7 @@ def main() -> None:
     requests = fixtures.requests(["sourcegraph", "qmd"], 128)
     with client_pool(args.processes) as pool, serving(config, [f"storage_path={storage}"],
                                                       out / f"{name}-serve.log", requests[0]) as server:
-        closed_loop(pool, server.url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
-        for level in args.levels:
-            result["levels"].append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup,
-                                                args.processes))
-            log(f"concurrency {level}: {result['levels'][-1]['throughput_rps']:.0f} req/s")
+        result["levels"] = run_levels(pool, server.url, requests, args, "")
     if args.baseline:
         result["vllm_server"] = baseline_levels(config, storage, args, out / f"{name}-vllm-server.log")
     write(out, name, result)
@@ -132,13 +128,18 @@ def baseline_levels(config: str, storage: Path, args, log_path: Path) -> list[di
     grammars = {t: get_task(t).grammar(syntax) for t in loras} if all(a.constrained for a in deployment.adapters) else None
     rows = {t: fixtures.examples(t, 128) for t in loras}
     requests = chat_requests(list(loras), rows, {t: app.routes[t].max_tokens for t in loras}, grammars)
-    levels = []
     with client_pool(args.processes) as pool, vllm_server(engine_args(str(base), deployment.vllm, len(loras)), loras,
                                                           log_path, requests[0]) as server:
-        closed_loop(pool, server.url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
-        for level in args.levels:
-            levels.append(closed_loop(pool, server.url, requests, level, args.duration, args.warmup, args.processes))
-            log(f"vLLM server, concurrency {level}: {levels[-1]['throughput_rps']:.0f} req/s")
+        return run_levels(pool, server.url, requests, args, "vLLM server, ")
+
+
+def run_levels(pool, url: str, requests: list, args, label: str) -> list[dict[str, Any]]:
+    """A short warm-up at 32 in flight, then each of ``args.levels``, logged as it ends."""
+    closed_loop(pool, url, requests, 32, duration_s=3, warmup_s=1, processes=args.processes)
+    levels = []
+    for level in args.levels:
+        levels.append(closed_loop(pool, url, requests, level, args.duration, args.warmup, args.processes))
+        log(f"{label}concurrency {level}: {levels[-1]['throughput_rps']:.0f} req/s")
     return levels
 
 
