@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from typing import Iterator
@@ -60,20 +61,41 @@ def tiny_serve_config(storage: str, **sections) -> ServeConfig:
 
 @contextlib.contextmanager
 def uvicorn_thread(app, timeout_s: float = 120) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a thread; yields its base URL."""
+    """Serve ``app`` on a free loopback port in a thread; yields its base URL. A startup that fails
+    raises with uvicorn's own error records (the lifespan's traceback), not only its exit code."""
     import uvicorn
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    errors = _ErrorRecords()
+    logging.getLogger("uvicorn.error").addHandler(errors)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.time() > deadline:
-            raise RuntimeError("uvicorn did not start (engine load failed?)")
-        time.sleep(0.05)
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.time() > deadline:
+                raise RuntimeError(f"uvicorn did not start within {timeout_s:.0f} s:\n{errors.text()}")
+            time.sleep(0.05)
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(errors)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+class _ErrorRecords(logging.Handler):
+    """uvicorn's error-level records, formatted with their tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.setFormatter(logging.Formatter("%(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def text(self) -> str:
+        return "\n".join(self.lines) or "(uvicorn logged no error)"
