@@ -3,8 +3,11 @@
 Base model and adapters on the task's sets, with and without the grammar (and best-of-N, GRPO).
 
 Every session that changes data, prompts, decoding or training runs this on the GPU, and its
-table goes to QUALITY.md. Training runs all tasks at once (one GPU holds several 135M runs);
-evaluations run ``--jobs`` at a time, each its own `querytune eval --backend vllm` process.
+table goes to QUALITY.md. Training runs all tasks and variants at once (one GPU holds several 135M
+runs), a task's GRPO after its SFT. Each evaluation starts as soon as the adapter it needs is
+registered (base cells at once), ``--jobs`` at a time, each its own `querytune eval --backend vllm`
+process: a task trained early is judged while another still trains, and a failed training fails
+only the cells that need its adapter.
 
     python -m bench.quality                                   # both tasks, shipped configs, GPU
     python -m bench.quality --tasks qmd --train-set sft.epochs=2
@@ -22,9 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 from bench.common import log, querytune_command, results_dir, run_timed, table, write
 
@@ -84,15 +89,34 @@ def adapter_name(task: str, recipe: str, variant: str = "") -> str:
     return f"{task}-{recipe}" + (f"-{variant}" if variant else "")
 
 
-def train_task(task: str, opts: argparse.Namespace, storage: Path, out: Path) -> dict:
-    """SFT, then GRPO from it when asked: a task's recipes run in order, tasks side by side."""
-    runs = {"sft": train(task, "sft", storage, opts.train_set, out)}
-    grpo = grpo_runs(task, opts)
-    with ThreadPoolExecutor(max(len(grpo), 1)) as pool:  # GRPO variants side by side, from the one parent
-        done = pool.map(lambda item: train(task, "grpo", storage, [*opts.grpo_set, *item[1]], out, item[0]),
-                        grpo.items())
-        runs |= {adapter_name(task, "grpo", name): run for name, run in zip(grpo, done)}
-    return runs
+def training_plan(opts: argparse.Namespace, storage: Path, out: Path) -> dict[str, tuple[str | None, Callable]]:
+    """Each adapter to train, by name: the adapter it starts from (a task's GRPO runs from its SFT) and its
+    training. The GRPO variants share that one parent; SFT variants start from the base model."""
+    plan: dict[str, tuple[str | None, Callable]] = {}
+    for task in opts.tasks:
+        sft = adapter_name(task, "sft")
+        plan[sft] = (None, partial(train, task, "sft", storage, opts.train_set, out))
+        for name, overrides in grpo_runs(task, opts).items():
+            plan[adapter_name(task, "grpo", name)] = (
+                sft, partial(train, task, "grpo", storage, [*opts.grpo_set, *overrides], out, name))
+    for v in opts.variant:
+        plan[adapter_name(v.task, "sft", v.name)] = (None, partial(train_variant, v, opts, storage, out))
+    return plan
+
+
+def start_training(plan: dict[str, tuple[str | None, Callable]], pool: ThreadPoolExecutor) -> dict[str, Future]:
+    """Every training of the plan at once (the pool has a thread each); a child's thread waits for its parent."""
+    started: dict[str, Future] = {}
+    for name, (parent, job) in plan.items():  # a parent comes before its children
+        started[name] = pool.submit(_after, started.get(parent), job)
+    return started
+
+
+def _after(parent: Future | None, job: Callable) -> dict:
+    """A GRPO run trains from its SFT adapter: it waits for it, and fails with its error if that failed."""
+    if parent is not None:
+        parent.result()
+    return job()
 
 
 def grpo_runs(task: str, opts: argparse.Namespace) -> dict[str, list[str]]:
@@ -195,7 +219,35 @@ def _percent(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.1%}"
 
 
-def main() -> None:
+def evaluate_when_trained(cells: list[Cell], trainings: dict[str, Future], evaluate_cell: Callable[[Cell], dict],
+                          jobs: int) -> list[dict]:
+    """Each cell starts as soon as the adapter it evaluates is registered (a base cell, or any cell
+    without a training here, at once), ``jobs`` at a time; the results come back in the cells' order."""
+    waiting: dict[Future, list[Cell]] = {}
+    for cell in cells:
+        if cell.adapter in trainings:
+            waiting.setdefault(trainings[cell.adapter], []).append(cell)
+    with ThreadPoolExecutor(jobs) as pool:
+        evals = {cell: pool.submit(_safe, evaluate_cell, cell) for cell in cells if cell.adapter not in trainings}
+        for training in as_completed(waiting):
+            evals |= {cell: pool.submit(_safe, evaluate_cell, cell, training.exception()) for cell in waiting[training]}
+    return [evals[cell].result() for cell in cells]
+
+
+def train_and_evaluate(opts: argparse.Namespace, storage: Path, out: Path) -> tuple[dict, list[dict]]:
+    """Every training at once, each cell as soon as its adapter is registered: what each training
+    returned (or its error), by adapter, and one result per cell in `cells_for` order."""
+    plan = {} if opts.skip_train else training_plan(opts, storage, out)
+    cells = [] if opts.skip_eval else [c for t in opts.tasks for c in cells_for(t, opts)]
+    with ThreadPoolExecutor(max(len(plan), 1)) as pool:  # one GPU holds several 135M trainings at once
+        trainings = start_training(plan, pool)
+        results = evaluate_when_trained(cells, trainings, lambda c: evaluate(c, storage, out, opts), opts.jobs)
+    trained = {name: {"error": str(f.exception())} if f.exception() else f.result() for name, f in trainings.items()}
+    return trained, results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The run's options, variants parsed and ``--grpo`` resolved to task names (``argv``: a test's own)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(SETS), choices=list(SETS))
     parser.add_argument("--train-set", action="append", default=[], metavar="KEY=VALUE",
@@ -221,21 +273,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="only the first N rows of each set (a smoke run)")
     parser.add_argument("--storage", default="/tmp/quality-runs", help="runs, adapters and eval folders")
     parser.add_argument("--out", help="results folder (default $OUT or runs/bench/)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.variant = parse_variants(args.variant, args.tasks)
     args.grpo = [] if args.grpo is None else (args.grpo or args.tasks)
     args.grpo_variant = parse_variants(args.grpo_variant, args.tasks)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     out, storage = results_dir(args.out), Path(args.storage)
-    trained = {}
-    if not args.skip_train:
-        jobs = {task: lambda t=task: train_task(t, args, storage, out) for task in args.tasks}
-        jobs |= {adapter_name(v.task, "sft", v.name): lambda v=v: train_variant(v, args, storage, out)
-                 for v in args.variant}
-        with ThreadPoolExecutor(len(jobs)) as pool:  # one GPU holds several 135M trainings at once
-            trained = dict(zip(jobs, pool.map(lambda job: job(), jobs.values())))
-    cells = [] if args.skip_eval else [c for t in args.tasks for c in cells_for(t, args)]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda c: _safe(evaluate, c, storage, out, args), cells))
+    trained, results = train_and_evaluate(args, storage, out)
     failed = [r for r in results if "error" in r]
     done = [r for r in results if "error" not in r]
     markdown = "\n\n".join(part for part in (report(done), construct_table(done, storage)) if part)
@@ -249,10 +297,13 @@ def main() -> None:
     print(markdown)
 
 
-def _safe(fn, cell: Cell, *args) -> dict:
-    """A failed cell is reported beside the others, not allowed to sink the whole table."""
+def _safe(evaluate_cell: Callable[[Cell], dict], cell: Cell, training_error: BaseException | None = None) -> dict:
+    """A failed cell, or one whose adapter failed to train, is reported beside the others, not allowed to
+    sink the whole table."""
+    if training_error is not None:
+        return {"cell": cell.__dict__, "name": cell.name, "error": f"training {cell.adapter} failed: {training_error}"}
     try:
-        return fn(cell, *args)
+        return evaluate_cell(cell)
     except Exception as error:  # noqa: BLE001 - every failure is printed with its log's end
         return {"cell": cell.__dict__, "name": cell.name, "error": str(error)}
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -98,6 +99,68 @@ def test_quality_variants_train_beside_the_shipped_config_and_are_judged_on_dev_
                 [["code:a", "x=1"]]):
         with pytest.raises(SystemExit):
             parse_variants(bad, tasks)
+
+
+def _fake_quality_steps(monkeypatch, seconds: dict[str, float], fail: set[str] = frozenset()):
+    """bench.quality's train and evaluate as short sleeps (``seconds`` per adapter, 0.05 s otherwise), the
+    trainings named in ``fail`` raising: when each training and each cell began, and when each training ended."""
+    from bench import quality
+
+    began: dict[str, float] = {}
+    ended: dict[str, float] = {}
+
+    def train(task, recipe, storage, overrides, out, variant=""):
+        name = quality.adapter_name(task, recipe, variant)
+        began[name] = time.perf_counter()
+        time.sleep(seconds.get(name, 0.05))
+        if name in fail:
+            raise RuntimeError(f"train {name} exited with 1")
+        ended[name] = time.perf_counter()
+        return {"wall_s": ended[name] - began[name]}
+
+    def evaluate(cell, storage, out, opts):
+        began[cell.name] = time.perf_counter()
+        time.sleep(0.05)
+        return {"cell": cell.__dict__, "name": cell.name, "wall_s": 0.05, "count": 1, "parse_ok": 1.0, "errors": 0,
+                "metrics": {"score": 1.0}}
+
+    monkeypatch.setattr(quality, "train", train)
+    monkeypatch.setattr(quality, "evaluate", evaluate)
+    return began, ended
+
+
+def test_quality_judges_a_task_while_another_still_trains_and_reports_in_cells_for_order(monkeypatch, tmp_path):
+    from bench import quality
+
+    opts = quality.parse_args(["--tasks", "sourcegraph", "qmd", "--grpo", "qmd", "--no-grammar", "--jobs", "2"])
+    began, ended = _fake_quality_steps(monkeypatch, {"qmd-grpo": 1.0})  # qmd's GRPO: the slow training
+    trained, results = quality.train_and_evaluate(opts, tmp_path, tmp_path)
+    # completion order puts both base cells first; the report keeps cells_for's
+    assert [r["name"] for r in results] == [c.name for t in opts.tasks for c in quality.cells_for(t, opts)]
+    assert not any("error" in r for r in results) and set(trained) == {"sourcegraph-sft", "qmd-sft", "qmd-grpo"}
+    sourcegraph_sft = [r["name"] for r in results if r["cell"]["adapter"] == "sourcegraph-sft"]
+    assert len(sourcegraph_sft) == 3 and max(began[n] for n in sourcegraph_sft) < ended["qmd-grpo"]
+    assert began["qmd-base-dev"] < ended["qmd-sft"] and began["qmd-grpo"] >= ended["qmd-sft"]
+    assert all(began[r["name"]] >= ended[r["cell"]["adapter"]] for r in results if r["cell"]["adapter"])
+
+
+def test_quality_fails_only_the_cells_of_a_failed_training_and_still_writes_the_table(monkeypatch, tmp_path):
+    from bench import quality
+
+    argv = ["--tasks", "qmd", "--grpo", "qmd", "--variant", "ep8", "sft.epochs=8", "--best-of", "4",
+            "--storage", str(tmp_path), "--out", str(tmp_path)]
+    began, ended = _fake_quality_steps(monkeypatch, {}, fail={"qmd-sft"})
+    quality.main(argv)
+    written = json.loads((tmp_path / "quality.json").read_text())
+    errors = {r["name"]: r.get("error", "") for r in written["results"]}
+    assert list(errors) == [c.name for c in quality.cells_for("qmd", quality.parse_args(argv))]
+    failed = {name for name, error in errors.items() if "train qmd-sft exited with 1" in error}
+    assert failed == {"qmd-qmd-sft-dev", "qmd-qmd-sft-dev-grammar", "qmd-qmd-sft-dev-best4", "qmd-qmd-grpo-dev"}
+    assert errors["qmd-base-dev"] == errors["qmd-qmd-sft-ep8-dev"] == ""
+    assert "qmd-grpo" not in began  # no GRPO from a parent that never registered
+    assert "exited with 1" in written["trained"]["qmd-grpo"]["error"] and "error" not in written["trained"]["qmd-sft-ep8"]
+    markdown = (tmp_path / "quality.md").read_text()
+    assert "| qmd-sft-ep8 | dev |" in markdown and "| base | dev |" in markdown and "| qmd-sft |" not in markdown
 
 
 def test_grammar_probe_replay_finds_the_first_token_a_grammar_refuses():
