@@ -7,6 +7,8 @@ from collections import Counter
 
 import pytest
 
+from querytune.datasets.sourcegraph import vocab
+from querytune.datasets.sourcegraph.content import CONTENT_WEIGHTS, KIND_CASE, MEMBER_CASE, code_name, plural
 from querytune.datasets.sourcegraph.templates import HELD_OUT, TEMPLATES
 from querytune.experiments import get_task
 from querytune.experiments.sourcegraph.canonical import canonicalize
@@ -159,6 +161,66 @@ def test_builder_options_change_the_mix_and_a_wrong_one_is_named():
             TASK.generate(10, seed=0, **options)
 
 
+def _said_in_words() -> dict[str, tuple[str, str]]:
+    """Every identifier a name said in words can become -> (kind, words); a row is of that kind when its
+    pattern is one (no table says these verbatim, so no other kind writes them)."""
+    named = {code_name(words, kind): (kind, words) for kind, words in vocab.SPOKEN_IDENTS if kind in KIND_CASE}
+    members = {code_name(words, kind, lang, exported): (kind, words) for kind, words in vocab.SPOKEN_IDENTS
+               if kind not in KIND_CASE for lang in MEMBER_CASE for exported in (False, True)}
+    verbatim = set(vocab.FUNCTIONS) | set(vocab.TYPES) | set(vocab.CONSTANTS) | set(vocab.FLAGS_NAMES)
+    assert not (set(named) | set(members)) & verbatim
+    return named | members
+
+
+def test_a_name_said_in_words_is_searched_as_the_code_writes_it():
+    assert [code_name("retry policy", "type"), code_name("retry policy", "constant"), code_name("retry policy", "env"),
+            code_name("retry policy", "setting")] == ["RetryPolicy", "RETRY_POLICY", "RETRY_POLICY", "retry_policy"]
+    functions = {lang: code_name("retry policy", "function", lang) for lang in ("python", "ruby", "java", "go", "c#")}
+    assert functions == {"python": "retry_policy", "ruby": "retry_policy", "java": "retryPolicy", "go": "retryPolicy",
+                         "c#": "RetryPolicy"}
+    assert code_name("retry policy", "function", "go", exported=True) == "RetryPolicy"
+    assert code_name("page token", "variable", "c#") == "pageToken"
+    assert code_name("page token", "variable", "rust") == "page_token"
+    assert [plural(w) for w in ("retry policy", "connection pool", "filter box")] == [
+        "retry policies", "connection pools", "filter boxes"]
+
+
+def test_rows_with_a_name_said_in_words_carry_what_decides_its_casing(rows):
+    """The request says the words (a type's maybe in the plural), never the identifier; a function's or
+    variable's casing follows the query's language ("exported" for a Go function), the other kinds' from a
+    word the request says ("env var": LOG_LEVEL) or, said alone, from being a type (RetryPolicy)."""
+    said = _said_in_words()
+    found = [(r, *said[r["query"].split()[-1]]) for r in rows if r["query"].split()[-1] in said]
+    assert len(found) / N > 0.006  # ~1% expected: 8 of ~230 in code-search content weight
+    assert {kind for _, kind, _ in found} == {"type", "function", "variable", "constant", "env", "setting"}
+    kind_words = {"constant": ("const",), "env": ("env",), "setting": ("setting", "config")}
+    for row, kind, words in found:
+        request, pattern = row["request"].lower(), row["query"].split()[-1]
+        assert (words in request or plural(words) in request) and pattern.lower() not in request, row
+        if kind in kind_words:
+            assert any(word in request for word in kind_words[kind]), row
+        if kind in ("function", "variable"):
+            langs = re.findall(r"(?:^|\s)(?:lang|l|language):(\S+)", row["query"])
+            exported = "exported" in request and "unexported" not in request
+            assert len(langs) == 1 and pattern == code_name(words, kind, langs[0], exported), row
+
+
+def test_content_weights_change_the_mix_and_a_wrong_kind_is_named():
+    said = _said_in_words()
+
+    def spoken(weight: float) -> int:
+        generated = TASK.generate(300, seed=3, content_weights={"spoken_ident": weight})
+        return sum(r["query"].split()[-1] in said for r in generated)
+
+    assert spoken(0) == 0 and spoken(200) > 5 * spoken(8) > 0
+    assert TASK.generate(50, seed=3, content_weights={}).to_list() == examples(50, seed=3)
+    for weights, named in [({"spoken": 1}, "content_weights.spoken: unknown; one of .*spoken_ident"),
+                           ({"regex": "high"}, "content_weights.regex: expected a number >= 0"),
+                           ({k: 0 for k in CONTENT_WEIGHTS}, "every content kind has weight 0")]:
+        with pytest.raises(ValueError, match=named):
+            TASK.generate(10, seed=0, content_weights=weights)
+
+
 def test_dataset_has_the_example_columns(rows):
     dataset = TASK.generate(50, seed=1)
     assert set(dataset.column_names) == {"request", "query", "candidate_repos", "date", "intent", "template", "split",
@@ -207,10 +269,22 @@ def test_dev_set_golds_are_valid_and_hand_written():
     assert all(r["date"] and isinstance(r["candidate_repos"], list) for r in dev)
 
 
+def _dev_terms() -> set[str]:
+    return {term.strip('"') for r in TASK.dev() for term in re.findall(r'"[^"]+"|\S+', r["query"])}
+
+
 def test_no_concept_of_the_generator_is_code_a_dev_gold_searches_for():
     """The concept table teaches idioms; the dev set checks them on code it never taught."""
-    from querytune.datasets.sourcegraph import vocab
-
-    terms = {term.strip('"') for r in TASK.dev() for term in re.findall(r'"[^"]+"|\S+', r["query"])}
     codes = {code for _, code, _ in vocab.CONCEPTS}
-    assert len(codes) > 150 and not codes & terms
+    assert len(codes) > 150 and not codes & _dev_terms()
+
+
+def test_no_name_said_in_words_is_one_a_dev_gold_searches_for():
+    """The dev set checks casing names from words on names the generator never taught ("kafka consumers":
+    KafkaConsumer), in any casing: RateLimiter, rate_limiter and RATE_LIMITER are one name."""
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "")
+
+    names = {norm(name) for name in _said_in_words()}
+    assert len(vocab.SPOKEN_IDENTS) > 150 and not names & {norm(term) for term in _dev_terms()}
+    assert not {words for _, words in vocab.SPOKEN_IDENTS} & {spoken for spoken, _ in vocab.TOPICS}

@@ -45,7 +45,7 @@ def test_excluded_languages_are_said_with_negation_words(rows):
 def test_two_languages_are_left_out_with_one_phrase(rows):
     """"outside HTML and CSS" -> -lang:html -lang:css: both languages said, both negated."""
     double = [r for r in rows if len(NEGATED_LANG.findall(r["query"])) == 2]
-    assert len(double) >= 5
+    assert len(double) >= 3  # ~9 expected in 3,000 rows; seeds 0-5 gave 4 to 16
     assert all(re.search(r"\b(and|or)\b", r["request"]) for r in double)
 
 
@@ -92,7 +92,8 @@ def test_repo_predicates_are_said_by_description_metadata_key_and_staleness(rows
     def said(param: str, words: str) -> int:
         return sum(param in r["query"] and bool(re.search(words, r["request"])) for r in rows)
 
-    assert said("repo:has.description(", r"whose description|description (says|mentions|saying)") >= 3
+    # ~3 expected in 3,000 rows; seeds 0-5 gave 1 to 6
+    assert said("repo:has.description(", r"whose description|description (says|mentions|saying)") >= 1
     assert said("repo:has.meta(", r"\bmetadata key\b|key in their metadata|in their metadata") >= 10
     assert said("-repo:has.commit.after(", r"stale|untouched|nothing (committed|pushed)|haven't been touched") >= 5
     assert said("repo:has.path(", r"\bevery repo with\b|\bcome with\b|\bchecked in\b") >= 3

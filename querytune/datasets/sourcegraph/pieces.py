@@ -23,13 +23,15 @@ _PLAIN_PATTERN = re.compile(r"[A-Za-z0-9_.$#@&*+=<>!?,;/-]+")
 
 @dataclass
 class Ctx:
-    """The row's random source, date, whether it belongs to the held-out test split, and the
-    factors a builder option puts on modifier chances (``generate(modifier_scale=...)``)."""
+    """The row's random source, date, whether it belongs to the held-out test split, and what builder
+    options change: factors on modifier chances (``generate(modifier_scale=...)``) and weights of
+    content kinds (``generate(content_weights=...)``)."""
 
     rng: random.Random
     today: date
     held_out: bool = False
     scale: Mapping[str, float] = field(default_factory=dict)
+    content_weights: Mapping[str, float] = field(default_factory=dict)
 
     def pick(self, options: list):
         """A phrasing; the last quarter of a list of 4+ is reserved for held-out rows."""

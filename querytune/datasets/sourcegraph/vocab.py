@@ -137,6 +137,9 @@ FLAGS_NAMES = sorted({f"{a}_{b}" for a, b in product(
      "bulk_import", "smart_retry", "edge_cache"])})
 HEADERS = ["X-Request-Id", "X-Forwarded-For", "X-Api-Key", "Retry-After", "X-Trace-Id", "Idempotency-Key",
            "X-Tenant-Id", "Content-Security-Policy"]
+# (kind, words): code names a request says in words ("retry policy", a type), from vocab.yaml; the gold
+# writes each the way code of that kind (a function or variable: of its language) does (content.py)
+SPOKEN_IDENTS = [(kind, words) for kind, names in _TABLES["spoken_idents"].items() for words in names]
 
 # language-agnostic things to look for
 TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "api_key", "password", "feature_flag",

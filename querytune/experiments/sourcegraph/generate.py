@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from querytune.datasets.sourcegraph import templates as t
 from querytune.datasets.sourcegraph import vocab as v
+from querytune.datasets.sourcegraph.content import CONTENT_WEIGHTS
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, dots
 from querytune.datasets.sourcegraph.surface import vary
 from querytune.experiments.sourcegraph.constructs import constructs_of
@@ -70,19 +71,24 @@ def generate(n: int, seed: int, **options: Any) -> "datasets.Dataset":
 
     Options (``data.options`` in a train config) change the mix, so an ablation can train on
     another one without a code change: ``intent_weights`` (intent -> weight, replacing the default
-    weight of each intent named) and ``modifier_scale`` (modifier -> factor on its chance).
+    weight of each intent named), ``modifier_scale`` (modifier -> factor on its chance) and
+    ``content_weights`` (content kind of a code search -> weight, replacing its default in
+    ``content.CONTENT_WEIGHTS``; ``spoken_ident: 0`` trains without identifiers said in words).
     """
     import datasets
 
-    unknown = sorted(set(options) - {"intent_weights", "modifier_scale"})
+    unknown = sorted(set(options) - {"intent_weights", "modifier_scale", "content_weights"})
     if unknown:
-        raise ValueError(f"data.options: sourcegraph's generator takes intent_weights and modifier_scale, "
-                         f"not {', '.join(unknown)}")
+        raise ValueError(f"data.options: sourcegraph's generator takes intent_weights, modifier_scale and "
+                         f"content_weights, not {', '.join(unknown)}")
     weights = _mix("intent_weights", options.get("intent_weights"), INTENTS)
     scale = _mix("modifier_scale", options.get("modifier_scale"), MODIFIERS)
+    content = _mix("content_weights", options.get("content_weights"), list(CONTENT_WEIGHTS))
     if not any({**dict(zip(INTENTS, WEIGHTS)), **weights}.values()):
         raise ValueError("data.options.intent_weights: every intent has weight 0")
-    return datasets.Dataset.from_list(examples(n, seed, weights, scale))
+    if not any({**CONTENT_WEIGHTS, **content}.values()):
+        raise ValueError("data.options.content_weights: every content kind has weight 0")
+    return datasets.Dataset.from_list(examples(n, seed, weights, scale, content))
 
 
 def _mix(option: str, given: Any, names: list[str]) -> dict[str, float]:
@@ -100,7 +106,8 @@ def _mix(option: str, given: Any, names: list[str]) -> dict[str, float]:
 
 
 def examples(n: int, seed: int, intent_weights: dict[str, float] | None = None,
-             modifier_scale: dict[str, float] | None = None) -> list[dict[str, Any]]:
+             modifier_scale: dict[str, float] | None = None,
+             content_weights: dict[str, float] | None = None) -> list[dict[str, Any]]:
     from querytune.experiments.sourcegraph.canonical import canonicalize
     from querytune.experiments.sourcegraph.grammar import parse_query
 
@@ -112,7 +119,7 @@ def examples(n: int, seed: int, intent_weights: dict[str, float] | None = None,
         attempts += 1
         if attempts > 20 * n + 1000:
             raise ValueError(f"only {len(rows)} unique sourcegraph examples after {attempts} draws; ask for fewer")
-        row = _example(rng, weights, modifier_scale or {})
+        row = _example(rng, weights, modifier_scale or {}, content_weights or {})
         row["request"] = vary(surface_rng, row["request"], row["query"])[0]
         parsed = parse_query(row["query"])  # parsed once: parsing is most of the generation time
         key = canonicalize(parsed).text
@@ -128,11 +135,12 @@ def examples(n: int, seed: int, intent_weights: dict[str, float] | None = None,
     return rows
 
 
-def _example(rng: random.Random, weights: list[float], scale: dict[str, float]) -> dict[str, Any]:
+def _example(rng: random.Random, weights: list[float], scale: dict[str, float],
+             content: dict[str, float]) -> dict[str, Any]:
     intent = rng.choices(INTENTS, weights)[0]
     today = FIRST_DAY + timedelta(days=rng.randrange((LAST_DAY - FIRST_DAY).days))
     index = _template_index(rng, intent)
-    ctx = Ctx(rng, today, held_out=index >= len(t.TEMPLATES[intent]) - t.HELD_OUT, scale=scale)
+    ctx = Ctx(rng, today, held_out=index >= len(t.TEMPLATES[intent]) - t.HELD_OUT, scale=scale, content_weights=content)
     draft = Draft(intent)
     BUILDERS[intent](ctx, draft)
     candidates = _resolve_repo(ctx, draft)
