@@ -38,62 +38,62 @@ LANG_NAMES = {value: names for value, names in LANGUAGES}
 
 # language -> code people search for in it (raw text; quoting is decided when building the query)
 CODE = {
-    "python": ["async def", "import requests", "@dataclass", "yield from", "raise NotImplementedError",
-               "subprocess.run", "os.environ", "logging.getLogger", "asyncio.gather", "pickle.loads",
-               "@pytest.fixture", "json.dumps", "__slots__", "contextmanager", "TypedDict", "eval(",
+    "python": ["asyncio.create_task", "import requests", "@dataclass", "yield from", "raise NotImplementedError",
+               "subprocess.run", "os.environ", "logging.getLogger", "asyncio.run", "pickle.loads",
+               "@pytest.fixture", "json.dumps", "__slots__", "contextmanager", "TypedDict", "getattr(",
                "functools.lru_cache", "sys.exit", "from typing import Any", "@property", "threading.Lock",
-               "time.sleep", "requests.post", "yaml.safe_load", "open(", "except Exception", "print("],
-    "go": ["go func", "defer", "context.WithTimeout", "errors.Wrap", "sync.Mutex", "http.HandleFunc",
-           "fmt.Errorf", "panic(", "os.Getenv", "sync.WaitGroup", "atomic.AddInt64", "ioutil.ReadAll",
-           "time.Sleep", "interface{}", "json.Unmarshal", "context.Background()", "http.DefaultClient",
-           "errors.Is", "t.Parallel()", "log.Fatal", "sql.Open", "grpc.Dial", "os.Exit", "unsafe.Pointer",
+               "time.monotonic", "requests.post", "yaml.safe_load", "open(", "except Exception", "breakpoint()"],
+    "go": ["go func", "defer", "context.WithTimeout", "errors.Wrap", "sync.Once", "http.HandleFunc",
+           "fmt.Errorf", "recover()", "os.LookupEnv", "sync.WaitGroup", "atomic.AddInt64", "bufio.NewScanner",
+           "time.NewTicker", "interface{}", "json.Unmarshal", "context.WithCancel", "http.ListenAndServe",
+           "errors.Is", "t.Helper()", "slog.Info", "sql.Open", "grpc.NewServer", "os.ReadFile", "reflect.DeepEqual",
            "http.NewRequest", "strconv.Atoi", "time.After"],
-    "typescript": ["useEffect", "useState", "as any", "Promise.all", "fetch(", "@ts-ignore", "readonly",
+    "typescript": ["useRef", "useReducer", "as const", "Promise.all", "structuredClone(", "@ts-expect-error", "readonly",
                    "keyof typeof", "z.object", "createContext", "async function", "useMemo", "useCallback",
-                   "export default", "Record<string", "@Injectable()", "process.env", "JSON.stringify"],
-    "javascript": ["console.log", "require(", "module.exports", "setTimeout", "addEventListener",
-                   "localStorage", "JSON.parse", "document.querySelector", "process.env", "new Promise",
-                   "innerHTML", "eval(", "axios.get", "XMLHttpRequest", "setInterval"],
+                   "export default", "Record<string", "@Injectable()", "import.meta.env", "JSON.stringify"],
+    "javascript": ["console.error", "require(", "module.exports", "requestAnimationFrame", "addEventListener",
+                   "sessionStorage", "JSON.parse", "document.querySelector", "process.argv", "new Promise",
+                   "innerHTML", "new Function(", "axios.get", "XMLHttpRequest", "setInterval"],
     "java": ["@Override", "System.out.println", "synchronized", "@Autowired", "Optional.ofNullable",
-             "CompletableFuture", "@Transactional", "Thread.sleep", "printStackTrace", "ExecutorService",
-             "@Deprecated", "ObjectMapper", "@RestController", "LoggerFactory.getLogger", "@SuppressWarnings"],
+             "CompletableFuture", "@Transactional", "ReentrantLock", "printStackTrace", "ExecutorService",
+             "@FunctionalInterface", "ObjectMapper", "@RestController", "LoggerFactory.getLogger", "@SuppressWarnings"],
     "rust": ["unsafe", ".unwrap()", ".clone()", "impl Drop", "tokio::spawn", "Arc<Mutex", "#[derive(Debug)]",
-             "panic!", "Box<dyn", "async fn", "todo!()", ".expect(", "RefCell", "#[tokio::main]"],
+             "panic!", "Box<dyn", "async fn", "unimplemented!()", ".expect(", "RefCell", "#[tokio::main]"],
     "ruby": ["attr_accessor", "before_action", "has_many", "define_method", "rescue StandardError",
              "ActiveRecord::Base", "send(", "frozen_string_literal", "belongs_to", "validates"],
-    "c++": ["std::unique_ptr", "std::shared_ptr", "reinterpret_cast", "#include <thread>", "std::mutex",
+    "c++": ["std::unique_ptr", "std::shared_ptr", "reinterpret_cast", "#include <atomic>", "std::mutex",
             "template <typename", "virtual ~", "constexpr", "std::move", "const_cast"],
     "c": ["malloc(", "memcpy", "strcpy", "#pragma once", "goto", "pthread_create", "sprintf", "volatile",
           "free(", "strncpy"],
     "c#": ["async Task", "IDisposable", "[HttpGet]", "Console.WriteLine", "ConfigureAwait(false)",
            "IServiceCollection", "Task.Run", "ILogger", "[Authorize]"],
-    "kotlin": ["suspend fun", "lateinit var", "data class", "runBlocking", "companion object", "!!",
+    "kotlin": ["suspend fun", "lateinit var", "data class", "withContext", "companion object", "!!",
                "viewModelScope", "@Composable"],
     "swift": ["@MainActor", "DispatchQueue.main", "guard let", "weak self", "@Published", "fatalError",
               "URLSession.shared", "@State"],
-    "php": ["mysqli_query", "$_GET", "password_hash", "namespace App", "var_dump", "$_POST", "unserialize("],
-    "scala": ["implicit", "case class", "Future", "sealed trait", "flatMap", "implicit def"],
-    "shell": ["set -euo pipefail", "curl", "sudo", "rm -rf", "kubectl apply", "docker build", "chmod 777"],
-    "elixir": ["GenServer", "defmodule", "Ecto.Changeset", "Task.async", "Phoenix.LiveView", "use GenServer"],
-    "haskell": ["unsafePerformIO", "Maybe", "mapM_", "IORef", "deriving (Show"],
-    "lua": ["local function", "require", "pcall", "setmetatable", "ngx.say", "vim.api", "ngx.var"],
-    "dart": ["StatefulWidget", "setState", "Future<void>", "BuildContext", "Provider.of", "extends StatelessWidget"],
-    "sql": ["SELECT *", "DROP TABLE", "CREATE INDEX", "LEFT JOIN", "ON DELETE CASCADE", "GRANT ALL",
+    "php": ["mysqli_connect", "$_SERVER", "password_hash", "namespace App", "var_dump", "$_POST", "unserialize("],
+    "scala": ["implicit", "case class", "Future", "sealed trait", "flatMap", "lazy val"],
+    "shell": ["set -euo pipefail", "curl", "sudo", "set -x", "kubectl apply", "docker build", "chmod 777"],
+    "elixir": ["GenServer", "defmodule", "Ecto.Changeset", "Task.async", "Phoenix.LiveView", "use Supervisor"],
+    "haskell": ["liftIO", "Maybe", "mapM_", "IORef", "deriving (Show"],
+    "lua": ["local function", "require", "pcall", "setmetatable", "ngx.say", "vim.api", "ngx.log"],
+    "dart": ["StatefulWidget", "setState", "Future<void>", "BuildContext", "Provider.of", "extends ChangeNotifier"],
+    "sql": ["SELECT *", "UNION ALL", "CREATE INDEX", "LEFT JOIN", "ON DELETE CASCADE", "GRANT ALL",
             "ALTER TABLE", "TRUNCATE"],
     "yaml": ["replicas", "hostNetwork", "imagePullPolicy", "runs-on", "privileged", "resources"],
     "markdown": ["TODO", "deprecated", "Getting started", "breaking change"],
-    "hcl": ["aws_s3_bucket", "aws_iam_role", "provider", "backend", "module"],
-    "protobuf": ["user_id", "rpc", "google.protobuf.Timestamp", "oneof", "reserved"],
+    "hcl": ["aws_lambda_function", "aws_iam_role", "provider", "backend", "module"],
+    "protobuf": ["repeated", "rpc", "google.protobuf.Timestamp", "oneof", "reserved"],
     "dockerfile": ["FROM node", "apt-get install", "USER root", "EXPOSE", "HEALTHCHECK"],
     "json": ["devDependencies", "lodash", "eslintConfig", "engines"],
-    "objective-c": ["NSLog", "@interface", "dispatch_async"],
+    "objective-c": ["NSUserDefaults", "@interface", "dispatch_async"],
     "clojure": ["defn", "swap!", "core.async"], "erlang": ["gen_server", "spawn_link"],
     "ocaml": ["Lwt", "Option.get"], "r": ["library(dplyr)", "data.frame"], "julia": ["@inbounds", "mutable struct"],
-    "perl": ["use strict", "local $"], "groovy": ["pipeline", "sh"], "graphql": ["type Query", "mutation"],
-    "vue": ["v-html", "defineProps"], "svelte": ["onMount", "export let"], "zig": ["comptime", "allocator"],
-    "powershell": ["Invoke-WebRequest", "Set-ExecutionPolicy"], "solidity": ["delegatecall", "tx.origin"],
-    "cmake": ["CMAKE_CXX_STANDARD", "add_subdirectory"], "nix": ["mkDerivation", "fetchFromGitHub"],
-    "css": ["!important", "z-index"], "scss": ["@mixin", "@extend"], "html": ["<iframe", "onclick"],
+    "perl": ["use strict", "local $"], "groovy": ["pipeline", "sh"], "graphql": ["extend type", "mutation"],
+    "vue": ["v-model", "defineProps"], "svelte": ["onDestroy", "export let"], "zig": ["comptime", "allocator"],
+    "powershell": ["Get-ChildItem", "Set-ExecutionPolicy"], "solidity": ["delegatecall", "tx.origin"],
+    "cmake": ["target_link_libraries", "add_subdirectory"], "nix": ["mkDerivation", "fetchFromGitHub"],
+    "css": ["@media", "z-index"], "scss": ["@mixin", "@extend"], "html": ["<iframe", "onclick"],
     "makefile": [".PHONY", "docker-build"],
 }
 
@@ -124,25 +124,37 @@ def _camel(verb: str, noun: str) -> str:
     return verb + noun
 
 
-FUNCTIONS = sorted({_camel(v, n) for v, n in product(VERBS, NOUNS)} | {_snake(v, n) for v, n in product(VERBS, NOUNS)})
+#: names the held-out dev set (dev.jsonl) searches for that the products below would compose, in any casing
+#: (parseConfig, HandleRequest, MaxRetries): left out, so the dev set checks names it was never taught
+DEV_NAMES = {"parseconfig", "handlerequest", "maxretries", "kafkabrokers", "sentrydsn", "databaseurl",
+             "enablenewcheckout", "enabledarkmode"}
+
+
+def _taught(names: set[str]) -> list[str]:
+    return sorted(name for name in names if name.lower().replace("_", "") not in DEV_NAMES)
+
+
+#: (verb, noun) pairs that functions are composed from (intents.py composes them too)
+VERB_NOUNS = [(v, n) for v, n in product(VERBS, NOUNS) if (v + n).lower() not in DEV_NAMES]
+FUNCTIONS = sorted({_camel(v, n) for v, n in VERB_NOUNS} | {_snake(v, n) for v, n in VERB_NOUNS})
 TYPES = sorted({n + s for n, s in product(NOUNS, TYPE_SUFFIXES)})
-CONSTANTS = sorted({f"{a}_{b}" for a, b in product(
+CONSTANTS = _taught({f"{a}_{b}" for a, b in product(
     ["MAX", "DEFAULT", "MIN", "ENABLE", "DISABLE", "LEGACY", "STRIPE", "KAFKA", "REDIS", "SENTRY", "DATABASE",
      "AWS", "GITHUB", "SLACK", "FEATURE"],
     ["RETRIES", "TIMEOUT", "URL", "API_KEY", "BROKERS", "BATCH_SIZE", "REGION", "TOKEN", "DSN", "HOST",
      "PORT", "WEBHOOK", "NEW_CHECKOUT", "POOL_SIZE"])})
-FLAGS_NAMES = sorted({f"{a}_{b}" for a, b in product(
+FLAGS_NAMES = _taught({f"{a}_{b}" for a, b in product(
     ["enable", "use", "allow", "disable", "show"],
     ["new_checkout", "dark_mode", "beta_search", "v2_api", "fast_path", "async_export", "sso_login",
      "bulk_import", "smart_retry", "edge_cache"])})
-HEADERS = ["X-Request-Id", "X-Forwarded-For", "X-Api-Key", "Retry-After", "X-Trace-Id", "Idempotency-Key",
+HEADERS = ["X-Correlation-Id", "X-Forwarded-For", "X-Api-Key", "Retry-After", "X-Trace-Id", "Idempotency-Key",
            "X-Tenant-Id", "Content-Security-Policy"]
 # (kind, words): code names a request says in words ("retry policy", a type), from vocab.yaml; the gold
 # writes each the way code of that kind (a function or variable: of its language) does (content.py)
 SPOKEN_IDENTS = [(kind, words) for kind, names in _TABLES["spoken_idents"].items() for words in names]
 
 # language-agnostic things to look for
-TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "api_key", "password", "feature_flag",
+TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "access_token", "password", "kill_switch",
          "healthcheck", "XXX", "secret", "localhost", "tracing", "OpenTelemetry", "Sentry", "datadog",
          "prometheus", "Redis", "Kafka", "GraphQL", "gRPC", "JWT", "OAuth", "CORS", "websocket", "cron",
          "migration", "mutex", "deadlock", "stripe", "twilio", "launchdarkly", "statsd", "protobuf",
@@ -156,13 +168,13 @@ TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "api_key", "
 
 # topics people describe in a few words: (spoken, keyword terms of the query)
 TOPICS = [
-    ("grpc timeout", "grpc timeout"), ("retry budget", "retry budget"), ("rate limiter", "rate limiter"),
+    ("grpc timeout", "grpc timeout"), ("retry budget", "retry budget"), ("retry jitter", "retry jitter"),
     ("circuit breaker", "circuit breaker"), ("connection pool size", "connection pool size"),
     ("jwt expiry", "jwt expiry"), ("oauth callback", "oauth callback"), ("cache invalidation", "cache invalidation"),
     ("s3 upload", "s3 upload"), ("kafka consumer lag", "kafka consumer lag"), ("webhook signature", "webhook signature"),
     ("feature flag rollout", "feature flag rollout"), ("stripe refund", "stripe refund"),
     ("redis lock", "redis lock"), ("graceful shutdown", "graceful shutdown"), ("health check endpoint", "health check"),
-    ("csrf token", "csrf token"), ("password reset email", "password reset email"),
+    ("cors preflight", "cors preflight"), ("password reset email", "password reset email"),
     ("pagination cursor", "pagination cursor"), ("dead letter queue", "dead letter queue"),
     ("tls certificate reload", "tls certificate reload"), ("db migration rollback", "migration rollback"),
     ("sentry breadcrumbs", "sentry breadcrumbs"), ("trace sampling rate", "trace sampling"),
@@ -196,11 +208,11 @@ SEQUENCES = [("http.Get", "err"), ("open", "close"), ("SELECT", "WHERE"), ("lock
              ("new Date", "toISOString"), ("json.loads", "KeyError"), ("ctx", "cancel")]
 
 # literal text with characters that would mean something else in regex or keyword mode
-LITERALS = ["a[i] = b", "x ? y : z", "**kwargs", "++i", "[]byte{}", "$HOME/.config", "a || b", "!= null",
+LITERALS = ["a[i] = b", "x ? y : z", "**kwargs", "++i", "[]byte{}", "$HOME/.config", "a ?: b", "!= null",
             "{{ .Values", "<%=", "=> {}", "#!/usr/bin/env", "[0]", "i += 1", "&& true", "-- TODO", "?? 0",
             "*ptr++", "+= 1", "[]string{}", "% 2 == 0", "|| true"]
 # exact code text of several words or symbols, searched as one quoted phrase
-PHRASES = ["password =", "api_key =", "return nil, err", "if err != nil", "SELECT * FROM", "import pandas as pd",
+PHRASES = ["private_key =", "api_key =", "return nil, err", "if err != nil", "SELECT * FROM", "import pandas as pd",
            "except Exception as e", "def __init__(self", "catch (Exception e)", "throw new Error", "debug = True",
            "verify = False", "timeout = 0", "for i in range", "while (true)", "new Date()", "as unknown as",
            "ON CONFLICT DO NOTHING", "git push --force", "chmod 777", "allow_origins = *", "DROP TABLE IF EXISTS",

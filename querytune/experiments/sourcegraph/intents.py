@@ -236,7 +236,7 @@ def _symbol_name(ctx: Ctx, kind: str, lang: str) -> str:
         return ctx.rng.choice(v.TYPES)
     if kind == "constant":
         return ctx.rng.choice(v.CONSTANTS)
-    verb, noun = ctx.rng.choice(v.VERBS), ctx.rng.choice(v.NOUNS)
+    verb, noun = ctx.rng.choice(v.VERB_NOUNS)
     if kind in ("variable", "field", "property"):
         verb, noun = noun.lower(), ctx.rng.choice(v.TYPE_SUFFIXES)
     if lang in _SNAKE_CASE:
