@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from querytune.datasets.sourcegraph import vocab
-from querytune.datasets.sourcegraph.content import CONTENT_WEIGHTS, KIND_CASE, MEMBER_CASE, code_name, plural
+from querytune.datasets.sourcegraph.content import CONTENT_WEIGHTS
+from querytune.datasets.sourcegraph.names import KIND_CASE, MEMBER_CASE, code_name, plural
 from querytune.datasets.sourcegraph.templates import HELD_OUT, TEMPLATES
 from querytune.experiments import get_task
 from querytune.experiments.sourcegraph.canonical import canonicalize
