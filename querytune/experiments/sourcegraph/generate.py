@@ -81,14 +81,18 @@ def generate(n: int, seed: int, **options: Any) -> "datasets.Dataset":
     if unknown:
         raise ValueError(f"data.options: sourcegraph's generator takes intent_weights, modifier_scale and "
                          f"content_weights, not {', '.join(unknown)}")
-    weights = _mix("intent_weights", options.get("intent_weights"), INTENTS)
+    weights = _draw_weights("intent_weights", options.get("intent_weights"), dict(zip(INTENTS, WEIGHTS)), "intent")
     scale = _mix("modifier_scale", options.get("modifier_scale"), MODIFIERS)
-    content = _mix("content_weights", options.get("content_weights"), list(CONTENT_WEIGHTS))
-    if not any({**dict(zip(INTENTS, WEIGHTS)), **weights}.values()):
-        raise ValueError("data.options.intent_weights: every intent has weight 0")
-    if not any({**CONTENT_WEIGHTS, **content}.values()):
-        raise ValueError("data.options.content_weights: every content kind has weight 0")
+    content = _draw_weights("content_weights", options.get("content_weights"), CONTENT_WEIGHTS, "content kind")
     return datasets.Dataset.from_list(examples(n, seed, weights, scale, content))
+
+
+def _draw_weights(option: str, given: Any, defaults: dict[str, float], noun: str) -> dict[str, float]:
+    """``_mix`` for weights a draw picks among: at least one name must keep a weight above 0."""
+    weights = _mix(option, given, list(defaults))
+    if not any({**defaults, **weights}.values()):
+        raise ValueError(f"data.options.{option}: every {noun} has weight 0")
+    return weights
 
 
 def _mix(option: str, given: Any, names: list[str]) -> dict[str, float]:
