@@ -197,6 +197,7 @@ async def _disconnect(request: Request) -> None:
 def _add_error_handlers(app: "FastAPI") -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request, exc: RequestValidationError):
@@ -204,6 +205,9 @@ def _add_error_handlers(app: "FastAPI") -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, exc: HTTPException):
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's 400 for a body its client never finished
+            return error_response(ApiError(CLIENT_CLOSED, "client_closed", "the client closed the connection "
+                                           "before its body was read"))
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(ApiError(exc.status_code, kind, str(exc.detail)))
 
@@ -245,10 +249,15 @@ def _add_guard(app: "FastAPI", service: "Service", api_key: ApiKey | None) -> No
 
     @app.middleware("http")
     async def guard(request, call_next):
-        began = time.perf_counter()
-        refusal = (_check_headers(request, limits.max_headers) or _authorize(request, api_key)
-                   or await _check_size(request, limits.max_body_bytes))
-        response = error_response(refusal) if refusal else await call_next(request)
+        began, path = time.perf_counter(), request.url.path
+        flight = path if path in paths else "other"  # the route template is known only once routed
+        service.metrics.in_flight(flight, 1)
+        try:
+            refusal = (_check_headers(request, limits.max_headers) or _authorize(request, api_key)
+                       or await _check_size(request, limits.max_body_bytes))
+            response = error_response(refusal) if refusal else await call_next(request)
+        finally:
+            service.metrics.in_flight(flight, -1)
         route = _route(request)
         service.metrics.observe(route if route in paths else "unmatched", response.status_code,
                                 time.perf_counter() - began)

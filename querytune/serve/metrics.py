@@ -1,6 +1,6 @@
 """Prometheus metrics of the application, the same series on both paths.
 
-* requests by route and status (499 = the client left) and their latency,
+* requests by route and status (499 = the client left), their latency, and those in flight now,
 * task answers (valid or not) and resamples,
 * prompt and completion tokens by model, exactly as the engine counted them,
 * time to first token (inside the engine: queue plus prefill) by model,
@@ -28,6 +28,8 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 # name -> (kind, help, labels, buckets); the one table both sinks are built from
 SERIES: dict[str, tuple[str, str, tuple[str, ...], tuple | None]] = {
     "querytune_requests": ("counter", "HTTP requests by route and status code", ("route", "status"), None),
+    "querytune_requests_in_flight": ("gauge", "HTTP requests being answered now, by route (routes with a path "
+                                     "parameter count as 'other')", ("route",), None),
     "querytune_request_latency_seconds": ("histogram", "HTTP request latency by route (to the first byte of a "
                                           "stream)", ("route",), LATENCY_BUCKETS_S),
     "querytune_answers": ("counter", "task answers by route and validity", ("route", "valid"), None),
@@ -48,32 +50,46 @@ class Metrics:
     with ``ray=True`` Ray Serve's metric export as well."""
 
     def __init__(self, ray: bool = False) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
         self.local: dict[str, Any] = {}
+        self.levels: dict[tuple, float] = {}  # a gauge's current value per label set (Ray's gauges only set)
         for name, (kind, doc, labels, buckets) in SERIES.items():
             if kind == "counter":
                 self.local[name] = Counter(name, doc, labels, registry=self.registry)
+            elif kind == "gauge":
+                self.local[name] = Gauge(name, doc, labels, registry=self.registry)
             else:
                 self.local[name] = Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
         self.ray = _ray_series() if ray else {}
 
     def _record(self, name: str, value: float, **labels: str) -> None:
-        series = self.local[name].labels(**labels)
-        if SERIES[name][0] == "counter":
+        """Add ``value`` to a counter or a gauge (a step of -1 included), or observe it in a histogram."""
+        kind, series = SERIES[name][0], self.local[name].labels(**labels)
+        if kind == "gauge":
+            key = (name, *labels.values())
+            value = self.levels[key] = self.levels.get(key, 0) + value
+            series.set(value)
+        elif kind == "counter":
             series.inc(value)
         else:
             series.observe(value)
         if name in self.ray:  # [ray] exported by Ray on each node's metrics port, tagged by replica
             metric = self.ray[name]
             try:
-                if SERIES[name][0] != "counter":
+                if kind == "gauge":
+                    metric.set(value, tags=labels)
+                elif kind == "histogram":
                     metric.observe(value, tags=labels)
                 elif value > 0:  # Ray's counters refuse an increment of 0
                     metric.inc(value, tags=labels)
             except Exception:  # noqa: BLE001 - a metric never fails a request
                 log.warning("Ray metric %s not recorded", name, exc_info=True)
+
+    def in_flight(self, route: str, step: int) -> None:
+        """One more (``step=1``) or one fewer (``-1``) request being answered on ``route``."""
+        self._record("querytune_requests_in_flight", step, route=route)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self._record("querytune_requests", 1, route=route, status=str(status))
@@ -111,6 +127,8 @@ def _ray_series() -> dict[str, Any]:
     for name, (kind, doc, labels, buckets) in SERIES.items():
         if kind == "counter":
             made[name] = metrics.Counter(name, description=doc, tag_keys=labels)
+        elif kind == "gauge":
+            made[name] = metrics.Gauge(name, description=doc, tag_keys=labels)
         else:
             made[name] = metrics.Histogram(name, description=doc, boundaries=list(buckets), tag_keys=labels)
     return made

@@ -10,9 +10,9 @@ app name is unique to this test, so no other cluster's replicas match).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -166,8 +166,9 @@ def test_killed_replicas_are_replaced_and_retrying_clients_lose_no_request(serve
 
 # --------------------------------------------------------------------------- clients that leave
 LONG_ANSWER = 1024  # tokens: about 4 s of generation for tiny-qwen3 on one thread
-LEFT = 20  # clients that give up after GIVE_UP_S, all at once
-GIVE_UP_S = 0.5
+LEFT = 20  # clients that give up all at once, once the server holds every one of them
+STAY_S = 0.5  # and has been generating for them this long
+CHAT = '{route="/v1/chat/completions"'
 
 
 @pytest.fixture(scope="module")
@@ -180,19 +181,36 @@ def long_answer_server(tiny_registry, tmp_path_factory):
         yield server
 
 
+def chat_series(text: str, name: str) -> dict[str, float]:
+    """The chat route's samples of one series in a /metrics page, by their labels after the route."""
+    prefix = name + CHAT
+    return {line[len(prefix):].split("}")[0]: float(line.split()[-1]) for line in text.splitlines()
+            if line.startswith(prefix)}
+
+
 def chat_statuses(server) -> dict[str, float]:
-    lines = httpx.get(server.url + "/metrics", headers=auth(), timeout=10).text.splitlines()
-    prefix = 'querytune_requests_total{route="/v1/chat/completions",status="'
-    return {line[len(prefix):].split('"')[0]: float(line.split()[-1]) for line in lines if line.startswith(prefix)}
+    text = httpx.get(server.url + "/metrics", headers=auth(), timeout=10).text
+    return {labels.removeprefix(',status="').strip('"'): value
+            for labels, value in chat_series(text, "querytune_requests_total").items()}
 
 
-async def leave_early(url: str) -> None:
+async def leave_early(url: str) -> float:
+    """Send LEFT long chat completions, wait until the server is answering all of them (its in-flight
+    gauge; a fixed timeout let a slow machine's clients leave before sending), stay STAY_S while
+    their answers are generated, then drop every connection at once. Returns the seconds the clients stayed."""
     body = {"model": "qmd-tiny", "messages": [{"role": "user", "content": "auth config"}], "max_tokens": LONG_ANSWER}
-    async with httpx.AsyncClient(base_url=url, headers=auth(), timeout=GIVE_UP_S) as client:
-        async def one() -> None:
-            with contextlib.suppress(httpx.TimeoutException):
-                await client.post("/v1/chat/completions", json=body)
-        await asyncio.gather(*(one() for _ in range(LEFT)))
+    began = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, headers=auth(), timeout=120) as client:
+        calls = [asyncio.ensure_future(client.post("/v1/chat/completions", json=body)) for _ in range(LEFT)]
+        async with httpx.AsyncClient(base_url=url, headers=auth(), timeout=10) as probe:
+            while chat_series((await probe.get("/metrics")).text, "querytune_requests_in_flight").get("") != LEFT:
+                assert not any(call.done() for call in calls), "an answer came back before all clients were in"
+                await asyncio.sleep(0.02)
+        await asyncio.sleep(STAY_S)
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
+    return time.perf_counter() - began
 
 
 def test_generation_stops_when_its_client_leaves(long_answer_server):
@@ -201,7 +219,7 @@ def test_generation_stops_when_its_client_leaves(long_answer_server):
     server = psutil.Process(long_answer_server.process.pid)
     cpu = lambda: sum(server.cpu_times()[:2])  # noqa: E731
     before = cpu()
-    asyncio.run(leave_early(long_answer_server.url))
+    stayed = asyncio.run(leave_early(long_answer_server.url))
     began = time.perf_counter()
     short = {"model": "qmd-tiny", "messages": [{"role": "user", "content": "auth config"}], "max_tokens": 4}
     answer = httpx.post(long_answer_server.url + "/v1/chat/completions", json=short, headers=auth(), timeout=120)
@@ -211,8 +229,25 @@ def test_generation_stops_when_its_client_leaves(long_answer_server):
     time.sleep(1)  # a generation still running for a departed client would show here
     idle_cpu = cpu() - mark
     statuses = chat_statuses(long_answer_server)
-    print(f"\n{LEFT} clients left after {GIVE_UP_S} s: the next request waited {waited:.2f} s; server "
+    print(f"\n{LEFT} clients left after {stayed:.2f} s: the next request waited {waited:.2f} s; server "
           f"{spent:.2f} CPU-s until then, {idle_cpu:.2f} CPU-s in the second after; statuses {statuses}")
     assert answer.status_code == 200
     assert statuses.get("499") == LEFT and statuses.get("200") == 1, statuses
     assert idle_cpu < 0.5, "the server kept generating for clients that had left"
+
+
+def test_a_client_that_leaves_inside_its_body_is_counted_as_gone(long_answer_server):
+    """FastAPI answers 400 ("error parsing the body") when the body never arrives: that client saw no
+    400 and sent nothing wrong, so /metrics counts it 499 like any client that left."""
+    before = chat_statuses(long_answer_server)
+    host, port = long_answer_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n{\"model\": ".encode())
+    deadline = time.time() + 30
+    while chat_statuses(long_answer_server).get("499", 0) == before.get("499", 0) and time.time() < deadline:
+        time.sleep(0.05)
+    after = chat_statuses(long_answer_server)
+    assert after.get("499", 0) == before.get("499", 0) + 1 and after.get("400") == before.get("400"), after
+    text = httpx.get(long_answer_server.url + "/metrics", headers=auth(), timeout=10).text
+    assert chat_series(text, "querytune_requests_in_flight") == {"": 0}

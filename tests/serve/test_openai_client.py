@@ -194,5 +194,6 @@ def test_metrics_count_tokens_first_tokens_queue_and_batches(server, client):
                    'querytune_prompt_tokens_total{model="qmd-tiny"}',
                    'querytune_time_to_first_token_seconds_count{model="qmd-tiny"}',
                    'querytune_queue_seconds_count{llm="tiny"}', 'querytune_engine_batch_size_count{llm="tiny"}',
-                   'querytune_requests_total{route="/v1/models/{model_id}",status="404"}'):
+                   'querytune_requests_total{route="/v1/models/{model_id}",status="404"}',
+                   'querytune_requests_in_flight{route="/v1/chat/completions"} 0.0'):
         assert series in text, series
