@@ -109,3 +109,16 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     lines = [f"### {title}", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+#: the server's stages in the order a request meets them (querytune.serve.timing), then what lies outside it
+STAGES = ("outside_app", "app", "prompt", "call", "engine", "queue", "ttft", "parse")
+
+
+def stage_table(title: str, labelled: Sequence[tuple[Any, dict[str, Any]]]) -> str:
+    """p50 ms of each server stage beside the client's round trip, one row per labelled load summary."""
+    rows = [[label, summary["latency_ms"].get("p50", "-"),
+             *(summary.get("stages_ms", {}).get(stage, {}).get("p50", "-") for stage in STAGES)]
+            for label, summary in labelled]
+    return table(title, ["", "client", *STAGES], rows)
+

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import log, percentiles, results_dir, table, write
+from bench.common import log, percentiles, results_dir, stage_table, table, write
 from bench.load import sequential
 from bench.server import serving
 
@@ -198,6 +198,8 @@ def main() -> None:
         ["bandwidth floor (weights / read rate x tokens)", floor_ms * budget, "-", budget],
         ["goal", GOAL_P50_MS, GOAL_P99_MS, "~24"],
     ]))
+    print(stage_table("Where the time of one HTTP request went: p50 ms per stage (Server-Timing)",
+                      [("1 in flight", result["http"])]))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ one is answered, for ``duration_s``. The clients are spread over several process
 (spawned, so they never share the benchmark's CUDA state), because one Python event
 loop tops out near the request rates the goal asks for. Throughput counts the answers
 that finished inside the measured window, after a warm-up; latency is the round trip
-seen by the client. A task route's answer says how many resamples it took and whether the engine
+seen by the client, split by the server's ``Server-Timing`` stages (``querytune.serve.timing``), with
+``outside_app`` = the round trip less the app's own time (proxy, network, client). A task route's answer says how many resamples it took and whether the engine
 cut it at ``max_tokens``; both are counted, since a resampled answer costs its engine twice or more.
 """
 from __future__ import annotations
@@ -18,9 +19,11 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Sequence
 
 from bench.common import percentiles
+from querytune.serve import timing
 
 Request = tuple[str, dict[str, Any]]  # (path, JSON body)
-Sample = tuple[str, int, float, float, int, bool]  # (path, status, seconds, finished at, retries, truncated)
+#: (path, status, seconds, finished at, retries, truncated, the server's stages in ms)
+Sample = tuple[str, int, float, float, int, bool, dict[str, float]]
 
 
 def _answer_facts(response) -> tuple[int, bool]:
@@ -51,10 +54,11 @@ async def _clients(base_url: str, requests: Sequence[Request], concurrency: int,
                 try:
                     response = await client.post(path, json=body)
                 except httpx.HTTPError:
-                    samples.append((path, 0, time.perf_counter() - began, time.time(), 0, False))
+                    samples.append((path, 0, time.perf_counter() - began, time.time(), 0, False, {}))
                     continue
                 seconds = time.perf_counter() - began
-                samples.append((path, response.status_code, seconds, time.time(), *_answer_facts(response)))
+                stages = timing.parse_header(response.headers.get(timing.HEADER, ""))
+                samples.append((path, response.status_code, seconds, time.time(), *_answer_facts(response), stages))
 
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
     return samples
@@ -93,7 +97,19 @@ def summarize(samples: list[Sample], window_s: float | None) -> dict[str, Any]:
     for path, _, seconds, *_ in ok:
         by_path.setdefault(path, []).append(seconds * 1e3)
     result["by_route"] = {path: percentiles(values) for path, values in by_path.items()}
+    result["stages_ms"] = stage_percentiles(ok)
     return result
+
+
+def stage_percentiles(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    """Percentiles of each server stage over the answers that reported it, and of ``outside_app``."""
+    by_stage: dict[str, list[float]] = {}
+    for _, _, seconds, _, _, _, stages in samples:
+        for stage, ms in stages.items():
+            by_stage.setdefault(stage, []).append(ms)
+        if "app" in stages:
+            by_stage.setdefault("outside_app", []).append(seconds * 1e3 - stages["app"])
+    return {stage: percentiles(values) for stage, values in by_stage.items()}
 
 
 def _ready(_: int) -> None:

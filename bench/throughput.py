@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import fixtures
-from bench.common import log, results_dir, table, write
+from bench.common import log, results_dir, stage_table, table, write
 from bench.load import client_pool, closed_loop
 from bench.server import serving
 
@@ -106,6 +106,8 @@ def main() -> None:
     rows.append(["goal", GOAL_RPS, "-", GOAL_P95_MS, "-", 0, "-", "-"])
     print(table(f"Closed loop over HTTP, sourcegraph + qmd mixed{' (no grammar)' * args.unconstrained}",
                 ["concurrency", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "resampled", "truncated"], rows))
+    print(stage_table("Where the time went: p50 ms per stage (Server-Timing)",
+                      [(f"{lvl['concurrency']} in flight", lvl) for lvl in result["levels"]]))
     if args.baseline:
         print(table("Beside vLLM's own server, same run", ["concurrency", "ours req/s", "vLLM req/s", "ours / vLLM",
                                                            "ours p50 ms", "vLLM p50 ms"],

@@ -13,6 +13,8 @@ carries the server's internals (hosts, process or actor ids): those go to the lo
 ``POST /v1/load_lora_adapter`` and ``/v1/unload_lora_adapter`` change what is served, so
 they need the API key even on a server that runs without one (403 there).
 
+Every answer carries a ``Server-Timing`` header: where its time went (``timing``).
+
 A route whose client disconnects stops waiting and cancels its generation, so a client
 that gave up costs nothing more; it is counted as status 499.
 
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request  # at module level: FastAPI resolves the routes' string annotations here
 
 from querytune.platform.config import ConfigError
+from querytune.serve import timing
 from querytune.serve.schemas import (ERRORS, AdapterAnswer, ApiError, ChatAnswer, ChatRequest, CompletionAnswer,
                                      CompletionRequest, ExpandAnswer, ExpandRequest, LoadAdapterRequest, ModelCard,
                                      ModelList, QueryAnswer, QueryRequest, Stream, UnloadAdapterRequest)
@@ -249,7 +252,7 @@ def _add_guard(app: "FastAPI", service: "Service", api_key: ApiKey | None) -> No
 
     @app.middleware("http")
     async def guard(request, call_next):
-        began, path = time.perf_counter(), request.url.path
+        began, path, stages = time.perf_counter(), request.url.path, timing.begin()
         flight = path if path in paths else "other"  # the route template is known only once routed
         service.metrics.in_flight(flight, 1)
         try:
@@ -258,9 +261,9 @@ def _add_guard(app: "FastAPI", service: "Service", api_key: ApiKey | None) -> No
             response = error_response(refusal) if refusal else await call_next(request)
         finally:
             service.metrics.in_flight(flight, -1)
-        route = _route(request)
-        service.metrics.observe(route if route in paths else "unmatched", response.status_code,
-                                time.perf_counter() - began)
+        route, seconds = _route(request), time.perf_counter() - began
+        service.metrics.observe(route if route in paths else "unmatched", response.status_code, seconds)
+        response.headers[timing.HEADER] = timing.header({"app": seconds, **stages})
         return response
 
 

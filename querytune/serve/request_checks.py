@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from querytune.serve.config import Limits
 from querytune.serve.engines import Prompt, render
-from querytune.serve.schemas import ApiError, ChatRequest, OpenAIRequest
+from querytune.serve.schemas import ApiError, ChatRequest, CompletionRequest, OpenAIRequest
 
 
 def check_query(limits: Limits, query: str) -> ApiError | None:
@@ -74,6 +74,13 @@ def check_chat(limits: Limits, body: ChatRequest) -> ApiError | None:
             return ApiError(422, "too_long", f"messages.{i}.content is {len(message.content)} characters; the "
                             f"limit is {limits.max_message_chars} (limits.max_message_chars)",
                             f"messages.{i}.content")
+    return None
+
+
+def check_completion(limits: Limits, body: CompletionRequest) -> ApiError | None:
+    if len(body.prompt) > limits.max_message_chars:
+        return ApiError(422, "too_long", f"prompt is {len(body.prompt)} characters; the limit is "
+                        f"{limits.max_message_chars} (limits.max_message_chars)", "prompt")
     return None
 
 

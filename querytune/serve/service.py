@@ -4,10 +4,9 @@ A task route builds the example its task expects (sourcegraph: ``request``,
 ``candidate_repos``, ``date``; qmd: ``query``), asks the task for chat messages,
 generates with the adapter the route names, and parses the answer with the task's
 own parser: *valid* means exactly what it means in evaluation. An answer that does not parse
-gets up to ``retries`` resamples at a higher temperature, under the grammar too (it leaves
-whole-query rules such as ``after:`` needing ``type:commit`` to the validator: 5 of 375
-sourcegraph dev answers on the H200); the answer says how many it took. One cut at ``max_tokens``
-is not resampled: it needs a bigger budget, not another sample costing the whole budget again. A route
+gets up to ``retries`` resamples at a higher temperature, under the grammar too (it leaves whole-query
+rules such as ``after:`` needing ``type:commit`` to the validator); the answer says how many it took.
+One cut at ``max_tokens`` is not resampled: it needs a bigger budget, not another sample. A route
 with ``best_of`` > 1 (or a request's ``best_of``) samples that many answers in one
 generation and returns the one the task's own gold-free ``choose`` picks, as
 ``querytune eval --best-of`` does.
@@ -18,9 +17,8 @@ With ``stream`` the answer is a ``Stream`` of OpenAI chunks: the first engine ev
 awaited before the stream starts, so a failure to start is still an error status, not a 200.
 
 Before anything is generated, a request is held to the config's ``limits`` and its prompt to the
-model's own tokens (``request_checks``).
-
-Every method returns an answer or an ``ApiError`` value; the routes stay thin.
+model's own tokens (``request_checks``). Every method returns an answer or an ``ApiError`` value;
+the routes stay thin. ``timing`` records where a request's time goes (prompt, call, engine, parse).
 """
 from __future__ import annotations
 
@@ -36,13 +34,14 @@ from typing import Any, AsyncIterator, Mapping
 from querytune.experiments import ParseError, get_task
 from querytune.experiments.base import Example, Parsed, Task
 from querytune.platform import models
+from querytune.serve import timing
 from querytune.serve.catalog import ServedModel
 from querytune.serve.config import Route, ServeConfig
 from querytune.serve.engines import Engine, EngineError, Generation, Prompt, Sampling
 from querytune.serve.metrics import Metrics
 from querytune.serve.openai_shapes import ChatChunks, CompletionChunks, sampling_of, usage, usage_asked
-from querytune.serve.request_checks import (check_best_of, check_chat, check_openai, check_prompt, check_query,
-                                            check_repos)
+from querytune.serve.request_checks import (check_best_of, check_chat, check_completion, check_openai, check_prompt,
+                                            check_query, check_repos)
 from querytune.serve.runtime import RuntimeAdapters
 from querytune.serve.schemas import (AdapterAnswer, ApiError, ChatAnswer, ChatChoice, ChatChoiceMessage, ChatRequest,
                                      CompletionAnswer, CompletionChoice, CompletionRequest, ExpandAnswer,
@@ -150,10 +149,7 @@ class Service:
         entry = await self._entry(body.model)
         if isinstance(entry, ApiError):
             return entry
-        problem = check_openai(self.cfg.limits, body)
-        if not problem and len(body.prompt) > self.cfg.limits.max_message_chars:
-            problem = ApiError(422, "too_long", f"prompt is {len(body.prompt)} characters; the limit is "
-                               f"{self.cfg.limits.max_message_chars} (limits.max_message_chars)", "prompt")
+        problem = check_openai(self.cfg.limits, body) or check_completion(self.cfg.limits, body)
         problem = problem or check_prompt(self.cfg.limits, self._tokenizer(entry.base), body.prompt, {}, "prompt")
         if problem:
             return problem
@@ -268,8 +264,9 @@ class Service:
         if n > 1 and not hasattr(task, "choose"):
             return ApiError(400, "unsupported", f"best_of={n}: task {task.name} has no choose(example, completions) "
                             "to pick the best answer; send best_of=1", "best_of")
-        messages = task.messages(example)
-        problem = check_prompt(self.cfg.limits, self._tokenizer(entry.base), messages, user_text, "query")
+        with timing.timed("prompt"):
+            messages = task.messages(example)
+            problem = check_prompt(self.cfg.limits, self._tokenizer(entry.base), messages, user_text, "query")
         if problem:
             return problem
         grammar = task.grammar() if entry.constrained else None
@@ -296,7 +293,8 @@ class Service:
             return ApiError(503, "engine_unavailable", f"deployment {entry.deployment!r} is not loaded (yet)")
         timeout = self.cfg.limits.timeout_s
         try:
-            out = await asyncio.wait_for(engine.generate(prompt, entry, sampling), timeout)
+            with timing.timed("call"):
+                out = await asyncio.wait_for(engine.generate(prompt, entry, sampling), timeout)
         except asyncio.TimeoutError:
             return _timed_out(entry, timeout)
         except Exception:  # a failed replica is the server's problem: a 503, no hang, details only in the log
@@ -358,6 +356,7 @@ class Service:
 
     def _observe(self, entry: ServedModel, out: Generation) -> None:
         self.metrics.generation(entry.name, entry.deployment, out.prompt_tokens, out.completion_tokens, out.info)
+        timing.engine(out.info)
 
     async def _entry(self, name: str) -> ServedModel | ApiError:
         entry = self.catalog.get(name) or await self.runtime.get(name)
@@ -395,6 +394,7 @@ def _failed(entry: ServedModel) -> ApiError:
 def parse(task: Task, text: str) -> tuple[Parsed | None, str | None]:
     """The task's own verdict on an answer: (parsed, None) or (None, why not)."""
     try:
-        return task.parse(text), None
+        with timing.timed("parse"):
+            return task.parse(text), None
     except ParseError as err:
         return None, str(err)

@@ -218,7 +218,8 @@ class TransformersEngine(LoadsOnRequest):
         for job in group:
             prompt_tokens = len(tokenizer(texts[id(job)], add_special_tokens=False).input_ids)
             info = {"engine": "transformers", "constrained": held, "batch_size": len(rows),
-                    "queue_s": job.queue_s, "ttft_s": (job.first_token or time.perf_counter()) - job.enqueued}
+                    "queue_s": job.queue_s, "ttft_s": (job.first_token or time.perf_counter()) - job.enqueued,
+                    "engine_s": time.perf_counter() - job.enqueued}
             results.append(Generation(tracker.choices(job), prompt_tokens, info))
         return results
 

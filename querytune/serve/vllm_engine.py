@@ -91,8 +91,8 @@ class VLLMEngine(engines.LoadsOnRequest):
             output_kind=RequestOutputKind.FINAL_ONLY if final_only else RequestOutputKind.DELTA,
             structured_outputs=StructuredOutputsParams(grammar=grammar) if grammar else None)
         # Token ids, not text: the chat template already holds every special token.
-        prompt_ids = self.tokenizer(engines.render(self.tokenizer, prompt), add_special_tokens=False).input_ids
         began, first = time.perf_counter(), None
+        prompt_ids = self.tokenizer(engines.render(self.tokenizer, prompt), add_special_tokens=False).input_ids
         texts, tokens = [""] * sampling.n, [0] * sampling.n
         finish: list[str | None] = [None] * sampling.n
         async for output in self.llm.generate({"prompt_token_ids": prompt_ids}, params, uuid.uuid4().hex,
@@ -108,7 +108,8 @@ class VLLMEngine(engines.LoadsOnRequest):
                     finish[out.index] = "length" if out.finish_reason == "length" else "stop"
                     yield engines.Delta(out.index, "", finish[out.index])
         ttft = None if final_only else (first or time.perf_counter()) - began
-        info = {"engine": "vllm", "constrained": grammar is not None, "ttft_s": ttft}
+        info = {"engine": "vllm", "constrained": grammar is not None, "ttft_s": ttft,
+                "engine_s": time.perf_counter() - began}  # with the prompt's tokenization
         yield engines.Generation([engines.Choice(texts[i], tokens[i], finish[i] or "stop") for i in range(sampling.n)],
                          len(prompt_ids), info)
 

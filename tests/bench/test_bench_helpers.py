@@ -36,6 +36,7 @@ class _Echo(BaseHTTPRequestHandler):
         answer = json.dumps({"retries": 2, "truncated": True} if query == "again" else {}).encode()
         self.send_response(200 if query != "fail" else 422)
         self.send_header("Content-Length", str(len(answer)))
+        self.send_header("Server-Timing", "app;dur=2.5, call;dur=2, engine;dur=1.5")
         self.end_headers()
         self.wfile.write(answer)
 
@@ -69,6 +70,9 @@ def test_load_counts_answers_errors_and_resampled_answers_per_route():
         assert (one_by_one["requests"], one_by_one["errors"]) == (9, 3)
         assert one_by_one["by_route"]["/a"]["n"] == 6 and "/b" not in one_by_one["by_route"]
         assert (one_by_one["resampled"], one_by_one["truncated"]) == (3, 3)
+        stages = one_by_one["stages_ms"]  # the server's Server-Timing split, and the client's time outside it
+        assert stages["app"]["p50"] == 2.5 and stages["engine"]["n"] == 6 and "queue" not in stages
+        assert 0 < stages["outside_app"]["p50"] < one_by_one["latency_ms"]["p50"]
         with client_pool(2) as pool:
             level = closed_loop(pool, url, requests, concurrency=4, duration_s=4.0, warmup_s=0.5, processes=2)
         assert level["concurrency"] == 4 and level["throughput_rps"] > 0 and level["errors"] > 0

@@ -6,6 +6,7 @@ import json
 import httpx
 
 from querytune.experiments import ParseError, get_task
+from querytune.serve import timing
 
 ROUTE_LABEL = 'querytune_requests_total{route="/sourcegraph/query",status="200"}'
 
@@ -24,6 +25,9 @@ def check_every_route(client: httpx.Client) -> None:
         answer = response.json()
         assert isinstance(answer["query"], str) and answer["latency_ms"] > 0 and answer["model"] == "sg-tiny"
         assert answer["valid"] == (answer["error"] is None) and 0 <= answer["retries"] <= 1
+        stages = timing.parse_header(response.headers[timing.HEADER])  # where its time went, measured where spent
+        assert {"app", "prompt", "call", "engine", "parse"} <= set(stages), stages
+        assert 0 < stages["engine"] <= stages["call"] <= stages["app"], stages
 
     response = client.post("/qmd/expand", json={"query": "auth config"})
     assert response.status_code == 200, response.text
