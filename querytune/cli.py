@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -66,6 +67,7 @@ def train(config: Path = typer.Argument(..., help="Train YAML (recipe: sft or gr
         from querytune.platform.launch import failure_summary
         from querytune.platform.launch import train as run_train
 
+        began = time.perf_counter()
         try:
             outcome = run_train(cfg)
         except TrainingFailedError as err:
@@ -78,7 +80,8 @@ def train(config: Path = typer.Argument(..., help="Train YAML (recipe: sft or gr
     for key, value in sorted(outcome.metrics.items()):
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
-    console.print(f"registered [bold]{outcome.name}[/] at {outcome.adapter}")
+    console.print(f"registered [bold]{outcome.name}[/] at {outcome.adapter} "
+                  f"({time.perf_counter() - began:.0f} s command to adapter)")
 
 
 @app.command()

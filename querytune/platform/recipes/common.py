@@ -17,8 +17,9 @@ import math
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from querytune.experiments import Task, get_task
 from querytune.platform import adapters, data, models, tracking
@@ -28,6 +29,27 @@ ADAPTER_SUBDIR = "adapter"  # inside the final checkpoint
 HF_STATE_SUBDIR = "checkpoint"  # inside every other checkpoint: the HF Trainer's resumable state
 
 C = TypeVar("C", bound=TrainFile)
+
+
+# --------------------------------------------------------------------------- where the time went
+class Phases:
+    """Seconds a worker spent per phase (``model``, ``data``, ``trainer`` set-up with its tokenization,
+    ``train``, and inside it ``val`` scoring and ``checkpoint`` reports): the profile of a run beside
+    its ``train_runtime_s``, kept in the manifest's metrics as ``time_<phase>_s``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - began
+
+    def metrics(self) -> dict[str, float]:
+        return {f"time_{phase}_s": round(seconds, 3) for phase, seconds in self.seconds.items()}
 
 
 # --------------------------------------------------------------------------- start
@@ -118,13 +140,13 @@ def val_metrics(task: Task, model, tokenizer, rows: list[dict], max_new_tokens: 
     return means
 
 
-def ray_report(score: Callable[[int, Any], dict[str, Any]], *, score_at_start: bool = False,
+def ray_report(score: Callable[[int, Any], dict[str, Any]], phases: Phases, *, score_at_start: bool = False,
                add_to_checkpoint: Callable[[Path], None] | None = None):
     """A TrainerCallback that turns each HF save into a Ray report and checkpoint.
 
     A report holds the latest logs, the epoch and step, and on rank 0 ``score(step, model)``
     (the val task metric); its checkpoint is the HF state, plus what ``add_to_checkpoint``
-    writes into the folder on rank 0. ``score_at_start`` reports step 0 as well (GRPO's
+    writes into the folder on rank 0; both are timed in ``phases``. ``score_at_start`` reports step 0 as well (GRPO's
     parent, the score every later step must beat); that report has nothing to resume from.
     """
     import ray.train
@@ -144,7 +166,8 @@ def ray_report(score: Callable[[int, Any], dict[str, Any]], *, score_at_start: b
             out = {**self.last_logs, "epoch": state.epoch, "step": state.global_step,
                    "elapsed_s": time.time() - self.started}
             if rank0:
-                self.scored = (state.global_step, score(state.global_step, model))
+                with phases("val"):
+                    self.scored = (state.global_step, score(state.global_step, model))
                 out.update(self.scored[1])
             return out
 
@@ -160,7 +183,7 @@ def ray_report(score: Callable[[int, Any], dict[str, Any]], *, score_at_start: b
         def on_save(self, args, state, control, model=None, **kw):
             metrics = self.metrics(state, model)
             source = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            with tempfile.TemporaryDirectory() as tmp:  # [ray] checkpoint = HF state (+ the recipe's files)
+            with phases("checkpoint"), tempfile.TemporaryDirectory() as tmp:  # [ray] HF state (+ recipe's files)
                 shutil.copytree(source, Path(tmp) / HF_STATE_SUBDIR)
                 if rank0 and add_to_checkpoint is not None:
                     add_to_checkpoint(Path(tmp))

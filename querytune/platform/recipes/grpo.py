@@ -188,14 +188,17 @@ def train_loop(config: dict) -> None:
     best_dir = Path(tempfile.mkdtemp(prefix="querytune-grpo-best-"))
     best = Best.restore(previous, best_dir)
 
-    parent = open_parent(cfg)
-    base_dir = models.resolve(cfg.model.name)
-    model, tokenizer, _ = adapters.load(str(parent[0]), base=str(base_dir), dtype=cfg.model.dtype,
-                                        device="cuda" if use_gpu else "cpu",
-                                        merge=True)  # base -> SFT chain merged: a plain model for the new LoRA
+    phases = common.Phases()
+    with phases("model"):
+        parent = open_parent(cfg)
+        base_dir = models.resolve(cfg.model.name)
+        model, tokenizer, _ = adapters.load(str(parent[0]), base=str(base_dir), dtype=cfg.model.dtype,
+                                            device="cuda" if use_gpu else "cpu",
+                                            merge=True)  # base -> SFT chain merged: a plain model for the new LoRA
     model.train()
-    train_rows, val_rows, fingerprint = common.load_data(task, cfg)
-    train_ds = data.to_prompts(task, train_rows)
+    with phases("data"):
+        train_rows, val_rows, fingerprint = common.load_data(task, cfg)
+        train_ds = data.to_prompts(task, train_rows)
 
     def score(step: int, model) -> dict[str, Any]:
         scores = common.val_metrics(task, model, tokenizer, val_rows, cfg.grpo.max_completion_length)
@@ -203,20 +206,24 @@ def train_loop(config: dict) -> None:
         return {**scores, "best_step": best.step, "best_val_score": best.score}
 
     funcs, weights = reward_functions(task, cfg, train_ds.column_names)
-    reporter = common.ray_report(score, score_at_start=True, add_to_checkpoint=lambda tmp: best.save(tmp, best_dir))
-    trainer = GRPOTrainer(model=model, reward_funcs=funcs, train_dataset=train_ds, processing_class=tokenizer,
-                          args=grpo_args(cfg, tempfile.mkdtemp(prefix="querytune-grpo-"), use_gpu, weights),
-                          peft_config=common.lora_config(cfg.grpo.lora), callbacks=[reporter])
+    reporter = common.ray_report(score, phases, score_at_start=True,
+                                 add_to_checkpoint=lambda tmp: best.save(tmp, best_dir))
+    with phases("trainer"):  # the colocated vLLM engine starts here
+        trainer = GRPOTrainer(model=model, reward_funcs=funcs, train_dataset=train_ds, processing_class=tokenizer,
+                              args=grpo_args(cfg, tempfile.mkdtemp(prefix="querytune-grpo-"), use_gpu, weights),
+                              peft_config=common.lora_config(cfg.grpo.lora), callbacks=[reporter])
 
     resume_from, start = common.resume_point(previous)
     began = time.time()
-    if start < cfg.grpo.steps:  # killed after the last save: HF would take one step past max_steps
-        trainer.train(resume_from_checkpoint=resume_from)
+    with phases("train"):
+        if start < cfg.grpo.steps:  # killed after the last save: HF would take one step past max_steps
+            trainer.train(resume_from_checkpoint=resume_from)
 
     metrics = {"train_runtime_s": time.time() - began, "steps": max(start, trainer.state.global_step),
                "world_size": trainer.args.world_size, "resumed_from_step": start, **reporter.last_logs,
                "last_val_score": reporter.scored[1].get("val_score", float("nan")), **best.metrics,
-               "selected_step": best.step, "parent_val_score": best.parent_score, "note": best.note()}
+               "selected_step": best.step, "parent_val_score": best.parent_score, "note": best.note(),
+               **phases.metrics()}
     if common.is_rank0():
         use_best(trainer.model, best_dir)
     common.save_final(trainer, cfg, base_dir, fingerprint, metrics, parents=adapters.lineage_for_child(*parent))

@@ -2,7 +2,7 @@
 
 Read top to bottom: config -> task, base model and data -> TRL trainer -> resume from Ray's
 checkpoint if there is one -> train (a Ray report with the val task metric and a checkpoint
-at every epoch) -> save adapter + manifest as the final checkpoint. The glue both recipes
+at every epoch) -> save adapter + manifest (with the time of each phase) as the final checkpoint. The glue both recipes
 share is in ``common.py``; lines that only exist for Ray are tagged ``# [ray]``.
 """
 from __future__ import annotations
@@ -42,23 +42,28 @@ def train_loop(config: dict) -> None:
     if common.rerun(previous):
         return
 
-    base_dir = models.resolve(cfg.model.name)
-    model, tokenizer, _ = models.load_model(str(base_dir), cfg.model.dtype, "cuda" if use_gpu else "cpu",
-                                            cfg.model.attn_implementation)
-    train_rows, val_rows, fingerprint = common.load_data(task, cfg)
-    train_ds = data.to_sft(task, train_rows)
+    phases = common.Phases()
+    with phases("model"):
+        base_dir = models.resolve(cfg.model.name)
+        model, tokenizer, _ = models.load_model(str(base_dir), cfg.model.dtype, "cuda" if use_gpu else "cpu",
+                                                cfg.model.attn_implementation)
+    with phases("data"):
+        train_rows, val_rows, fingerprint = common.load_data(task, cfg)
+        train_ds = data.to_sft(task, train_rows)
 
     def score(step: int, model) -> dict[str, float]:
         return common.val_metrics(task, model, tokenizer, val_rows, cfg.sft.max_new_tokens)
 
-    reporter = common.ray_report(score)
-    trainer = SFTTrainer(model=model, args=sft_args(cfg, tempfile.mkdtemp(prefix="querytune-sft-"), use_gpu),
-                         train_dataset=train_ds, processing_class=tokenizer,
-                         peft_config=common.lora_config(cfg.lora), callbacks=[reporter])
+    reporter = common.ray_report(score, phases)
+    with phases("trainer"):  # TRL tokenizes the rows here
+        trainer = SFTTrainer(model=model, args=sft_args(cfg, tempfile.mkdtemp(prefix="querytune-sft-"), use_gpu),
+                             train_dataset=train_ds, processing_class=tokenizer,
+                             peft_config=common.lora_config(cfg.lora), callbacks=[reporter])
 
     resume_from, start = common.resume_point(previous)
     began = time.time()
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    with phases("train"):
+        result = trainer.train(resume_from_checkpoint=resume_from)
 
     metrics = {"train_loss": result.training_loss, "train_runtime_s": time.time() - began,
                "train_examples": len(train_ds), "epochs": cfg.sft.epochs, "world_size": trainer.args.world_size,
@@ -68,4 +73,5 @@ def train_loop(config: dict) -> None:
     if common.is_rank0():
         step, scores = reporter.scored  # the last epoch's save scored this very model already
         metrics.update(scores if step == trainer.state.global_step else score(step, trainer.model))
+    metrics.update(phases.metrics())
     common.save_final(trainer, cfg, base_dir, fingerprint, metrics)

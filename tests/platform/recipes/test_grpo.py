@@ -109,6 +109,7 @@ def test_grpo_logs_rewards_kl_length_and_validation(grpo):
     for key in ("reward", "reward_std", "kl", "completions/mean_length", "rewards/task_reward/mean",
                 "rewards/format_reward/mean", "val_score", "last_val_score", "parent_val_score"):
         assert isinstance(m[key], float) and not math.isnan(m[key]), key
+    assert m["time_val_s"] < m["time_train_s"] and m["time_model_s"] > 0 and m["time_trainer_s"] > 0
 
 
 def test_rewards_are_computed_on_the_generated_completions(grpo, reward_log):

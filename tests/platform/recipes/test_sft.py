@@ -33,6 +33,9 @@ def test_sft_lowers_loss_and_registers_an_adapter_that_reloads(ray_local, tiny_m
     outcome = launch.train(cfg)
 
     assert outcome.metrics["last_loss"] < outcome.metrics["first_loss"]
+    times = {key: outcome.metrics[f"time_{key}_s"] for key in ("model", "data", "trainer", "train", "val", "checkpoint")}
+    assert all(seconds > 0 for seconds in times.values()), times  # where the run's time went
+    assert times["val"] + times["checkpoint"] < times["train"] <= outcome.metrics["train_runtime_s"] + 0.1
     folder = Path(outcome.adapter)
     assert (folder / "adapter_model.safetensors").is_file() and (folder / "config.yaml").is_file()
     manifest = adapters.read_manifest(folder)
