@@ -215,6 +215,24 @@ def construct_table(results: list[dict], storage: Path) -> str:
                  *[r["cell"]["adapter"] or "base" for r in cells]], body)
 
 
+#: the worker phases each training's manifest times (platform/recipes/common.Phases)
+PHASES = ("model", "data", "trainer", "train", "val", "checkpoint")
+
+
+def time_table(trained: dict[str, dict], storage: Path) -> str:
+    """Where each training's time went: the command's wall seconds beside its worker's phases (they
+    ran side by side on one GPU, so each is slower than it would be alone)."""
+    body = []
+    for name, result in sorted(trained.items()):
+        manifest = storage / "adapters" / name / "querytune.json"
+        if "error" in result or not manifest.is_file():
+            continue
+        metrics = json.loads(manifest.read_text())["metrics"]
+        body.append([name, result["wall_s"], *(metrics.get(f"time_{phase}_s", "-") for phase in PHASES)])
+    return table("training time (s): command to adapter, and the worker's phases", ["adapter", "command",
+                 *PHASES], body) if body else ""
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None or value != value else f"{value:.1%}"
 
@@ -286,7 +304,8 @@ def main(argv: list[str] | None = None) -> None:
     trained, results = train_and_evaluate(args, storage, out)
     failed = [r for r in results if "error" in r]
     done = [r for r in results if "error" not in r]
-    markdown = "\n\n".join(part for part in (report(done), construct_table(done, storage)) if part)
+    parts = (report(done), construct_table(done, storage), time_table(trained, storage))
+    markdown = "\n\n".join(part for part in parts if part)
     write(out, "quality", {"trained": trained, "results": results, "train_overrides": args.train_set,
                            "grpo_overrides": args.grpo_set,
                            "variants": [v.__dict__ for v in args.variant],

@@ -167,6 +167,16 @@ def test_quality_fails_only_the_cells_of_a_failed_training_and_still_writes_the_
     assert "| qmd-sft-ep8 | dev |" in markdown and "| base | dev |" in markdown and "| qmd-sft |" not in markdown
 
 
+def test_quality_tells_where_each_trainings_time_went_from_its_manifest(tmp_path):
+    from bench.quality import time_table
+
+    folder = tmp_path / "adapters" / "qmd-sft"
+    folder.mkdir(parents=True)
+    (folder / "querytune.json").write_text(json.dumps({"metrics": {"time_model_s": 2.5, "time_train_s": 300.0}}))
+    text = time_table({"qmd-sft": {"wall_s": 340.0}, "qmd-grpo": {"error": "exited with 1"}}, tmp_path)
+    assert "| qmd-sft | 340 | 2.5 | - | - | 300 | - | - |" in text and "qmd-grpo" not in text
+
+
 def test_grammar_probe_replay_finds_the_first_token_a_grammar_refuses():
     """The probe's verdict on GPU answers: the engine's own failure ('hyde::', a second colon where the
     qmd grammar forces a space) is refused at that token; a well-formed answer and its end of turn pass."""
