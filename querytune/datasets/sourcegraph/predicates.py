@@ -70,8 +70,8 @@ def _path(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
     return (param, ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"have {one}", f"come with {one}",
                              f"have {one} checked in", f"contain {one}", f"ship {said}", f"ship {one}"]),
-            [f"in repos with {one}", f"in repos that have {one}", f"in every repo with {one}", f"in repos containing {one}",
-             f"in any repo with {said}", f"in repos with {said}"])
+            [f"in repos with {one}", f"in repos that have {one}", f"in every repo with {one}",
+             f"in repos containing {one}", f"in any repo with {said}", f"in repos with {said}"])
 
 
 def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[str, str]:
@@ -98,9 +98,9 @@ def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[st
 def _commit(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     n = ctx.rng.randint(2, 11)
     when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"), ("1 year ago", "the past year"),
-                             ("1 year ago", "a year"), ("1 month ago", "the last month"), (f"{n} months ago", f"{n} months"),
-                             (f"{n} weeks ago", f"the past {n} weeks"), ("1 year ago", "over a year"),
-                             ("1 month ago", "a month")])
+                             ("1 year ago", "a year"), ("1 month ago", "the last month"),
+                             (f"{n} months ago", f"{n} months"), (f"{n} weeks ago", f"the past {n} weeks"),
+                             ("1 year ago", "over a year"), ("1 month ago", "a month")])
     if kind == "-commit":
         return (f"-repo:has.commit.after({when})",
                 ctx.short([f"had no commits in {spoken}", f"saw no commits in {spoken}",
