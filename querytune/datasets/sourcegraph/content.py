@@ -256,35 +256,37 @@ def _keyword_mode(ctx, d):
     d.pattern = terms
 
 
-def _or(ctx, d):
+def _boolean(ctx: Ctx, d: Draft, op: str, phrasings: list[str]) -> bool:
+    """Two distinct simple terms joined by ``op``, said one of ``phrasings`` ways (templates with
+    ``{a}`` and ``{b}``); an identifier instead when the terms repeat, and then False. One body
+    for OR, AND and NOT, so how a pair is drawn and said is written once."""
     terms = _terms(ctx, d, 2)
     if not terms:
-        return _ident(ctx, d)
+        _ident(ctx, d)
+        return False
     (a, sa), (b, sb) = terms
-    d.what = ctx.pick([f"{sa} or {sb}", f"either {sa} or {sb}", f"{sa} or else {sb}", f"any of {sa} and {sb}",
-                       f"{sa} or maybe {sb}", f"{sa}, or {sb}"])
-    d.pattern, d.pattern_or = f"{a} OR {b}", True
+    d.what = ctx.pick([phrasing.format(a=sa, b=sb) for phrasing in phrasings])
+    d.pattern = f"{a} {op} {b}"
+    return True
+
+
+def _or(ctx, d):
+    """Either term; ``pattern_or`` so the pattern is parenthesised once filters join it."""
+    if _boolean(ctx, d, "OR", ["{a} or {b}", "either {a} or {b}", "{a} or else {b}", "any of {a} and {b}",
+                               "{a} or maybe {b}", "{a}, or {b}"]):
+        d.pattern_or = True
 
 
 def _and(ctx, d):
-    terms = _terms(ctx, d, 2)
-    if not terms:
-        return _ident(ctx, d)
-    (a, sa), (b, sb) = terms
-    d.what = ctx.pick([f"both {sa} and {sb}", f"{sa} together with {sb}", f"files with {sa} and also {sb}",
-                       f"{sa} and {sb} in the same file", f"places using {sa} as well as {sb}"])
-    d.pattern = f"{a} AND {b}"
+    """Both terms, said as in one file."""
+    _boolean(ctx, d, "AND", ["both {a} and {b}", "{a} together with {b}", "files with {a} and also {b}",
+                             "{a} and {b} in the same file", "places using {a} as well as {b}"])
 
 
 def _not(ctx, d):
-    terms = _terms(ctx, d, 2)
-    if not terms:
-        return _ident(ctx, d)
-    (a, sa), (b, sb) = terms
-    d.what = ctx.pick([f"{sa} but not {sb}", f"{sa} without {sb}", f"{sa} where there's no {sb}",
-                       f"files with {sa} that lack {sb}", f"{sa}, excluding anything with {sb}",
-                       f"{sa} but never {sb}"])
-    d.pattern = f"{a} NOT {b}"
+    """The first term in files without the second."""
+    _boolean(ctx, d, "NOT", ["{a} but not {b}", "{a} without {b}", "{a} where there's no {b}",
+                             "files with {a} that lack {b}", "{a}, excluding anything with {b}", "{a} but never {b}"])
 
 
 def _group(ctx, d):
