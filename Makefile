@@ -24,7 +24,8 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
-# ruff check: pyflakes errors and import order ([tool.ruff] in pyproject.toml); no reformatting.
+# ruff check: pyflakes errors, import order and pycodestyle E/W at width 120 ([tool.ruff] in pyproject.toml);
+# no reformatting.
 lint: install
 	$(BIN)/ruff check .
 

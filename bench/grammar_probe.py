@@ -105,7 +105,8 @@ def main() -> None:
     out, results = results_dir(args.out), []
     for setting in args.settings:
         command = [sys.executable, "-m", "bench.grammar_probe", "--task", args.task, "--rows", str(args.rows),
-                   "--storage", args.storage, "--worker", setting] + (["--adapter", args.adapter] if args.adapter else [])
+                   "--storage", args.storage, "--worker", setting]
+        command += ["--adapter", args.adapter] if args.adapter else []
         run = subprocess.run(command, env=os.environ | SETTINGS[setting][0], capture_output=True, text=True)
         (out / f"grammar-probe-{args.task}-{setting}.log").write_text(run.stdout + run.stderr)
         line = next((x for x in run.stdout.splitlines() if x.startswith("PROBE ")), None)

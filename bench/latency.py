@@ -189,7 +189,8 @@ def main() -> None:
 
     engine = result["engine"]
     base = json.loads((storage / "adapters" / TASK / "querytune.json").read_text())["base"]["model"]
-    print(table(f"One request at a time, {TASK} adapter on {base}, at most {budget} answer tokens (ms)", ["path", "p50", "p99", "answer tokens (p50)"], [
+    title = f"One request at a time, {TASK} adapter on {base}, at most {budget} answer tokens (ms)"
+    print(table(title, ["path", "p50", "p99", "answer tokens (p50)"], [
         row("HTTP -> Ray Serve -> vLLM (grammar)", result["http"], "-"),
         row("raw engine, grammar", engine["constrained"], engine["constrained"]["completion_tokens"]["p50"]),
         row("raw engine, no grammar", engine["unconstrained"], engine["unconstrained"]["completion_tokens"]["p50"]),

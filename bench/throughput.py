@@ -89,8 +89,9 @@ def main() -> None:
     config = fixtures.unconstrained(args.serve_config) if args.unconstrained else args.serve_config
     name = "throughput-unconstrained" if args.unconstrained else "throughput"
 
-    result: dict[str, Any] = {"adapters_made_s": fixtures.ensure_adapters(storage, fixtures.trained_adapters(args.adapter)),
-                              "goal": {"rps": GOAL_RPS, "p95_ms": GOAL_P95_MS}, "levels": []}
+    result: dict[str, Any] = {
+        "adapters_made_s": fixtures.ensure_adapters(storage, fixtures.trained_adapters(args.adapter)),
+        "goal": {"rps": GOAL_RPS, "p95_ms": GOAL_P95_MS}, "levels": []}
     requests = fixtures.requests(["sourcegraph", "qmd"], 128)
     with client_pool(args.processes) as pool, serving(config, [f"storage_path={storage}"],
                                                       out / f"{name}-serve.log", requests[0]) as server:
@@ -127,7 +128,8 @@ def baseline_levels(config: str, storage: Path, args, log_path: Path) -> list[di
     loras = {task: storage / "adapters" / task for task in ("sourcegraph", "qmd")}
     base = models.resolve(adapters.read_manifest(loras["sourcegraph"]).base.model)
     syntax = "lark" if deployment.vllm.structured_outputs_backend == "guidance" else "gbnf"
-    grammars = {t: get_task(t).grammar(syntax) for t in loras} if all(a.constrained for a in deployment.adapters) else None
+    constrained = all(a.constrained for a in deployment.adapters)
+    grammars = {t: get_task(t).grammar(syntax) for t in loras} if constrained else None
     rows = {t: fixtures.examples(t, 128) for t in loras}
     requests = chat_requests(list(loras), rows, {t: app.routes[t].max_tokens for t in loras}, grammars)
     with client_pool(args.processes) as pool, vllm_server(engine_args(str(base), deployment.vllm, len(loras)), loras,

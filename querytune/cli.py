@@ -221,7 +221,8 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
 @app.command()
 def score(file: Path = typer.Argument(..., help="JSONL/Parquet rows: example fields plus 'completion'."),
           task: str = typer.Option(..., help="Task name (querytune tasks) or module:Class."),
-          out: Optional[Path] = typer.Option(None, help="Run folder (default `runs/eval/<task>-<file>-scored-<time>`)."),
+          out: Optional[Path] = typer.Option(None, help="Run folder "
+                                                        "(default `runs/eval/<task>-<file>-scored-<time>`)."),
           storage: str = typer.Option("runs", help=STORAGE_HELP)) -> None:
     """Score completions produced elsewhere with the task's metrics; same summary and report as eval."""
     from querytune.platform.evaluate import run_score

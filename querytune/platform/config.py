@@ -49,7 +49,8 @@ class ModelSection(Strict):
                       "'tiny-qwen3' (random weights, tests), a Hugging Face id or a local directory")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="weights dtype; auto = bfloat16 on GPU, float32 on CPU")
-    attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; None = transformers' choice")
+    attn_implementation: str | None = Field(
+        None, description="e.g. sdpa, flash_attention_2; None = transformers' choice")
 
 
 class LoraSection(Strict):
@@ -121,7 +122,8 @@ class GrpoSection(Strict):
         "linear", description="learning-rate schedule after warm-up; 'linear' (TRL's default) has decayed to "
         "a quarter of the peak by step 150 of 200, where the val score had not yet moved")
     max_completion_length: int = Field(64, ge=8, description="tokens per rollout completion and per val answer")
-    format_reward_weight: float = Field(0.0, ge=0, description="weight of the parse-or-not reward beside the task reward")
+    format_reward_weight: float = Field(
+        0.0, ge=0, description="weight of the parse-or-not reward beside the task reward")
     eval_every: int = Field(10, ge=1, description="val task score every N steps; best checkpoint kept")
     use_vllm: bool = Field(False, description="rollouts through vLLM in colocate mode (GPU only)")
     vllm_gpu_memory_utilization: float = Field(0.3, gt=0, lt=1, description="GPU memory share of the colocated "

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d232a;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d232a;\
+padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #dde;padding-bottom:.3rem}
-table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}td,th{border:1px solid #dde;padding:.3rem .6rem;text-align:left}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}\
+td,th{border:1px solid #dde;padding:.3rem .6rem;text-align:left}
 th{background:#f3f5f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;border:1px solid #eee;margin:.5rem 0}code,pre{background:#f6f8fa;padding:.1rem .3rem;border-radius:3px}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0}\
+code,pre{background:#f6f8fa;padding:.1rem .3rem;border-radius:3px}
 pre{padding:.6rem;overflow-x:auto;white-space:pre-wrap}.muted{color:#6a737d;font-size:.85rem}
 """
 

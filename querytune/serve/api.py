@@ -129,7 +129,8 @@ def _add_routes(app: "FastAPI", service: "Service") -> None:
     generating = [  # (path, body, answer, service call, what it does): each waits while its client stays
         ("/sourcegraph/query", QueryRequest, QueryAnswer, service.query, "Natural language -> Sourcegraph query."),
         ("/query", QueryRequest, QueryAnswer, service.query, "The original endpoint: same as /sourcegraph/query."),
-        ("/qmd/expand", ExpandRequest, ExpandAnswer, service.expand, "Search query -> lex / vec / hyde expansion lines."),
+        ("/qmd/expand", ExpandRequest, ExpandAnswer, service.expand, "Search query -> lex / vec / hyde "
+         "expansion lines."),
         ("/v1/chat/completions", ChatRequest, ChatAnswer, service.chat, "OpenAI-compatible chat completion "
          "(``stream`` for Server-Sent Events); ``model`` is an adapter name."),
         ("/v1/completions", CompletionRequest, CompletionAnswer, service.completion, "OpenAI-compatible text "

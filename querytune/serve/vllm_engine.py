@@ -65,7 +65,8 @@ class VLLMEngine(engines.LoadsOnRequest):
         return cls(llm, models.load_tokenizer(base_dir), loras, _gbnf_grammars(served, settings), settings,
                    runtime_limit)
 
-    async def generate(self, prompt: engines.Prompt, model: ServedModel, sampling: engines.Sampling) -> engines.Generation:
+    async def generate(self, prompt: engines.Prompt, model: ServedModel,
+                       sampling: engines.Sampling) -> engines.Generation:
         """The whole answer in one output: vLLM hands over no per-token deltas, which at a few hundred
         answers in flight cost the replica's event loop one queue hop per token per answer."""
         return await engines.collect(self._outputs(prompt, model, sampling, final_only=True))
@@ -200,7 +201,7 @@ def _lora_folder(entry: ServedModel, max_rank: int, base_dir: Path | None = None
         raise engines.EngineError(f"adapter {entry.name!r} saves whole modules {peft_config['modules_to_save']}; "
                           "vLLM accepts LoRA weights only (retrain without modules_to_save)")
     if peft_config.get("r", 0) > max_rank:
-        raise engines.EngineError(f"adapter {entry.name!r} has rank {peft_config['r']} > vllm.max_lora_rank={max_rank}; "
-                          "raise vllm.max_lora_rank")
+        raise engines.EngineError(f"adapter {entry.name!r} has rank {peft_config['r']} > "
+                                  f"vllm.max_lora_rank={max_rank}; raise vllm.max_lora_rank")
     return folder
 

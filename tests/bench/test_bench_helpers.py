@@ -18,7 +18,8 @@ from querytune.serve.config import load_serve_file
 
 def test_percentiles_are_nearest_rank_on_sorted_values():
     stats = percentiles(list(range(100, 0, -1)))
-    assert (stats["p50"], stats["p95"], stats["p99"], stats["min"], stats["max"], stats["n"]) == (50, 95, 99, 1, 100, 100)
+    assert ((stats["p50"], stats["p95"], stats["p99"], stats["min"], stats["max"], stats["n"])
+            == (50, 95, 99, 1, 100, 100))
     assert percentiles([]) == {"n": 0}
 
 
@@ -162,7 +163,8 @@ def test_quality_fails_only_the_cells_of_a_failed_training_and_still_writes_the_
     assert failed == {"qmd-qmd-sft-dev", "qmd-qmd-sft-dev-grammar", "qmd-qmd-sft-dev-best4", "qmd-qmd-grpo-dev"}
     assert errors["qmd-base-dev"] == errors["qmd-qmd-sft-ep8-dev"] == ""
     assert "qmd-grpo" not in began  # no GRPO from a parent that never registered
-    assert "exited with 1" in written["trained"]["qmd-grpo"]["error"] and "error" not in written["trained"]["qmd-sft-ep8"]
+    assert "exited with 1" in written["trained"]["qmd-grpo"]["error"]
+    assert "error" not in written["trained"]["qmd-sft-ep8"]
     markdown = (tmp_path / "quality.md").read_text()
     assert "| qmd-sft-ep8 | dev |" in markdown and "| base | dev |" in markdown and "| qmd-sft |" not in markdown
 

@@ -181,15 +181,16 @@ def _said(full: str, request: str) -> bool:
 
 
 #: several repos named together ("in both repos"): only when they are exactly the candidates
-TOGETHER = re.compile(r"\b(both|all three|these (two|three)|each of (the )?[23])\b[\w ]*\b(repos|repositories|services)\b",
-                      re.I)
+TOGETHER = re.compile(r"\b(both|all three|these (two|three)|each of (the )?[23])\b"
+                      r"[\w ]*\b(repos|repositories|services)\b", re.I)
 
 
 def test_several_named_candidates_are_one_alternation(rows):
     several = [(r, picks[0]) for r in rows for picks in [_pinned(r["query"])] if picks and len(picks[0]) > 1]
     assert len(several) > 0.02 * N
     assert [r["query"] for r, picked in several if len(_pinned(r["query"])) != 1] == []
-    together = [r for r, picked in several if TOGETHER.search(r["request"]) and set(picked) == set(r["candidate_repos"])]
+    together = [r for r, picked in several
+                if TOGETHER.search(r["request"]) and set(picked) == set(r["candidate_repos"])]
     assert len(together) > 0.003 * N
     assert [(r["request"], r["query"], r["candidate_repos"]) for r, picked in several if r not in together
             and (not set(picked) <= set(r["candidate_repos"]) or not all(_said(x, r["request"]) for x in picked))] == []

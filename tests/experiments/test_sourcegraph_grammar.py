@@ -140,7 +140,8 @@ def _artifact_after_paren(problem, query: str = "") -> bool:
 @given(st.integers(0, 2**32 - 1))
 def test_every_grammar_sample_passes_the_validator_up_to_named_checks(seed):
     query = constrain.sample(random.Random(seed))  # the served grammar (pending=True)
-    left = [p for p in problems_of(query) if p.reason not in constrain.UNCHECKED and not _artifact_after_paren(p, query)]
+    left = [p for p in problems_of(query)
+            if p.reason not in constrain.UNCHECKED and not _artifact_after_paren(p, query)]
     assert left == [], query
 
 

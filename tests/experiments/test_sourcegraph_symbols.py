@@ -45,8 +45,8 @@ def test_a_symbol_language_is_said_before_the_kind_and_as_a_scope(rows):
     """"Go structs named X" and "structs named X in Go" both occur."""
     names = "|".join(sorted({re.escape(n) for lang in SYMBOL_LANG_KINDS for n in v.LANG_NAMES[lang]}, key=len,
                             reverse=True))
-    kinds = "|".join(sorted({re.escape(s) for s, _ in v.SYMBOL_KINDS} | {k.replace("-", " ") for _, k in v.SYMBOL_KINDS},
-                            key=len, reverse=True))
+    kinds = "|".join(sorted({re.escape(s) for s, _ in v.SYMBOL_KINDS}
+                            | {k.replace("-", " ") for _, k in v.SYMBOL_KINDS}, key=len, reverse=True))
     kinded = [r for r in _symbols(rows) if "select:symbol." in r["query"] and LANG.search(r["query"])]
     before = [r for r in kinded if re.search(rf"(?<![\w#+])({names}) ({kinds})\b", r["request"])]
     assert len(before) > 0.2 * len(kinded) and len(kinded) - len(before) > 0.2 * len(kinded)
@@ -109,15 +109,18 @@ def test_file_lists_say_a_way_to_say_their_regex(rows):
     listed = [(r, re.search(r"(^|\s)file:(\S+)", r["query"])) for r in rows if r["intent"] == "file_list"]
     listed = [(r, found.group(2)) for r, found in listed if found and found.group(2) in says]
     assert len(listed) > 0.02 * N
-    assert [(r["request"], regex) for r, regex in listed if not any(s.lower() in r["request"].lower() for s in says[regex])] == []
+    assert [(r["request"], regex) for r, regex in listed
+            if not any(s.lower() in r["request"].lower() for s in says[regex])] == []
 
 
 def test_commits_and_diffs_are_scoped_by_the_files_they_touch(rows):
     changes = [r for r in rows if re.search(r"(^|\s)type:(commit|diff)\b", r["query"])]
     touched = [r for r in changes if re.search(r"(^|\s)(file|f|path):(?!has\.)", r["query"])]
     assert len(touched) > 0.15 * len(changes)
-    assert sum(bool(re.search(r"\b(touching|that changed|who touched)\b", r["request"])) for r in touched) > 0.2 * len(touched)
-    who = [r for r in rows if re.match(r"who (touched|changed|last edited|modified|has been changing)\b", r["request"], re.I)]
+    assert sum(bool(re.search(r"\b(touching|that changed|who touched)\b", r["request"]))
+               for r in touched) > 0.2 * len(touched)
+    who = [r for r in rows
+           if re.match(r"who (touched|changed|last edited|modified|has been changing)\b", r["request"], re.I)]
     assert len(who) > 0.003 * N
     assert [(r["request"], r["query"]) for r in who if not r["query"].startswith("type:commit")
             or not re.search(r"(^|\s)(file|f|path):", r["query"]) or "author:" in r["query"]] == []

@@ -112,7 +112,8 @@ def _stub_vllm(monkeypatch):
             return GuidanceGrammar(matcher, self.ll_tokenizer, self.vocab_size)
 
     package = "vllm.v1.structured_output"
-    contents = {"vllm": {}, "vllm.v1": {}, package: {}, f"{package}.backend_guidance": {"GuidanceBackend": GuidanceBackend},
+    contents = {"vllm": {}, "vllm.v1": {}, package: {},
+                f"{package}.backend_guidance": {"GuidanceBackend": GuidanceBackend},
                 f"{package}.backend_types": {"StructuredOutputOptions": StructuredOutputOptions}}
     for name, attributes in contents.items():
         module = types.ModuleType(name)

@@ -28,14 +28,16 @@ def client(registry):
     cfg = tiny_serve_config(registry, deployments=[{
         "name": LLM, "adapters": [{"adapter": "sg-tiny"}, {"adapter": "qmd-tiny"}],
         "replica": {"num_cpus": 0.1, "max_ongoing_requests": 2, "autoscaling": FAST_AUTOSCALING},
-        "batching": {"max_batch_size": 2, "batch_wait_timeout_s": 1.0},  # 1 s: concurrent calls meet on a loaded 2-core box
+        # 1 s: concurrent calls meet on a loaded 2-core box
+        "batching": {"max_batch_size": 2, "batch_wait_timeout_s": 1.0},
         "transformers": {"threads": 1}}])
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_from_args(cfg.model_dump(mode="json")), name=APP, route_prefix="/")  # as `serve run` builds it
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
-            wait_for(lambda: c.get("/healthz").status_code == 200, 180, "/healthz 200 (engines warmed up)")  # as `serve` waits
+            # as `serve` waits
+            wait_for(lambda: c.get("/healthz").status_code == 200, 180, "/healthz 200 (engines warmed up)")
             yield c
     finally:
         serve.shutdown()

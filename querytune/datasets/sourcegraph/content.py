@@ -13,17 +13,22 @@ def identifier(ctx: Ctx) -> tuple[str, str]:
     kind = ctx.rng.random()
     if kind < 0.4:
         name = ctx.rng.choice(v.FUNCTIONS)
-        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"calls to {name}", f"the {name} function", f"uses of {name}",
-                               f"{name} calls", f"references to {name}", f"where we call {name}", f"callers of {name}",
-                               f"anything calling {name}"])
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"calls to {name}",
+                                                                        f"the {name} function", f"uses of {name}",
+                                                                        f"{name} calls", f"references to {name}",
+                                                                        f"where we call {name}", f"callers of {name}",
+                                                                        f"anything calling {name}"])
     if kind < 0.7:
         name = ctx.rng.choice(v.TYPES)
-        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"the {name} type", f"usages of {name}", f"references to {name}",
-                               f"{name} instances", f"code that uses {name}", f"where {name} gets created"])
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, name, f"the {name} type",
+                                                                        f"usages of {name}", f"references to {name}",
+                                                                        f"{name} instances", f"code that uses {name}",
+                                                                        f"where {name} gets created"])
     if kind < 0.85:
         name = ctx.rng.choice(v.CONSTANTS)
-        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, f"the {name} constant", f"the {name} env var", f"reads of {name}",
-                               f"{name} settings", f"where we read {name}"])
+        return name, ctx.pick([name]) if ctx.chance(0.7) else ctx.pick([name, f"the {name} constant",
+                                                                        f"the {name} env var", f"reads of {name}",
+                                                                        f"{name} settings", f"where we read {name}"])
     if kind < 0.95:
         name = ctx.rng.choice(v.FLAGS_NAMES)
         return name, ctx.pick([name, f"the {name} flag", f"the {name} feature flag", f"checks of {name}",
@@ -83,8 +88,9 @@ def _ident(ctx, d):
 def _lang_code(ctx, d):
     code = any_code(ctx, d)
     said = say_code(ctx, code)
-    d.what = said if ctx.chance(0.7) else ctx.pick([said, f"uses of {said}", f"code with {said}", f"{said} usages", f"occurrences of {said}",
-                       f"anything using {said}", f"places that call {said}"])
+    d.what = said if ctx.chance(0.7) else ctx.pick([said, f"uses of {said}", f"code with {said}", f"{said} usages",
+                                                    f"occurrences of {said}", f"anything using {said}",
+                                                    f"places that call {said}"])
     d.pattern = pattern_token(code)
     if ctx.chance(0.6):
         d.lang = d.code_lang
@@ -114,8 +120,9 @@ def _concept(ctx, d):
 def _topic(ctx, d):
     spoken, terms = ctx.rng.choice(v.TOPICS)
     filler = ctx.pick(["", "", " handling", " logic", " code", " stuff", " implementation", " setup"])
-    d.what = spoken if ctx.chance(0.7) else ctx.pick([f"{spoken}{filler}", f"the {spoken}{filler}", f"where we handle {spoken}",
-                       f"anything about {spoken}", f"our {spoken}{filler}", f"code dealing with {spoken}"])
+    d.what = spoken if ctx.chance(0.7) else ctx.pick([f"{spoken}{filler}", f"the {spoken}{filler}",
+                                                      f"where we handle {spoken}", f"anything about {spoken}",
+                                                      f"our {spoken}{filler}", f"code dealing with {spoken}"])
     d.pattern = terms
 
 
@@ -140,8 +147,9 @@ def _message(ctx, d):
 
 def _term(ctx, d):
     term = ctx.rng.choice(v.TERMS)
-    d.what = term if ctx.chance(0.7) else ctx.pick([term, f"{term} references", f"mentions of {term}", f"anything mentioning {term}",
-                       f"all the {term} stuff", f"every {term} mention"])
+    d.what = term if ctx.chance(0.7) else ctx.pick([term, f"{term} references", f"mentions of {term}",
+                                                    f"anything mentioning {term}", f"all the {term} stuff",
+                                                    f"every {term} mention"])
     d.pattern = pattern_token(term)
 
 
@@ -155,11 +163,13 @@ def _regex(ctx, d):
     # with ...", which asks for the matching lines alone (select:content); "text" where it says lines
     lines = "text" if described.startswith("lines") else "code"
     d.what = described if ctx.chance(0.6) else ctx.pick([described, f"anything that looks like {described}",
-                                                          f"text matching {described}", f"{lines} like {described}",
-                                                          f"patterns like {described}", f"{lines} with {described}",
-                                                          f"strings shaped like {described}", f"anything matching {described}",
-                                                          f"{lines} that look like {described}", f"text shaped like {described}",
-                                                          f"occurrences of {described}", f"matches for {described}"])
+                                                         f"text matching {described}", f"{lines} like {described}",
+                                                         f"patterns like {described}", f"{lines} with {described}",
+                                                         f"strings shaped like {described}",
+                                                         f"anything matching {described}",
+                                                         f"{lines} that look like {described}",
+                                                         f"text shaped like {described}", f"occurrences of {described}",
+                                                         f"matches for {described}"])
     d.pattern = f"/{regex}/"
 
 
@@ -178,9 +188,10 @@ def _regexp_mode(ctx, d):
     else:
         described, regex, _ = ctx.rng.choice([r for r in v.REGEXES if r[2]])
     d.what = ctx.short([f"{described}, regex", f"regexp {described}", f"a regex for {described}",
-                        f"regex for {described}", f"matching the regex for {described}", f"regex search for {described}",
-                        f"{described} via regex", f"{described} as a regex", f"{described} (regex)",
-                        f"regex matching {described}", f"{described} by regex", f"a regexp for {described}"],
+                        f"regex for {described}", f"matching the regex for {described}",
+                        f"regex search for {described}", f"{described} via regex", f"{described} as a regex",
+                        f"{described} (regex)", f"regex matching {described}", f"{described} by regex",
+                        f"a regexp for {described}"],
                        [f"{described}, in regex mode", f"{described} using regexp search",
                         f"{described} (treat it as a regular expression)", f"{described} with regexp matching",
                         f"a regular expression search for {described}", f"{described} using a regular expression",
@@ -230,8 +241,9 @@ def _phrase(ctx, d):
 
 def _standard(ctx, d):
     text = ctx.rng.choice(v.MESSAGES)
-    d.what = ctx.short([f"{text}, standard mode"], [f"{text} in standard mode", f"{text} with the standard pattern type",
-                       f"{text} as one string, standard search", f"standard-mode matches of {text}"])
+    d.what = ctx.short([f"{text}, standard mode"],
+                       [f"{text} in standard mode", f"{text} with the standard pattern type",
+                        f"{text} as one string, standard search", f"standard-mode matches of {text}"])
     d.params.append("patterntype:standard")
     d.pattern = text
 
@@ -244,35 +256,37 @@ def _keyword_mode(ctx, d):
     d.pattern = terms
 
 
-def _or(ctx, d):
+def _boolean(ctx: Ctx, d: Draft, op: str, phrasings: list[str]) -> bool:
+    """Two distinct simple terms joined by ``op``, said one of ``phrasings`` ways (templates with
+    ``{a}`` and ``{b}``); an identifier instead when the terms repeat, and then False. One body
+    for OR, AND and NOT, so how a pair is drawn and said is written once."""
     terms = _terms(ctx, d, 2)
     if not terms:
-        return _ident(ctx, d)
+        _ident(ctx, d)
+        return False
     (a, sa), (b, sb) = terms
-    d.what = ctx.pick([f"{sa} or {sb}", f"either {sa} or {sb}", f"{sa} or else {sb}", f"any of {sa} and {sb}",
-                       f"{sa} or maybe {sb}", f"{sa}, or {sb}"])
-    d.pattern, d.pattern_or = f"{a} OR {b}", True
+    d.what = ctx.pick([phrasing.format(a=sa, b=sb) for phrasing in phrasings])
+    d.pattern = f"{a} {op} {b}"
+    return True
+
+
+def _or(ctx, d):
+    """Either term; ``pattern_or`` so the pattern is parenthesised once filters join it."""
+    if _boolean(ctx, d, "OR", ["{a} or {b}", "either {a} or {b}", "{a} or else {b}", "any of {a} and {b}",
+                               "{a} or maybe {b}", "{a}, or {b}"]):
+        d.pattern_or = True
 
 
 def _and(ctx, d):
-    terms = _terms(ctx, d, 2)
-    if not terms:
-        return _ident(ctx, d)
-    (a, sa), (b, sb) = terms
-    d.what = ctx.pick([f"both {sa} and {sb}", f"{sa} together with {sb}", f"files with {sa} and also {sb}",
-                       f"{sa} and {sb} in the same file", f"places using {sa} as well as {sb}"])
-    d.pattern = f"{a} AND {b}"
+    """Both terms, said as in one file."""
+    _boolean(ctx, d, "AND", ["both {a} and {b}", "{a} together with {b}", "files with {a} and also {b}",
+                             "{a} and {b} in the same file", "places using {a} as well as {b}"])
 
 
 def _not(ctx, d):
-    terms = _terms(ctx, d, 2)
-    if not terms:
-        return _ident(ctx, d)
-    (a, sa), (b, sb) = terms
-    d.what = ctx.pick([f"{sa} but not {sb}", f"{sa} without {sb}", f"{sa} where there's no {sb}",
-                       f"files with {sa} that lack {sb}", f"{sa}, excluding anything with {sb}",
-                       f"{sa} but never {sb}"])
-    d.pattern = f"{a} NOT {b}"
+    """The first term in files without the second."""
+    _boolean(ctx, d, "NOT", ["{a} but not {b}", "{a} without {b}", "{a} where there's no {b}",
+                             "files with {a} that lack {b}", "{a}, excluding anything with {b}", "{a} but never {b}"])
 
 
 def _group(ctx, d):
@@ -304,7 +318,8 @@ def _neg_content(ctx, d):
     d.pattern = name
     if ctx.chance(0.5):
         other = ctx.rng.choice(v.MESSAGES)
-        d.what = ctx.pick([f"{spoken} in files that don't contain '{other}'", f"{spoken} where the file lacks \"{other}\"",
+        d.what = ctx.pick([f"{spoken} in files that don't contain '{other}'",
+                           f"{spoken} where the file lacks \"{other}\"",
                            f"{spoken}, skipping files with the text \"{other}\""])
         d.params.append(f'-content:"{other}"')
         return
@@ -316,7 +331,7 @@ def _neg_content(ctx, d):
     d.params.append(f"-content:{pattern_token(code)}")
 
 
-BUILD = {"ident": _ident, "lang_code": _lang_code, "concept": _concept, "topic": _topic, "message": _message, "term": _term,
-         "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "phrase": _phrase, "standard": _standard,
-         "keyword_mode": _keyword_mode, "or": _or, "and": _and, "not": _not, "group": _group,
+BUILD = {"ident": _ident, "lang_code": _lang_code, "concept": _concept, "topic": _topic, "message": _message,
+         "term": _term, "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "phrase": _phrase,
+         "standard": _standard, "keyword_mode": _keyword_mode, "or": _or, "and": _and, "not": _not, "group": _group,
          "content": _content, "neg_content": _neg_content, "spoken_ident": spoken_ident}

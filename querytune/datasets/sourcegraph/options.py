@@ -148,7 +148,8 @@ def after_date(ctx: Ctx) -> tuple[str, str]:
         if ctx.chance(SHORT_SHARE):
             return ctx.pick([("last week", '"1 week ago"'), ("since yesterday", "yesterday"), ("today", "today"),
                              (f"last {n} days", f'"{n} days ago"'), ("past month", '"1 month ago"'),
-                             (f"past {n} weeks", f'"{n} weeks ago"'), ("past year", '"1 year ago"'), (f"last {n} months", f'"{n} months ago"'),
+                             (f"past {n} weeks", f'"{n} weeks ago"'), ("past year", '"1 year ago"'),
+                             (f"last {n} months", f'"{n} months ago"'),
                              (f"since {weekday.capitalize()}", f'"last {weekday}"'),
                              (f"last {n} hours", f'"{n} hours ago"'), ("last month", '"1 month ago"')])
         return ctx.pick([
@@ -164,7 +165,8 @@ def after_date(ctx: Ctx) -> tuple[str, str]:
         start = month_start(today, month)
         if ctx.chance(SHORT_SHARE):
             return ctx.pick([(f"since {start:%B}", start.isoformat()), (f"since {start:%b}", start.isoformat())])
-        return ctx.pick([(f"since {start:%B}", start.isoformat()), (f"since the start of {start:%B}", start.isoformat()),
+        return ctx.pick([(f"since {start:%B}", start.isoformat()),
+                         (f"since the start of {start:%B}", start.isoformat()),
                          (f"from {start:%B} on", start.isoformat()), (f"after {start:%B} 1st", start.isoformat())])
     day = today - timedelta(days=rng.randint(3, 500))
     return ctx.short(["since", "after"], ["from", "newer than"]) + " " + spoken_day(ctx, day), day.isoformat()

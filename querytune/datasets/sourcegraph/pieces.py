@@ -74,7 +74,7 @@ class Draft:
     code_lang: str | None = None  # the language of the code snippet searched for: every language filter keeps to it
     no_repo_predicates: bool = False  # rev: cannot be combined with repo predicates
     file_specific: bool = False  # a file name or extension filter (implies a language)
-    lang_fragment: int | None = None  # index of the "in Python" fragment, so "test files" can become "Python test files"
+    lang_fragment: int | None = None  # the "in Python" fragment's index: "test files" can become "Python test files"
     bare: bool = False  # the request is the content alone, typed like a search box
 
     def add(self, param: str, fragment: str | None = None) -> "Draft":

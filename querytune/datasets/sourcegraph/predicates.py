@@ -8,6 +8,7 @@ have Dockerfiles?"; as a scope it is also said as a kind of repo ("in repos tagg
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from querytune.datasets.sourcegraph import vocab as v
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, pattern_token, regex_escape
@@ -70,8 +71,8 @@ def _path(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     param = f"repo:has.path({regex})" if kind == "path" else f"repohasfile:{regex}"
     return (param, ctx.pick([f"have {said}", f"contain {said}", f"include {said}", f"have {one}", f"come with {one}",
                              f"have {one} checked in", f"contain {one}", f"ship {said}", f"ship {one}"]),
-            [f"in repos with {one}", f"in repos that have {one}", f"in every repo with {one}", f"in repos containing {one}",
-             f"in any repo with {said}", f"in repos with {said}"])
+            [f"in repos with {one}", f"in repos that have {one}", f"in every repo with {one}",
+             f"in repos containing {one}", f"in any repo with {said}", f"in repos with {said}"])
 
 
 def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[str, str]:
@@ -95,41 +96,63 @@ def _code_condition(ctx: Ctx, d: Draft, kind: str, as_subject: bool) -> tuple[st
     return "select:repo", phrase
 
 
+class _Phrases(NamedTuple):
+    """How a predicate is said, each a template with one named slot for what it names: verb phrases
+    short and long (drawn as ``ctx.short`` draws them) and scope nouns (``_scope_phrase`` draws one)."""
+
+    short: list[str]
+    long: list[str]
+    nouns: list[str]
+
+
+def _phrased(ctx: Ctx, param: str, phrases: _Phrases, **said: str) -> tuple[str, str, list[str]]:
+    """(param, verb phrase, scope nouns) with ``said`` filled in: one body for every predicate said
+    from a phrase table, so its phrasings are data and their draws come in one order."""
+    short, long, nouns = ([template.format(**said) for template in templates] for templates in phrases)
+    return param, ctx.short(short, long), nouns
+
+
+_STALE = _Phrases(["had no commits in {spoken}", "saw no commits in {spoken}",
+                   "haven't been touched in {spoken}", "got no commits in {spoken}"],
+                  ["have had no commits in {spoken}", "went stale, nothing committed in {spoken}",
+                   "have been stale for {spoken}", "have gone {spoken} without a commit",
+                   "nobody has pushed to in {spoken}", "are stale, with nothing committed for {spoken}"],
+                  ["in repos with no commits in {spoken}", "in repos nobody touched in {spoken}",
+                   "in stale repos, nothing committed in {spoken}", "in repos untouched for {spoken}",
+                   "in stale repos, no commits in {spoken}", "in repos with nothing pushed in {spoken}"])
+_ACTIVE = _Phrases(["had commits in {spoken}", "saw activity in {spoken}", "were active in {spoken}"],
+                   ["are still active, with commits in {spoken}", "got pushed to in {spoken}"],
+                   ["in repos with commits in {spoken}", "in repos active in {spoken}",
+                    "in repos that got commits in {spoken}"])
+
+
 def _commit(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    """Repos by whether they had commits in a recent span ("stale for 6 months": ``-repo:has.commit.after``)."""
     n = ctx.rng.randint(2, 11)
     when, spoken = ctx.pick([(f"{n} months ago", f"the last {n} months"), ("1 year ago", "the past year"),
-                             ("1 year ago", "a year"), ("1 month ago", "the last month"), (f"{n} months ago", f"{n} months"),
-                             (f"{n} weeks ago", f"the past {n} weeks"), ("1 year ago", "over a year"),
-                             ("1 month ago", "a month")])
+                             ("1 year ago", "a year"), ("1 month ago", "the last month"),
+                             (f"{n} months ago", f"{n} months"), (f"{n} weeks ago", f"the past {n} weeks"),
+                             ("1 year ago", "over a year"), ("1 month ago", "a month")])
     if kind == "-commit":
-        return (f"-repo:has.commit.after({when})",
-                ctx.short([f"had no commits in {spoken}", f"saw no commits in {spoken}",
-                           f"haven't been touched in {spoken}", f"got no commits in {spoken}"],
-                          [f"have had no commits in {spoken}", f"went stale, nothing committed in {spoken}",
-                           f"have been stale for {spoken}", f"have gone {spoken} without a commit",
-                           f"nobody has pushed to in {spoken}", f"are stale, with nothing committed for {spoken}"]),
-                [f"in repos with no commits in {spoken}", f"in repos nobody touched in {spoken}",
-                 f"in stale repos, nothing committed in {spoken}", f"in repos untouched for {spoken}",
-                 f"in stale repos, no commits in {spoken}", f"in repos with nothing pushed in {spoken}"])
+        return _phrased(ctx, f"-repo:has.commit.after({when})", _STALE, spoken=spoken)
     param = f'repohascommitafter:"{when}"' if kind == "repohascommitafter" else f"repo:has.commit.after({when})"
-    return (param, ctx.short([f"had commits in {spoken}", f"saw activity in {spoken}", f"were active in {spoken}"],
-                             [f"are still active, with commits in {spoken}", f"got pushed to in {spoken}"]),
-            [f"in repos with commits in {spoken}", f"in repos active in {spoken}",
-             f"in repos that got commits in {spoken}"])
+    return _phrased(ctx, param, _ACTIVE, spoken=spoken)
+
+
+_DESCRIBED = _Phrases(["are described as {desc}", "say {desc} in their description",
+                       "mention {desc} in their description", "have {desc} in the description"],
+                      ["describe themselves as a {desc}", "have {desc} in their description",
+                       "have a description that mentions {desc}", "list {desc} in their description",
+                       "have a description saying {desc}", "call themselves a {desc} in the description"],
+                      ["in repos described as {desc}", "in repos whose description says {desc}",
+                       "in repos whose description mentions {desc}", "in repos with a description mentioning {desc}",
+                       "in repos with {desc} in the description", "in any repo whose description has {desc}"])
 
 
 def _description(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     """Repos by the words of their description (as a scope or listed: the predicate, never ``select:repo``)."""
     desc = ctx.rng.choice(v.DESCRIPTIONS)
-    return (f"repo:has.description({desc})",
-            ctx.short([f"are described as {desc}", f"say {desc} in their description",
-                       f"mention {desc} in their description", f"have {desc} in the description"],
-                      [f"describe themselves as a {desc}", f"have {desc} in their description",
-                       f"have a description that mentions {desc}", f"list {desc} in their description",
-                       f"have a description saying {desc}", f"call themselves a {desc} in the description"]),
-            [f"in repos described as {desc}", f"in repos whose description says {desc}",
-             f"in repos whose description mentions {desc}", f"in repos with a description mentioning {desc}",
-             f"in repos with {desc} in the description", f"in any repo whose description has {desc}"])
+    return _phrased(ctx, f"repo:has.description({desc})", _DESCRIBED, desc=desc)
 
 
 def _meta(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
@@ -144,18 +167,20 @@ def _meta(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
     return f"{'-' if neg else ''}repo:has.meta({arg})", phrase, [] if neg else [f"in repos {spoken}", *every]
 
 
+_UNTAGGED = _Phrases(["aren't tagged {topic}"], ["aren't tagged with the {topic} topic", "lack the {topic} topic"],
+                     ["in repos not tagged {topic}", "outside the {topic}-tagged repos"])
+_TAGGED = _Phrases(["are tagged {topic}", "have topic {topic}", "are tagged with {topic}"],
+                   ["have the {topic} topic", "carry the GitHub topic {topic}"],
+                   ["in repos tagged {topic}", "in {topic}-tagged repos", "in repos with the {topic} topic",
+                    "in repos tagged as {topic}"])
+
+
 def _topic(ctx: Ctx, kind: str) -> tuple[str, str, list[str]]:
+    """Repos by a GitHub topic, a fifth of them by its absence (``-repo:has.topic``)."""
     topic = ctx.rng.choice(v.TOPICS_GH)
     if ctx.chance(0.2):
-        return (f"-repo:has.topic({topic})",
-                ctx.short([f"aren't tagged {topic}"], [f"aren't tagged with the {topic} topic",
-                                                        f"lack the {topic} topic"]),
-                [f"in repos not tagged {topic}", f"outside the {topic}-tagged repos"])
-    return (f"repo:has.topic({topic})",
-            ctx.short([f"are tagged {topic}", f"have topic {topic}", f"are tagged with {topic}"],
-                      [f"have the {topic} topic", f"carry the GitHub topic {topic}"]),
-            [f"in repos tagged {topic}", f"in {topic}-tagged repos", f"in repos with the {topic} topic",
-             f"in repos tagged as {topic}"])
+        return _phrased(ctx, f"-repo:has.topic({topic})", _UNTAGGED, topic=topic)
+    return _phrased(ctx, f"repo:has.topic({topic})", _TAGGED, topic=topic)
 
 
 def _meta_key(ctx: Ctx) -> tuple[str, str]:

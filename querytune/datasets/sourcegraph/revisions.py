@@ -50,7 +50,8 @@ def at_time(ctx: Ctx, d: Draft) -> None:
     if roll < 0.52:
         day = month_start(ctx.today, ctx.rng.randint(1, 12))
         day = day if ctx.chance(0.5) else day.replace(year=day.year - 1)
-        month = f"{day:%B}" if day > ctx.today.replace(year=ctx.today.year - 1) and ctx.chance(0.5) else f"{day:%B} {day.year}"
+        month = (f"{day:%B}" if day > ctx.today.replace(year=ctx.today.year - 1) and ctx.chance(0.5)
+                 else f"{day:%B} {day.year}")
         spoken = _as_of(ctx, month, [f"as it was in {month}", f"back in {month}", f"at the start of {month}"], "in")
     elif roll < 0.64:
         day, spoken = _season(ctx)

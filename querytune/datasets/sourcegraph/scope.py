@@ -19,8 +19,9 @@ def named_repo(ctx: Ctx, d: Draft, allow_rev: bool = True) -> None:
         org = ctx.rng.choice(v.ORGS)
         d.params.append(f"repo:{org}/")
         d.fragments.append(ctx.short([f"in {org} org", f"{org} org", f"all {org} repos", f"{org} repos"],
-                                     [f"across the {org} org", f"in all {org} repos", f"anywhere in {org}'s repositories",
-                                      f"in every repo under {org}", f"org-wide at {org}"]))
+                                     [f"across the {org} org", f"in all {org} repos",
+                                      f"anywhere in {org}'s repositories", f"in every repo under {org}",
+                                      f"org-wide at {org}"]))
         return
     if roll < 0.46:
         _several_repos(ctx, d)
@@ -123,9 +124,10 @@ def _said_together(ctx: Ctx, count: int, org: str | None) -> str:
     kind = ctx.pick(["repos", "repositories", "services"] if org else ["repos", "repositories"])
     owner = f"{org} " if org and ctx.chance(0.5) else ""
     these = {2: "these two", 3: "these three"}[count]
-    return ctx.pick([f"in {number} {owner}{kind}", f"across {number} {owner}{kind}", f"in {number} of the {owner}{kind}",
-                     f"across {these} {kind}", f"in {these} {owner}{kind}", f"{number} {owner}{kind}",
-                     f"in {number} candidate repos", f"in each of the {count} {owner}{kind}"])
+    return ctx.pick([f"in {number} {owner}{kind}", f"across {number} {owner}{kind}",
+                     f"in {number} of the {owner}{kind}", f"across {these} {kind}", f"in {these} {owner}{kind}",
+                     f"{number} {owner}{kind}", f"in {number} candidate repos",
+                     f"in each of the {count} {owner}{kind}"])
 
 
 def exclude_repo(ctx: Ctx, d: Draft) -> None:
@@ -227,15 +229,15 @@ def lang_scope(ctx: Ctx, d: Draft, lang: str | None = None) -> None:
     """A language the request names: ``lang:`` ("in Go", "Python files", "SQL files"), except the
     languages people name by their file ("Dockerfiles"), which are a file filter. A draft with a
     code snippet names the snippet's language ("async def in Python", never "in Go")."""
-    weights = [0 if l in v.FILE_NAMED_LANGS else 3 if i < 10 else 1 for i, (l, _) in enumerate(v.LANGUAGES)]
-    lang = lang or d.code_lang or ctx.rng.choices([l for l, _ in v.LANGUAGES], weights)[0]
+    weights = [0 if name in v.FILE_NAMED_LANGS else 3 if i < 10 else 1 for i, (name, _) in enumerate(v.LANGUAGES)]
+    lang = lang or d.code_lang or ctx.rng.choices([name for name, _ in v.LANGUAGES], weights)[0]
     if lang in v.FILE_NAMED_LANGS:
         said, regex = v.FILE_NAMED_LANGS[lang]
         d.file_specific = True
         d.add(f"file:{regex}", ctx.short([f"in {said}", f"{said} only"], [f"in the {said}", f"only in {said}"]))
         return
     said = lang_said(ctx, lang)
-    kinds = [k for k, l in v.LANG_FILES if l == lang]
+    kinds = [k for k, of_lang in v.LANG_FILES if of_lang == lang]
     short = [f"in {k}" for k in kinds] + [f"{said} files", f"{said} code", f"in {said} files", f"{said}",
                                           f"{said} only", f"in {said}", f"in {said}", f"in the {said} code",
                                           f"our {said}", f"in our {said}", f"{said} sources"]
@@ -255,16 +257,18 @@ TWO_EXCLUDED_SHARE = 0.2  # exclusions of two languages at once: -lang:a -lang:b
 def exclude_lang(ctx: Ctx, d: Draft) -> None:
     """One or two languages to leave out, never the one the draft's code snippet is written in; the
     negation said before or after the language, in the words people use ("outside", "ignore", "other than")."""
-    langs = ctx.rng.sample([l for l in _EXCLUDED_LANGS if l != d.code_lang], 2 if ctx.chance(TWO_EXCLUDED_SHARE) else 1)
+    langs = ctx.rng.sample([other for other in _EXCLUDED_LANGS if other != d.code_lang],
+                           2 if ctx.chance(TWO_EXCLUDED_SHARE) else 1)
     said = " and ".join(lang_said(ctx, lang) for lang in langs) if ctx.chance(0.7) else \
         " or ".join(lang_said(ctx, lang) for lang in langs)
     d.add(f"-lang:{langs[0]}", ctx.short([f"no {said}", f"not {said}", f"outside {said}", f"not in {said}",
                                           f"excluding {said}", f"ignore {said}", f"skip {said}", f"minus {said}",
-                                          f"except {said}", f"without {said}", f"ignoring {said}", f"except for {said}"],
+                                          f"except {said}", f"without {said}", f"ignoring {said}",
+                                          f"except for {said}"],
                                          [f"but not in {said}", f"excluding {said} files", f"skip the {said} files",
-                                          f"outside of {said} code", f"not written in {said}", f"other than {said} code",
-                                          f"ignore {said} files", f"anything except {said}", f"leaving out {said}",
-                                          f"in everything but {said}", f"no {said} files please",
+                                          f"outside of {said} code", f"not written in {said}",
+                                          f"other than {said} code", f"ignore {said} files", f"anything except {said}",
+                                          f"leaving out {said}", f"in everything but {said}", f"no {said} files please",
                                           f"anywhere but the {said} code"]))
     d.params += [f"-lang:{lang}" for lang in langs[1:]]
 
@@ -274,8 +278,8 @@ def two_langs(ctx: Ctx, d: Draft) -> None:
     Dockerfile snippet is scoped by its file instead)."""
     if d.code_lang in v.FILE_NAMED_LANGS:
         return lang_scope(ctx, d)
-    a, b = ctx.rng.sample([l for l in ("python", "go", "java", "typescript", "rust", "ruby", "kotlin", "c++")
-                           if l != d.code_lang], 2)
+    a, b = ctx.rng.sample([other for other in ("python", "go", "java", "typescript", "rust", "ruby", "kotlin", "c++")
+                           if other != d.code_lang], 2)
     if d.code_lang:
         a, b = ctx.rng.sample([d.code_lang, a], 2)
     d.add(f"(lang:{a} OR lang:{b})", ctx.short([f"in {lang_said(ctx, a)} or {lang_said(ctx, b)}",

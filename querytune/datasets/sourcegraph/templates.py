@@ -30,7 +30,8 @@ HELD_OUT = 2
 # reusable openers for code search (patterns plus filters)
 _CODE = [
     "find {what}", "{what}", "where do we use {what}?", "search for {what}", "show me {what}",
-    "grep for {what}", "look for {what}", "search everywhere for {what}", "can you find {what}", "I need to find {what}",
+    "grep for {what}", "look for {what}", "search everywhere for {what}", "can you find {what}",
+    "I need to find {what}",
     "where is {what} used?", "locate {what}", "I'm looking for {what}", "where can I find {what}?",
     "list every occurrence of {what}", "find all the places with {what}", "could you search for {what}",
     "pull up {what}", "track down {what}", "hunting for {what}", "do we have {what} anywhere?",
@@ -104,13 +105,15 @@ TEMPLATES: dict[str, list[str]] = {
         "give me the repos that {what}", "Which repositories {what}?", "List all repos that {what}.",
     ],
     "file_list": [
-        "find {what}", "list all {what}", "show me the {what}", "where are the {what}?", "get me every one of the {what}",
+        "find {what}", "list all {what}", "show me the {what}", "where are the {what}?",
+        "get me every one of the {what}",
         "I need a list of {what}", "do we have any {what}?", "locate {what}", "Which {what} exist?",
         "Locate {what} across the codebase.",
     ],
     "symbol": [
         "where is {what} defined?", "find the definition of {what}", "go to definition of {what}",
-        "symbol search for {what}", "which file defines {what}?", "jump to definition of {what}", "where do we declare {what}?",
+        "symbol search for {what}", "which file defines {what}?", "jump to definition of {what}",
+        "where do we declare {what}?",
         "look up {what} in symbol search", "find where {what} is declared", "search symbols for {what}",
         "symbol results for {what}", "list symbols matching {what}", "show symbols that match {what}",
         "Locate the declaration of {what}.",

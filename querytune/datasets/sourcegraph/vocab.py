@@ -21,9 +21,9 @@ _TABLES = {name: row for table in ("vocab.yaml", "concepts.yaml")
 LANGUAGES = [
     ("go", ["Go", "Golang", "go"]), ("python", ["Python", "python", "py"]),
     ("typescript", ["TypeScript", "TS", "typescript", "ts"]), ("javascript", ["JavaScript", "JS", "javascript", "js"]),
-    ("java", ["Java", "java"]), ("rust", ["Rust", "rust"]), ("ruby", ["Ruby", "ruby"]), ("c++", ["C++", "cpp"]), ("c", ["C"]),
-    ("c#", ["C#", "csharp", "c#"]), ("kotlin", ["Kotlin", "kotlin"]), ("swift", ["Swift", "swift"]), ("php", ["PHP", "php"]),
-    ("scala", ["Scala"]), ("shell", ["shell", "bash", "shell script"]), ("elixir", ["Elixir"]),
+    ("java", ["Java", "java"]), ("rust", ["Rust", "rust"]), ("ruby", ["Ruby", "ruby"]), ("c++", ["C++", "cpp"]),
+    ("c", ["C"]), ("c#", ["C#", "csharp", "c#"]), ("kotlin", ["Kotlin", "kotlin"]), ("swift", ["Swift", "swift"]),
+    ("php", ["PHP", "php"]), ("scala", ["Scala"]), ("shell", ["shell", "bash", "shell script"]), ("elixir", ["Elixir"]),
     ("haskell", ["Haskell"]), ("lua", ["Lua"]), ("dart", ["Dart"]), ("sql", ["SQL", "sql"]),
     ("yaml", ["YAML", "yaml"]), ("markdown", ["Markdown", "markdown"]), ("hcl", ["HCL", "Terraform", "terraform"]),
     ("protobuf", ["protobuf", "Protobuf"]), ("dockerfile", ["Dockerfile"]), ("json", ["JSON"]),
@@ -48,8 +48,8 @@ CODE = {
            "time.NewTicker", "interface{}", "json.Unmarshal", "context.WithCancel", "http.ListenAndServe",
            "errors.Is", "t.Helper()", "slog.Info", "sql.Open", "grpc.NewServer", "os.ReadFile", "reflect.DeepEqual",
            "http.NewRequest", "strconv.Atoi", "time.After"],
-    "typescript": ["useRef", "useReducer", "as const", "Promise.all", "structuredClone(", "@ts-expect-error", "readonly",
-                   "keyof typeof", "z.object", "createContext", "async function", "useMemo", "useCallback",
+    "typescript": ["useRef", "useReducer", "as const", "Promise.all", "structuredClone(", "@ts-expect-error",
+                   "readonly", "keyof typeof", "z.object", "createContext", "async function", "useMemo", "useCallback",
                    "export default", "Record<string", "@Injectable()", "import.meta.env", "JSON.stringify"],
     "javascript": ["console.error", "require(", "module.exports", "requestAnimationFrame", "addEventListener",
                    "sessionStorage", "JSON.parse", "document.querySelector", "process.argv", "new Promise",
@@ -168,12 +168,13 @@ TERMS = ["TODO", "FIXME", "HACK", "deprecated", "retry", "timeout", "access_toke
 
 # topics people describe in a few words: (spoken, keyword terms of the query)
 TOPICS = [
-    ("grpc timeout", "grpc timeout"), ("retry budget", "retry budget"), ("retry jitter", "retry jitter"),
-    ("circuit breaker", "circuit breaker"), ("connection pool size", "connection pool size"),
-    ("jwt expiry", "jwt expiry"), ("oauth callback", "oauth callback"), ("cache invalidation", "cache invalidation"),
-    ("s3 upload", "s3 upload"), ("kafka consumer lag", "kafka consumer lag"), ("webhook signature", "webhook signature"),
-    ("feature flag rollout", "feature flag rollout"), ("stripe refund", "stripe refund"),
-    ("redis lock", "redis lock"), ("graceful shutdown", "graceful shutdown"), ("health check endpoint", "health check"),
+    ("grpc timeout", "grpc timeout"), ("retry budget", "retry budget"),
+    ("retry jitter", "retry jitter"), ("circuit breaker", "circuit breaker"),
+    ("connection pool size", "connection pool size"), ("jwt expiry", "jwt expiry"),
+    ("oauth callback", "oauth callback"), ("cache invalidation", "cache invalidation"), ("s3 upload", "s3 upload"),
+    ("kafka consumer lag", "kafka consumer lag"), ("webhook signature", "webhook signature"),
+    ("feature flag rollout", "feature flag rollout"), ("stripe refund", "stripe refund"), ("redis lock", "redis lock"),
+    ("graceful shutdown", "graceful shutdown"), ("health check endpoint", "health check"),
     ("cors preflight", "cors preflight"), ("password reset email", "password reset email"),
     ("pagination cursor", "pagination cursor"), ("dead letter queue", "dead letter queue"),
     ("tls certificate reload", "tls certificate reload"), ("db migration rollback", "migration rollback"),
@@ -182,14 +183,17 @@ TOPICS = [
     ("exponential backoff", "exponential backoff"), ("worker pool", "worker pool"), ("audit log", "audit log"),
     ("outgoing http retries", "http retry"), ("invoice pdf rendering", "invoice pdf"),
     ("tenant isolation", "tenant isolation"), ("search ranking weights", "ranking weights"),
-    ("image resizing", "image resize"), ("cron schedule parsing", "cron schedule"), ("sso login redirect", "sso redirect"),
-    ("gdpr data export", "gdpr export"), ("currency rounding", "currency rounding"), ("timezone conversion", "timezone"),
-    ("file upload size limit", "upload size limit"), ("websocket heartbeat", "websocket heartbeat"),
-    ("database connection string", "connection string"), ("api versioning", "api version"),
-    ("request signing", "request signing"), ("shard rebalancing", "shard rebalance"), ("leader election", "leader election"),
+    ("image resizing", "image resize"), ("cron schedule parsing", "cron schedule"),
+    ("sso login redirect", "sso redirect"), ("gdpr data export", "gdpr export"),
+    ("currency rounding", "currency rounding"),
+    ("timezone conversion", "timezone"), ("file upload size limit", "upload size limit"),
+    ("websocket heartbeat", "websocket heartbeat"), ("database connection string", "connection string"),
+    ("api versioning", "api version"), ("request signing", "request signing"),
+    ("shard rebalancing", "shard rebalance"), ("leader election", "leader election"),
     ("bloom filter", "bloom filter"), ("consistent hashing", "consistent hashing"), ("config hot reload", "hot reload"),
-    ("otp verification", "otp verify"), ("push notification tokens", "push token"), ("email unsubscribe link", "unsubscribe"),
-    ("cart abandonment", "abandoned cart"), ("fraud score threshold", "fraud score"), ("refund webhook", "refund webhook"),
+    ("otp verification", "otp verify"), ("push notification tokens", "push token"),
+    ("email unsubscribe link", "unsubscribe"), ("cart abandonment", "abandoned cart"),
+    ("fraud score threshold", "fraud score"), ("refund webhook", "refund webhook"),
     ("locale fallback", "locale fallback"), ("dark mode toggle", "dark mode"), ("csv export", "csv export"),
     ("schema validation", "schema validation"),
 ]
@@ -281,11 +285,11 @@ FILE_NAMES = ["main.go", "server.ts", "settings.py", "routes.rb", "index.js", "s
 EXTENSIONS = [".go", ".py", ".ts", ".tsx", ".rb", ".java", ".rs", ".proto", ".sql", ".tf", ".sh", ".md",
               ".yaml", ".json", ".kt", ".swift", ".vue", ".scss", ".graphql", ".ipynb"]
 #: extension -> the language of its files; file names and extensions imply it like IMPLIED_LANG's regexes
-EXTENSION_LANG = {".go": "go", ".py": "python", ".ts": "typescript", ".tsx": "typescript", ".rb": "ruby", ".java": "java",
-                  ".rs": "rust", ".proto": "protobuf", ".sql": "sql", ".tf": "hcl", ".sh": "shell", ".md": "markdown",
-                  ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".kt": "kotlin", ".swift": "swift", ".vue": "vue",
-                  ".scss": "scss", ".graphql": "graphql", ".js": "javascript", ".gradle": "groovy",
-                  ".ipynb": "jupyter notebook"}
+EXTENSION_LANG = {".go": "go", ".py": "python", ".ts": "typescript", ".tsx": "typescript", ".rb": "ruby",
+                  ".java": "java", ".rs": "rust", ".proto": "protobuf", ".sql": "sql", ".tf": "hcl", ".sh": "shell",
+                  ".md": "markdown", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".kt": "kotlin",
+                  ".swift": "swift", ".vue": "vue", ".scss": "scss", ".graphql": "graphql", ".js": "javascript",
+                  ".gradle": "groovy", ".ipynb": "jupyter notebook"}
 IMPLIED_LANG.update({name.replace(".", "\\.") + "$": EXTENSION_LANG.get("." + name.rsplit(".", 1)[-1], name.lower())
                      for name in FILE_NAMES + EXTENSIONS})
 # (how people say what to leave out, -file: regex)
@@ -367,7 +371,7 @@ META = [("owned by the payments team", "team:payments"), ("in the platform team'
         ("with a lifecycle of deprecated", "lifecycle:deprecated"), ("with an oncall key set", "oncall"),
         ("that have a pci metadata key", "pci"), ("with an empty owner key", "owner:"),
         ("with the language metadata set to go", "language:go"), ("flagged as customer-facing", "customer-facing")]
-META_KEYS = ["deprecated", "owner", "oncall", "sla", "cost-center", "experimental", "team", "pager"]  # keys said as keys
+META_KEYS = ["deprecated", "owner", "oncall", "sla", "cost-center", "experimental", "team", "pager"]  # said as keys
 CONTEXTS = [("the backend", "backend"), ("the mobile", "mobile"), ("the frontend", "frontend"),
             ("the open source", "oss"), ("the payments", "payments"), ("the data platform", "data-platform"),
             ("the acme mobile org", "@acme/mobile"), ("the globex platform", "@globex/platform"),
@@ -375,7 +379,7 @@ CONTEXTS = [("the backend", "backend"), ("the mobile", "mobile"), ("the frontend
             ("the ml", "ml"), ("the stark security org", "@stark/security"), ("the web", "web"),
             ("the umbrella apps org", "@umbrella/apps")]
 CONTEXT_USERS = ["alice", "erik", "priya", "sqs", "kenji", "sofia", "marcus", "hana"]
-USER_CONTEXTS = ["oncall", "reviews", "infra", "services", "migration", "starred"]  # a person's own contexts: @user/name
+USER_CONTEXTS = ["oncall", "reviews", "infra", "services", "migration", "starred"]  # a user's own contexts: @user/name
 
 # commit-message subjects: single words and phrases
 MESSAGE_WORDS = ["revert", "hotfix", "CVE", "flaky", "migration", "bump", "refactor", "typo", "security",

@@ -3,8 +3,9 @@
 The headline ``score`` is the original scorer's percentage / 100, echo cap included,
 so numbers compare with the published evaluations; ``reward`` is its uncapped GRPO
 form. ``score_unseen`` is ``score`` on queries absent from the training files (NaN, so
-left out of the mean, on the others) and ``in_training`` marks those others. ``format_ok`` is the strict parse (an empty answer fails it although it scores
-50%). Rating buckets are 0/1 per example, so their means are the rating shares.
+left out of the mean, on the others) and ``in_training`` marks those others. ``format_ok`` is
+the strict parse (an empty answer fails it although it scores 50%). Rating buckets are 0/1 per
+example, so their means are the rating shares.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ class QMDTask:
     scorer_version = 1
     metrics = {
         "score": True, "pct": True, "reward": True, "format_ok": True, "hyde_present": True,
-        "lex_echo": False, "score_unseen": True, "in_training": False, "excellent": True, "good": True, "acceptable": False, "poor": False, "failed": False,
+        "lex_echo": False, "score_unseen": True, "in_training": False, "excellent": True, "good": True,
+        "acceptable": False, "poor": False, "failed": False,
     }
 
     def messages(self, example: Example) -> Messages:

@@ -133,7 +133,8 @@ def _structure(pending: bool) -> dict[str, object]:
         return {"root": Ref("expr"), **_expression("", ())}
     join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_OR"), Ref("SEP")), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
     return {"root": alt(Ref("expr"), Ref("regexp_query"), Ref("literal_query")),
-            **_expression("", (Ref("group_word"),)), **_expression("_re", (Ref("group_word"), Ref("UNKNOWN")), param="PARAM_RE"),
+            **_expression("", (Ref("group_word"),)),
+            **_expression("_re", (Ref("group_word"), Ref("UNKNOWN")), param="PARAM_RE"),
             # a word that starts with a group (``(get|set)Value``): three lexemes, not one, since a
             # lexeme that starts with "(" would swallow a group's "(" (llguidance's lexer never backtracks)
             "group_word": seq("(", Ref("GROUP_INSIDE"), ")", Ref("GROUP_REST")),
@@ -173,7 +174,8 @@ def _lexemes(pending: bool) -> dict[str, object]:
     # the first patterntype: decides the mode, so regexp mode's other terms hold none
     lexemes["PARAM_RE"] = alt(g.Alt(tuple(_field(f, value) for f, value in _values().items()
                                           if f not in NEGATABLE and f != "patterntype")),
-                              *(_field(f, seq(nocase(name), "(", _args(), ")")) for f, name in sorted(UNNEGATABLE_PREDICATES)),
+                              *(_field(f, seq(nocase(name), "(", _args(), ")"))
+                                for f, name in sorted(UNNEGATABLE_PREDICATES)),
                               seq(opt("-"), Ref("NEGATABLE")))
     # before an unclosed "(" no term may hold a ")" the parser's paren count sees as stray
     lexemes["PATTERN_LIT"] = alt(_quoted(nonblank=True), _slashed_regex("()"), Ref("WORD"))
@@ -204,7 +206,8 @@ def _base_lexemes(pending: bool) -> dict[str, object]:
         # what may follow NOT or '-': negatable fields, without the predicates that cannot be negated
         "NEGATABLE": g.Alt(tuple(_field(f, value) for f, value in _values().items() if f in NEGATABLE)),
         "FIXED": g.Alt((*(_field(f, value) for f, value in _values().items() if f not in NEGATABLE),
-                        *(_field(f, seq(nocase(name), "(", _args(), ")")) for f, name in sorted(UNNEGATABLE_PREDICATES)))),
+                        *(_field(f, seq(nocase(name), "(", _args(), ")"))
+                          for f, name in sorted(UNNEGATABLE_PREDICATES)))),
         "REPO_REGEX": seq(alt(_unquoted_char("@\"'"), _balanced(_unquoted_char())),
                           star(alt(_unquoted_char("@"), _balanced(_unquoted_char())))),
         "PATTERN": alt(_quoted(nonblank=True), Ref("REGEX"), Ref("WORD")),
@@ -307,7 +310,8 @@ def _date(bare: bool = False):
     words = alt("yesterday", "today", "now")
     if bare:
         return alt(iso, words)
-    amount = alt(seq(nonzero, star(digit)), g.Alt(tuple(Lit(w) for w in sorted(v.NUMBER_WORDS, key=lambda w: (-len(w), w)))))
+    amount = alt(seq(nonzero, star(digit)),
+                 g.Alt(tuple(Lit(w) for w in sorted(v.NUMBER_WORDS, key=lambda w: (-len(w), w)))))
     unit = g.Alt(tuple(Lit(u) for u in v.UNITS))
     last = g.Alt(tuple(Lit(w) for w in (*v.LAST_UNITS, *v.WEEKDAYS)))
     return alt(iso, words, seq(amount, " ", unit, opt("s"), " ago"), seq("last ", last))

@@ -14,9 +14,9 @@ option filters are kept per row.
 
 About a quarter of rows carry candidate repositories, mostly of one org: when the request names one
 of them the gold pins it exactly (``repo:^github\\.com/o/n$``), several of them one alternation
-(``repo:^github\\.com/o/(a|b)$``; "in both repos" only when they are exactly the candidates), and "every repo except X" with X a candidate
-``-repo:^github\\.com/o/x$``; when it names a repo outside the candidates the gold names that repo
-as said (``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
+(``repo:^github\\.com/o/(a|b)$``; "in both repos" only when they are exactly the candidates), and "every repo
+except X" with X a candidate ``-repo:^github\\.com/o/x$``; when it names a repo outside the candidates the gold
+names that repo as said (``repo:payments``), and when it names none the gold has no repo filter. Rows whose head
 is one of an intent's last ``HELD_OUT`` heads form the test split, and only they use the
 held-out quarter of each fragment phrasing list.
 A share of requests is then typed the way people type (lowercase, abbreviated, unpunctuated, the odd
@@ -57,7 +57,7 @@ CANDIDATE_SHARE_OTHER = 0.2  # other requests: share that get candidates that mu
 CANDIDATE_SHARE_UNNAMED = 0.15  # requests naming a repo outside the candidates (the gold names it as said)
 CANDIDATE_SHARE_SEVERAL = 0.75  # requests naming several repos: share that get candidates (incl. them)
 CANDIDATE_SHARE_EXCLUDED = 0.6  # "every repo except X": share where X is a candidate (pinned -repo:^...$)
-HELD_OUT_WEIGHT = 0.8  # held-out heads drawn a bit less often (heads are also weighted by length): test is ~1/10 of rows
+HELD_OUT_WEIGHT = 0.8  # held-out heads drawn a bit less often (heads are also length-weighted): test is ~1/10 of rows
 VAL_SHARE = 0.1
 MAX_PER_QUERY = 2  # rows per canonical query (different phrasings of one search)
 TERSE_SHARE = 0.65  # requests typed without a head, like a search box ("grpc timeout in Go")

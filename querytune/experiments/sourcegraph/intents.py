@@ -30,9 +30,8 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
     if d.lang:
         scope.lang_scope(ctx, d, d.lang)
     drawn = [(repo, "repo"), (AS_OF * repo, "as_of"), (0.055, "-repo"), (0.14, "repo_predicate"),
-             (0 if d.lang else lang, "lang"),
-             (0.012 if lang else 0, "two_langs"), (file, "file"), (0.11, "-file"), (0.15, "file_predicate"), (0.055, "-lang"),
-             (0.06, "breadth")]
+             (0 if d.lang else lang, "lang"), (0.012 if lang else 0, "two_langs"), (file, "file"), (0.11, "-file"),
+             (0.15, "file_predicate"), (0.055, "-lang"), (0.06, "breadth")]
     if flags:
         drawn += [(0.12, "context"), (0.15, "repo_flags"), (0.035, "case"), (0.045, "count"), (0.035, "timeout"),
                   (0.04, "index")]
@@ -54,11 +53,12 @@ def _modifiers(ctx: Ctx, d: Draft, scale: float = 1.0, repo: float = 0.26, file:
                 revisions.at_time(ctx, d)
 
 
-_MODIFIERS = [("repo", scope.named_repo), ("as_of", scope.repo_as_of), ("-repo", scope.exclude_repo), ("repo_predicate", predicates.repo_predicate),
-              ("lang", scope.lang_scope), ("two_langs", scope.two_langs), ("file", scope.file_scope), ("-file", scope.exclude_file),
-              ("file_predicate", predicates.file_predicate), ("-lang", scope.exclude_lang), ("context", scope.context_scope),
-              ("repo_flags", options.repo_flags), ("case", options.case_flag), ("count", options.count_flag),
-              ("timeout", options.timeout_flag), ("index", options.index_flag), ("breadth", options.breadth)]
+_MODIFIERS = [("repo", scope.named_repo), ("as_of", scope.repo_as_of), ("-repo", scope.exclude_repo),
+              ("repo_predicate", predicates.repo_predicate), ("lang", scope.lang_scope), ("two_langs", scope.two_langs),
+              ("file", scope.file_scope), ("-file", scope.exclude_file), ("file_predicate", predicates.file_predicate),
+              ("-lang", scope.exclude_lang), ("context", scope.context_scope), ("repo_flags", options.repo_flags),
+              ("case", options.case_flag), ("count", options.count_flag), ("timeout", options.timeout_flag),
+              ("index", options.index_flag), ("breadth", options.breadth)]
 
 
 def _code(ctx, d):
@@ -219,7 +219,8 @@ def _symbol_said(ctx: Ctx, d: Draft, kind: str, spoken: str, name: str, adjectiv
         part = ctx.rng.choice(v.NOUNS + (v.TYPE_SUFFIXES if kind in _TYPE_KINDS else []))
         d.pattern = part
         return ctx.pick([f"{adjective}{spoken} with {part} in the name", f"{adjective}{spoken} containing {part}",
-                         f"{adjective}{spoken} whose name contains {part}", f"{adjective}{spoken} with {part} in their names"])
+                         f"{adjective}{spoken} whose name contains {part}",
+                         f"{adjective}{spoken} with {part} in their names"])
     d.pattern = name
     return ctx.pick([f"the {adjective}{singular} {name}", f"{adjective}{spoken} named {name}",
                      f"{adjective}{spoken} called {name}", f"the {name} {adjective}{singular}",

@@ -5,8 +5,9 @@ some odd values; a model that writes them has still made a mistake, so here they
 errors. An unknown ``name:value`` is an invented filter only when the request does not
 ask for that text: given the request, ``nolint:errcheck`` for "where do we use
 nolint:errcheck" is fine, and so is a regexp-mode term such as ``version:\s*\d+``.
-Without a request every such token is an error (the strict reading). Every problem is a :class:`ParseError` with a ``position`` and a stable
-``reason`` code (see ``REASONS``) that metrics and reports group by.
+Without a request every such token is an error (the strict reading). Every problem is a
+:class:`ParseError` with a ``position`` and a stable ``reason`` code (see ``REASONS``) that
+metrics and reports group by.
 """
 from __future__ import annotations
 
@@ -74,10 +75,11 @@ def check(text: str, request: str | None = None) -> Query:
     ``request`` is the natural-language request the query answers, if known: a
     ``name:value`` token that it mentions is search text, not an invented filter.
 
-    >>> check("lang:python async:yes")
+    >>> check("lang:python async:yes")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    querytune.experiments.base.ParseError: async:yes: 'async' is not a Sourcegraph filter; search the word itself ("async") or use a real filter such as lang:, file:, repo:, type:
+    querytune.experiments.base.ParseError: async:yes: 'async' is not a Sourcegraph filter; search the word itself
+    ("async") or use a real filter such as lang:, file:, repo:, type:
     """
     problems = problems_of(text, request)
     if problems:
