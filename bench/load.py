@@ -5,9 +5,10 @@ one is answered, for ``duration_s``. The clients are spread over several process
 (spawned, so they never share the benchmark's CUDA state), because one Python event
 loop tops out near the request rates the goal asks for. Throughput counts the answers
 that finished inside the measured window, after a warm-up; latency is the round trip
-seen by the client, split by the server's ``Server-Timing`` stages (``querytune.serve.timing``), with
-``outside_app`` = the round trip less the app's own time (proxy, network, client). A task route's answer says how many resamples it took and whether the engine
-cut it at ``max_tokens``; both are counted, since a resampled answer costs its engine twice or more.
+seen by the client, split by the server's ``Server-Timing`` stages (``querytune.serve.timing``),
+with ``outside_app`` = the round trip less the app's own time (proxy, network, client). A task
+route's answer says how many resamples it took and whether the engine cut it at ``max_tokens``;
+both are counted, since a resampled answer costs its engine twice or more.
 """
 from __future__ import annotations
 

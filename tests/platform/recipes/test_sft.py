@@ -33,7 +33,8 @@ def test_sft_lowers_loss_and_registers_an_adapter_that_reloads(ray_local, tiny_m
     outcome = launch.train(cfg)
 
     assert outcome.metrics["last_loss"] < outcome.metrics["first_loss"]
-    times = {key: outcome.metrics[f"time_{key}_s"] for key in ("model", "data", "trainer", "train", "val", "checkpoint")}
+    phases = ("model", "data", "trainer", "train", "val", "checkpoint")
+    times = {phase: outcome.metrics[f"time_{phase}_s"] for phase in phases}
     assert all(seconds > 0 for seconds in times.values()), times  # where the run's time went
     assert times["val"] + times["checkpoint"] < times["train"] <= outcome.metrics["train_runtime_s"] + 0.1
     folder = Path(outcome.adapter)
