@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 app = typer.Typer(
     help="Fine-tune small LLMs to write search queries (LoRA SFT, GRPO, Ray Tune sweeps) and serve them "
@@ -74,9 +74,7 @@ def train(config: Path = typer.Argument(..., help="Train YAML (recipe: sft or gr
             fail(f"training run {cfg.run.name!r} failed: {failure_summary(err)}")
     except user_errors() as err:
         fail(str(err))
-    table = Table(title=f"adapter {outcome.name}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    table = Table("metric", Column("value", justify="right"), title=f"adapter {outcome.name}")
     for key, value in sorted(outcome.metrics.items()):
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
