@@ -49,12 +49,13 @@ class Cell:
     data: str
     grammar: bool = False
     best_of: int = 1
+    retries: int = 0  # resamples of an unparsable answer, as a served route makes them
 
     @property
     def name(self) -> str:
         what = self.adapter or "base"
         return f"{self.task}-{what}-{self.data}{'-grammar' if self.grammar else ''}" + \
-            (f"-best{self.best_of}" if self.best_of > 1 else "")
+            (f"-best{self.best_of}" if self.best_of > 1 else "") + (f"-retry{self.retries}" if self.retries else "")
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,13 @@ def parse_variants(raw: list[list[str]], tasks: list[str]) -> list[Variant]:
 
 
 def cells_for(task: str, opts: argparse.Namespace) -> list[Cell]:
-    """Base on dev; the SFT adapter on every set, and on dev under the grammar and best-of-N;
+    """Base on dev; the SFT adapter on every set, and on dev under the grammar (with --retries too) and best-of-N;
     the GRPO adapter on dev."""
     adapter = f"{task}-sft"
     cells = [Cell(task, None, "dev")] + [Cell(task, adapter, data) for data in SETS[task]]
     if not opts.no_grammar:
         cells.append(Cell(task, adapter, "dev", grammar=True))
+        cells += [Cell(task, adapter, "dev", grammar=True, retries=opts.retries)] if opts.retries else []
     cells += [Cell(task, adapter, "dev", best_of=n) for n in opts.best_of if n > 1]
     cells += [Cell(task, adapter_name(task, "grpo", name), "dev") for name in grpo_runs(task, opts)]
     for variant in opts.variant:  # ablations: on the held-out dev set and the generator's val
@@ -172,6 +174,7 @@ def evaluate(cell: Cell, storage: Path, out: Path, opts: argparse.Namespace) -> 
     args += ["--limit", str(opts.limit)] if opts.limit else []
     args += ["--grammar"] if cell.grammar else []
     args += ["--best-of", str(cell.best_of)] if cell.best_of > 1 else []
+    args += ["--retries", str(cell.retries)] if cell.retries else []
     timed = run_timed(querytune_command(*args), out / f"eval-{cell.name}.log")
     summary = json.loads((folder / "summary.json").read_text())
     log(f"eval {cell.name}: score {summary['metrics']['score']['mean']:.3f} ({timed['wall_s']:.0f} s)")
@@ -188,7 +191,8 @@ def report(results: list[dict]) -> str:
         if not rows:
             continue
         headers = ["model", "set", "grammar", "best of", "n", "parse", *COLUMNS[task]]
-        body = [[r["cell"]["adapter"] or "base", r["cell"]["data"], "on" if r["cell"]["grammar"] else "off",
+        body = [[r["cell"]["adapter"] or "base", r["cell"]["data"], ("on" if r["cell"]["grammar"] else "off")
+                 + (f", {r['cell']['retries']} retries" if r["cell"].get("retries") else ""),
                  r["cell"]["best_of"], r["count"], f"{r['parse_ok']:.1%}",
                  *[_percent(r["metrics"].get(c)) for c in COLUMNS[task]]] for r in rows]
         parts.append(table(task, headers, body))
@@ -285,6 +289,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-eval", action="store_true", help="train only (a later call evaluates)")
     parser.add_argument("--no-grammar", action="store_true", help="skip the constrained-decoding cells")
     parser.add_argument("--best-of", type=int, nargs="*", default=[], help="best-of-N cells on dev (N > 1)")
+    parser.add_argument("--retries", type=int, default=0, help="also the grammar cell with this many resamples "
+                        "of an unparsable answer (what a served route answers: routes.<task>.retries)")
     parser.add_argument("--jobs", type=int, default=3, help="evaluations at once on the GPU")
     parser.add_argument("--backend", default="vllm", help="eval backend (hf for a CPU smoke run)")
     parser.add_argument("--model", default="default", help="the base model the base cells evaluate")

@@ -190,6 +190,7 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
           max_new_tokens: int = typer.Option(256, help="Generation budget per answer."),
           best_of: int = typer.Option(1, help="Sample N answers and keep the task's gold-free pick (hf, vllm)."),
           temperature: float = typer.Option(0.8, help="Sampling temperature with --best-of N > 1."),
+          retries: int = typer.Option(0, help="Resample an unparsable answer up to N times, as routes do (hf, vllm)."),
           baseline: Optional[str] = typer.Option(None, help="Run folder to compare with, example by example."),
           out: Optional[Path] = typer.Option(None, help="Run folder (default `runs/eval/<task>-<model>-<time>`)."),
           storage: str = typer.Option("runs", help=STORAGE_HELP),
@@ -207,7 +208,7 @@ def eval_(task: str = typer.Option(..., help="Task name (querytune tasks) or mod
     try:
         spec = EvalSpec(task=task, model=model, adapter=adapter, data=data, backend=backend, url=url,
                         api_key_env=api_key_env, limit=limit, concurrency=concurrency, grammar=grammar,
-                        max_new_tokens=max_new_tokens, best_of=best_of, temperature=temperature,
+                        max_new_tokens=max_new_tokens, best_of=best_of, temperature=temperature, retries=retries,
                         baseline=baseline, out=str(out) if out else None,
                         storage=storage, gpu_price=gpu_price, tracking=from_cli(tracking_))
         folder = run_eval(spec)

@@ -169,6 +169,15 @@ def test_quality_fails_only_the_cells_of_a_failed_training_and_still_writes_the_
     assert "| qmd-sft-ep8 | dev |" in markdown and "| base | dev |" in markdown and "| qmd-sft |" not in markdown
 
 
+def test_quality_retries_add_a_grammar_cell_that_resamples_as_a_route_does():
+    from bench.quality import cells_for, parse_args
+
+    opts = parse_args(["--tasks", "sourcegraph", "--retries", "2"])
+    resampling = [c for c in cells_for("sourcegraph", opts) if c.retries]
+    assert [(c.name, c.grammar) for c in resampling] == [("sourcegraph-sourcegraph-sft-dev-grammar-retry2", True)]
+    assert not any(c.retries for c in cells_for("sourcegraph", parse_args(["--tasks", "sourcegraph"])))
+
+
 def test_quality_tells_where_each_trainings_time_went_from_its_manifest(tmp_path):
     from bench.quality import time_table
 

@@ -158,6 +158,23 @@ def test_real_task_dev_set_evaluates_end_to_end(task, tiny_model, tmp_path):
     assert summary["scorer_version"] == get_task(task).scorer_version
 
 
+def test_retries_resample_unparsable_answers_as_a_served_route_does(tiny_model, tmp_path):
+    """A random-weight model's queries rarely parse: each such answer is sampled again, at most --retries
+    times, and the row and summary say how often; an answer that parses is left as it was."""
+    result = CliRunner().invoke(app, ["eval", "--task", "sourcegraph", "--model", tiny_model, "--limit", "4",
+                                      "--max-new-tokens", "8", "--retries", "2", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "r" / "examples.jsonl").read_text().splitlines()]
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["resampled"]["answers"] == sum(r["retries"] > 0 for r in rows) > 0
+    assert summary["resampled"]["samples"] == sum(r["retries"] for r in rows) and "resampled" in result.output
+    for row in rows:
+        assert row["parse"]["ok"] or row["retries"] == 2, row
+    refused = CliRunner().invoke(app, ["eval", "--task", "sourcegraph", "--model", tiny_model, "--limit", "1",
+                                       "--retries", "1", "--best-of", "2", "--out", str(tmp_path / "b")])
+    assert refused.exit_code != 0 and "--retries 1" in refused.output and "--best-of 2" in refused.output
+
+
 def test_sourcegraph_summaries_carry_its_scorer_version(tmp_path):
     """The version is the task's protocol member, not an attribute probed for: a summary without
     it could be compared with scores of another scorer."""

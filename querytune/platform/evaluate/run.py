@@ -59,6 +59,9 @@ class EvalSpec(BaseModel):
     best_of: int = Field(1, ge=1, description="sample N answers per example and keep the task's gold-free "
                          "choice (Task.choose); 1 = greedy (hf, vllm)")
     temperature: float = Field(0.8, gt=0, description="sampling temperature when best_of > 1")
+    retries: int = Field(0, ge=0, description="resample an answer the task cannot parse up to N times at "
+                         "retry_temperature, as a serve route does (routes.<task>.retries); hf, vllm")
+    retry_temperature: float = Field(0.7, gt=0, description="sampling temperature of a resample")
     baseline: str | None = Field(None, description="run folder to compare with, example by example")
     out: str | None = Field(None, description="run folder (default runs/eval/<task>-<model>-<time>)")
     storage: str = Field("runs", description="storage root of runs and the adapter registry")
@@ -74,6 +77,9 @@ def run_eval(spec: EvalSpec) -> Path:
 
     task = get_task(spec.task)
     tracking.check(spec.tracking, "--tracking ", spec.storage)
+    if spec.retries and (spec.best_of > 1 or spec.backend not in ("hf", "vllm")):
+        raise EvalError(f"--retries {spec.retries} resamples greedy answers of a backend that samples (hf, "
+                        f"vllm); this run has --best-of {spec.best_of} and --backend {spec.backend}")
     examples = load_examples(task, spec.data, spec.limit)
     conversations = [task.messages(ex) for ex in examples]
     baseline = read_run(resolve_run(spec.baseline, spec.storage)) if spec.baseline else None  # fail before generating
@@ -88,14 +94,16 @@ def run_eval(spec: EvalSpec) -> Path:
             texts, timing, picks = best_of_all(task, backend, examples, conversations, spec)
         else:
             texts, timing = complete_all(backend, conversations, spec.max_new_tokens, spec.concurrency)
+        resampled = resample_unparsed(task, backend, conversations, texts, spec)
     finally:
         backend.close()
-    rows = [judge(task, i, ex, msgs, text, latency) for i, (ex, msgs, text, latency)
-            in enumerate(zip(examples, conversations, texts, timing.latencies))]
+    rows = [judge(task, i, ex, msgs, text, latency) | {"retries": n} for i, (ex, msgs, text, latency, n)
+            in enumerate(zip(examples, conversations, texts, timing.latencies, resampled))]
     for row, pick in zip(rows, picks or ()):
         add_pick(task, row, pick)
     summary = summarize(task, rows, spec.seed)
     summary["latency"] = latency_summary(timing)
+    summary["resampled"] = {"answers": sum(n > 0 for n in resampled), "samples": sum(resampled)}
     summary["cost"] = cost_summary(timing.wall_s, len(rows), spec.gpu_price, training_seconds(spec))
     summary["spec"] = spec.model_dump()
     out = Path(spec.out or default_folder(spec.storage, task.name, spec.adapter or spec.model))
@@ -191,6 +199,30 @@ def complete_all(backend, conversations: Sequence[list], max_new_tokens: int,
         raise EvalError(f"backend {backend.name} returned {len(completions)} answers for {len(conversations)} "
                         "conversations")
     return [c.text for c in completions], Timing(first, wall, [c.latency_s for c in completions])
+
+
+def resample_unparsed(task, backend, conversations: Sequence[list], texts: list[str], spec: EvalSpec) -> list[int]:
+    """Sample again, in place, each answer the task cannot parse, up to ``spec.retries`` times (what a
+    served route answers); returns each answer's count of resamples."""
+    from querytune.experiments.base import ParseError
+
+    def parses(text: str) -> bool:
+        try:
+            task.parse(text)
+            return True
+        except ParseError:
+            return False
+
+    counts = [0] * len(texts)
+    for attempt in range(spec.retries):
+        failed = [i for i, text in enumerate(texts) if not parses(text)]
+        if not failed:
+            break
+        groups = backend.sample([conversations[i] for i in failed], spec.max_new_tokens, 1,
+                                spec.retry_temperature, seed=spec.seed + attempt)
+        for i, group in zip(failed, groups):
+            texts[i], counts[i] = group[0].text, counts[i] + 1
+    return counts
 
 
 def best_of_all(task, backend, examples: list[dict], conversations: Sequence[list],

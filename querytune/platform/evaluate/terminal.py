@@ -25,6 +25,10 @@ def print_summary(folder: Path, console: "Console") -> None:
     console.print(table)
     console.print(f"parse ok {summary['parse']['ok']:.1%}  failures {summary['parse']['failures'] or '-'}  "
                   f"unscorable (score 0) {summary.get('n_errors', 0)}")
+    resampled, spec = summary.get("resampled", {}), summary.get("spec", {})
+    if resampled.get("answers"):
+        console.print(f"resampled {resampled['answers']} unparsable answers ({resampled['samples']} samples, "
+                      f"--retries {spec['retries']} at T {spec['retry_temperature']})")
     if "latency" in summary:
         lat, cost = summary["latency"], summary["cost"]
         console.print(f"latency: first {lat['first_request_s']:.3f}s, p50 {lat['p50_s']:.3f}s, "
