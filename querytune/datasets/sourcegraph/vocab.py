@@ -11,8 +11,9 @@ from itertools import product
 
 import yaml
 
-_TABLES = {name: row for table in ("vocab.yaml", "concepts.yaml")
-           for name, row in yaml.safe_load(files(__package__).joinpath(table).read_text(encoding="utf-8")).items()}
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml reads the same tables ~6x faster
+_TABLES = {name: row for table in ("vocab.yaml", "concepts.yaml") for name, row in
+           yaml.load(files(__package__).joinpath(table).read_text(encoding="utf-8"), Loader=_LOADER).items()}
 
 # ---------------------------------------------------------------- languages
 
