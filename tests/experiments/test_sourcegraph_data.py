@@ -9,6 +9,7 @@ import pytest
 
 from querytune.datasets.sourcegraph import vocab
 from querytune.datasets.sourcegraph.content import CONTENT_WEIGHTS
+from querytune.datasets.sourcegraph.idioms import WRITTEN_IN
 from querytune.datasets.sourcegraph.names import KIND_CASE, MEMBER_CASE, code_name, plural
 from querytune.datasets.sourcegraph.templates import HELD_OUT, TEMPLATES
 from querytune.experiments import get_task
@@ -277,7 +278,8 @@ def _dev_terms() -> set[str]:
 
 def _pattern_tables() -> dict[str, set[str]]:
     """Every vocab table whose text becomes a gold's pattern or ``content:`` value, by name. Symbol names
-    composed in intents.py are VERB_NOUNS (FUNCTIONS), a noun and a suffix (TYPES) or one of NOUNS."""
+    composed in intents.py are VERB_NOUNS (FUNCTIONS), a noun and a suffix (TYPES) or one of NOUNS; IDIOMS
+    is every code idiom idioms.py composes (its slot values alone: test_sourcegraph_idioms.py)."""
     v = vocab
     return {"CODE": {code for codes in v.CODE.values() for code in codes}, "CONCEPTS": {c for _, c, _ in v.CONCEPTS},
             "FUNCTIONS": set(v.FUNCTIONS), "TYPES": set(v.TYPES), "CONSTANTS": set(v.CONSTANTS),
@@ -286,7 +288,7 @@ def _pattern_tables() -> dict[str, set[str]]:
             "MESSAGES": set(v.MESSAGES), "REGEXES": {regex for _, regex, _ in v.REGEXES},
             "SEQUENCES": {text for pair in v.SEQUENCES for text in pair}, "LITERALS": set(v.LITERALS),
             "PHRASES": set(v.PHRASES), "STRUCTURAL": {template for _, template, _ in v.STRUCTURAL},
-            "SPOKEN_IDENTS": set(_said_in_words())}
+            "SPOKEN_IDENTS": set(_said_in_words()), "IDIOMS": set(WRITTEN_IN)}
 
 
 #: a dev term a table may also hold: one word in one case (TODO, Config, boto3, panic) is typed the same in

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from querytune.datasets.sourcegraph import vocab as v
+from querytune.datasets.sourcegraph.idioms import idiom
 from querytune.datasets.sourcegraph.names import spoken_ident
 from querytune.datasets.sourcegraph.pieces import Ctx, Draft, lang_said, pattern_token, regex_escape, say_code
 
@@ -71,7 +72,8 @@ def _terms(ctx: Ctx, d: Draft, n: int) -> list[tuple[str, str]] | None:
 #: kind weighted 0 sits where it is, so the other kinds are drawn from the same numbers as without it
 CONTENT_WEIGHTS = {"ident": 19, "lang_code": 16, "concept": 18, "topic": 11, "message": 15, "term": 6, "regex": 19,
                    "regexp_mode": 24, "literal": 15, "phrase": 10, "standard": 8, "keyword_mode": 2.5, "or": 7,
-                   "and": 8.5, "not": 5, "group": 2, "content": 8, "neg_content": 9, "spoken_ident": 8}
+                   "and": 8.5, "not": 5, "group": 2, "content": 8, "neg_content": 9, "spoken_ident": 8,
+                   "idiom": 26}
 
 
 def content_code(ctx: Ctx, d: Draft) -> None:
@@ -334,4 +336,5 @@ def _neg_content(ctx, d):
 BUILD = {"ident": _ident, "lang_code": _lang_code, "concept": _concept, "topic": _topic, "message": _message,
          "term": _term, "regex": _regex, "regexp_mode": _regexp_mode, "literal": _literal, "phrase": _phrase,
          "standard": _standard, "keyword_mode": _keyword_mode, "or": _or, "and": _and, "not": _not, "group": _group,
-         "content": _content, "neg_content": _neg_content, "spoken_ident": spoken_ident}
+         "content": _content, "neg_content": _neg_content, "spoken_ident": spoken_ident,
+         "idiom": idiom}

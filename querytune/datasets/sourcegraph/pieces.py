@@ -95,14 +95,21 @@ class Draft:
 
 
 def pattern_token(code: str) -> str:
-    """A search term as query text: bare when it is one plain token, else a quoted phrase.
+    """A search term as query text: bare when it is one plain token, else a quoted phrase, in single
+    quotes when it holds a double quote (as a hand-written gold does: ``'"strict": true'``, no escapes).
 
     >>> pattern_token("useEffect"), pattern_token("async def"), pattern_token("panic(")
     ('useEffect', '"async def"', '"panic("')
+    >>> print(pattern_token('"net/http"'))
+    '"net/http"'
     """
     plain = (_PLAIN_PATTERN.fullmatch(code) and code.lower() not in ("and", "or", "not")
              and not re.match(r"-|/|[A-Za-z]+:(?![:/])", code))
-    return code if plain else '"' + code.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if plain:
+        return code
+    if '"' in code and "'" not in code and "\\" not in code:
+        return f"'{code}'"
+    return '"' + code.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def dots(name: str) -> str:

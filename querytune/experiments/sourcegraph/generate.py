@@ -73,7 +73,8 @@ def generate(n: int, seed: int, **options: Any) -> "datasets.Dataset":
     another one without a code change: ``intent_weights`` (intent -> weight, replacing the default
     weight of each intent named), ``modifier_scale`` (modifier -> factor on its chance) and
     ``content_weights`` (content kind of a code search -> weight, replacing its default in
-    ``content.CONTENT_WEIGHTS``; ``spoken_ident: 0`` trains without identifiers said in words).
+    ``content.CONTENT_WEIGHTS``; ``spoken_ident: 0`` trains without identifiers said in words, ``idiom: 0``
+    without code idioms composed from a name, each giving the rows drawn before that kind existed).
     """
     import datasets
 
