@@ -101,8 +101,7 @@ CODE = {
 # (lang, code text, ways to say the concept): constructs named in words ("bare excepts" -> "except:"),
 # from concepts.yaml; the gold searches the code text in that language
 CONCEPTS = [(lang, row[0], row[1:]) for lang, rows in _TABLES["concepts"].items() for row in rows]
-# code idioms composed from a name the request gives ("python files importing httpx"), from idioms.yaml:
-# families (phrasings and per-language templates), slot values by list name, names of languages LANGUAGES lacks
+# idioms composed from a name the request gives ("python files importing httpx"): idioms.yaml, by family
 IDIOM_FAMILIES, IDIOM_SLOTS, IDIOM_LANG_NAMES = (_TABLES[f"idiom_{k}"] for k in ("families", "slots", "lang_names"))
 
 # ---------------------------------------------------------------- identifiers
