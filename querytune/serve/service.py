@@ -261,9 +261,6 @@ class Service:
                             f"routes.{route_name}.model in the serve config)")
         entry, task = self.catalog[route.model], self.tasks[route.model]
         n = best_of or route.best_of
-        if n > 1 and not hasattr(task, "choose"):
-            return ApiError(400, "unsupported", f"best_of={n}: task {task.name} has no choose(example, completions) "
-                            "to pick the best answer; send best_of=1", "best_of")
         with timing.timed("prompt"):
             messages = task.messages(example)
             problem = check_prompt(self.cfg.limits, self._tokenizer(entry.base), messages, user_text, "query")
