@@ -146,8 +146,8 @@ def ray_report(score: Callable[[int, Any], dict[str, Any]], phases: Phases, *, s
 
     A report holds the latest logs, the epoch and step, and on rank 0 ``score(step, model)``
     (the val task metric); its checkpoint is the HF state, plus what ``add_to_checkpoint``
-    writes into the folder on rank 0; both are timed in ``phases``. ``score_at_start`` reports step 0 as well (GRPO's
-    parent, the score every later step must beat); that report has nothing to resume from.
+    writes into the folder on rank 0; both are timed in ``phases``. ``score_at_start`` reports step 0
+    as well (GRPO's parent, the score every later step must beat); that report has nothing to resume from.
     """
     import ray.train
     from transformers import TrainerCallback

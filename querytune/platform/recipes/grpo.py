@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -214,12 +213,11 @@ def train_loop(config: dict) -> None:
                               peft_config=common.lora_config(cfg.grpo.lora), callbacks=[reporter])
 
     resume_from, start = common.resume_point(previous)
-    began = time.time()
     with phases("train"):
         if start < cfg.grpo.steps:  # killed after the last save: HF would take one step past max_steps
             trainer.train(resume_from_checkpoint=resume_from)
 
-    metrics = {"train_runtime_s": time.time() - began, "steps": max(start, trainer.state.global_step),
+    metrics = {"train_runtime_s": phases.seconds["train"], "steps": max(start, trainer.state.global_step),
                "world_size": trainer.args.world_size, "resumed_from_step": start, **reporter.last_logs,
                "last_val_score": reporter.scored[1].get("val_score", float("nan")), **best.metrics,
                "selected_step": best.step, "parent_val_score": best.parent_score, "note": best.note(),

@@ -2,13 +2,12 @@
 
 Read top to bottom: config -> task, base model and data -> TRL trainer -> resume from Ray's
 checkpoint if there is one -> train (a Ray report with the val task metric and a checkpoint
-at every epoch) -> save adapter + manifest (with the time of each phase) as the final checkpoint. The glue both recipes
-share is in ``common.py``; lines that only exist for Ray are tagged ``# [ray]``.
+at every epoch) -> save adapter + manifest (with the time of each phase) as the final checkpoint.
+The glue both recipes share is in ``common.py``; lines that only exist for Ray are tagged ``# [ray]``.
 """
 from __future__ import annotations
 
 import tempfile
-import time
 
 from querytune.platform import data, models
 from querytune.platform.config import SftTrainConfig
@@ -61,11 +60,10 @@ def train_loop(config: dict) -> None:
                              peft_config=common.lora_config(cfg.lora), callbacks=[reporter])
 
     resume_from, start = common.resume_point(previous)
-    began = time.time()
     with phases("train"):
         result = trainer.train(resume_from_checkpoint=resume_from)
 
-    metrics = {"train_loss": result.training_loss, "train_runtime_s": time.time() - began,
+    metrics = {"train_loss": result.training_loss, "train_runtime_s": phases.seconds["train"],
                "train_examples": len(train_ds), "epochs": cfg.sft.epochs, "world_size": trainer.args.world_size,
                "resumed_from_step": start, "first_loss": reporter.first_loss,
                "last_loss": reporter.last_logs.get("loss"),
