@@ -27,7 +27,13 @@ case "${1:-}" in
     nvidia-smi --query-gpu=name,driver_version,memory.used,memory.total --format=csv,noheader
     setsid bash -c "$script echo \$rc > $job/rc" > "$job/log" 2>&1 < /dev/null &
     ;;
-  wait) ;;
+  wait)
+    # a machine left idle over 30 s is replaced by a bare one: say so at once instead of waiting on nothing
+    if [ ! -f "$job/log" ]; then
+      echo "no job on this machine: it was started afresh (more than 30 s passed since the last call); the job is lost"
+      exit 3
+    fi
+    ;;
   *) echo "usage: $0 start NAME [ARGS...] | chain 'NAME ARGS' ['NAME ARGS' ...] | wait"; exit 2 ;;
 esac
 began=$(date +%s)
