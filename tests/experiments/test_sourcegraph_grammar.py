@@ -30,6 +30,12 @@ ISSUE_QUERIES = ["http.Handle select:repo", "language:go mutex", 'repo:acme/web 
                  "repo:acme/web fetch count:all"]
 #: syntax the parser is being extended to read; the served grammar takes it already
 PENDING = [r"patterntype:regexp foo\(", "log.Printf(msg, args)", r"patterntype:regexp key:\s*value"]
+#: spaces in a word's parens: runs the parser reads as part of the word (``name:`` or a bare keyword
+#: before a space would start a new term); the grammar once took ``author(alice OR bob)`` (GPU, 2026-12-04)
+SPACED_WORDS = ["filepath.Join(dir, file)", "f(a, or)", "f(x -or y)", "f( a)", "f( )", "f(or)", "f(a, b.or c)",
+                "f(a, file.go)", "f(a (b))", "f(x, OR(y))", "f(x, -)", "f(a, -not.x)", "f(a, path)"]
+SPACED_INVALID = ["type:commit author(alice OR bob) auth", "f(a or b)", "f(x file:y)", "f(not x)", "f(a -file:x)",
+                  "f(a, (b c))", "f(a AND b)"]
 INVALID = ["lang:python async:yes", r'type:commit after:\"1 week ago\"', "foo or", "lang:go foo\nbar", "NOT -file:x",
            "-type:file x", "lang:klingon x", "select:nope", "case:maybe", "timeout:5d", "and", '""',
            "NOT (a b)", "repo:", "type:file count:-1",
@@ -44,7 +50,9 @@ INVALID = ["lang:python async:yes", r'type:commit after:\"1 week ago\"', "foo or
 NARROWER = ["(a", "(a b", "foo (bar",
             # a name:value word before the patterntype:regexp that makes it one: held open, a weak model
             # wrote unknown name:value words waiting for a patterntype:regexp until max_tokens cut it
-            r"lang:yaml version:\s*\d+ patterntype:regexp"]
+            r"lang:yaml version:\s*\d+ patterntype:regexp",
+            # a run in a word's parens that starts with letters and ":" (the parser stops only at field names)
+            "f(x key:y)"]
 
 
 def real_queries() -> list[str]:
@@ -78,7 +86,7 @@ def test_xgrammar_takes_the_dev_golds_token_by_token(segmentation):
     assert [q for q in golds if not engines.xgrammar_accepts(GBNF, engines.segmentations(q)[segmentation])] == []
 
 
-@pytest.mark.parametrize("query", INVALID)
+@pytest.mark.parametrize("query", INVALID + SPACED_INVALID)
 def test_grammar_rejects_what_the_validator_rejects(query):
     assert problems_of(query)
     assert not engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
@@ -113,6 +121,12 @@ def test_grammar_takes_unclosed_parens_and_group_start_words(query):
     assert not problems_of(query)
     assert engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
     assert engines.xgrammar_accepts(GBNF, engines.segmentations(query)[0])
+
+
+@pytest.mark.parametrize("query", SPACED_WORDS)
+def test_grammar_takes_the_spaced_words_the_parser_reads(query):
+    assert problems_of(query) == []
+    assert engines.llguidance_accepts(LARK, engines.segmentations(query)[0])
 
 
 @pytest.mark.parametrize("query", PENDING)

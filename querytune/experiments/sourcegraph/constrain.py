@@ -258,8 +258,7 @@ def _word(pending: bool):
     lexeme that starts like a group's ``(`` would swallow the group (``(eval OR exec)``).
     """
     char = _unquoted_char(pending=pending)
-    # query.lark's BALANCED_SPACED: spaces at the group's top level only
-    group = seq("(", star(alt(char, SPACE, _balanced(char, 2))), ")") if pending else _balanced(char)
+    group = _spaced_group() if pending else _balanced(char)
     rest = star(alt(char, group))
     letters = plus(Chars(LETTERS))
     escape = seq("\\", NotChars(WS + "\\\"'" + ("" if pending else "()")))
@@ -272,6 +271,32 @@ def _word(pending: bool):
         seq("--", rest),
         seq(opt("-"), g.words_except(_field_names(), LETTERS), ":", Chars(":/"), rest),
     )
+
+
+def _spaced_group():
+    """query.lark's BALANCED_SPACED: a word's ``(...)`` with spaces at its top level (``f(a, b)``).
+
+    The parser reads a run after ``(`` or a space as a new term when it starts with ``name:``
+    (``f(x file:y)``) or is a bare ``and``/``or``/``not`` followed by a space (``author(alice OR bob)``);
+    so a run here starts with no ``letters:`` at all (narrower: ``f(x key:y)`` is out, and a trie of
+    field names in this lexeme made llguidance's lexer give up), and a bare keyword only ends the group
+    (``f(a, or)``).
+    """
+    char = _unquoted_char(pending=True)
+    nested = _balanced(char, 2)
+    rest = star(alt(char, nested))
+
+    def then(excluded: str):  # a non-letter item (minus ``excluded``), then the rest of the run
+        return seq(alt(_unquoted_char(LETTERS + excluded, pending=True), nested), rest)
+
+    bare = g.Alt(tuple(nocase(k) for k in ("and", "or", "not")))
+    run = alt(seq(opt("-"), plus(Chars(LETTERS)), then(":")),
+              seq(opt("-"), g.words_except({"and", "or", "not"}, LETTERS)),
+              seq("-", opt(alt(bare, then("")))),
+              then("-"))
+    spaces = plus(SPACE)
+    body = seq(opt(run), star(seq(spaces, run)), opt(seq(spaces, opt(bare))))
+    return seq("(", alt(body, bare), ")")
 
 
 def _values() -> dict[str, object]:
