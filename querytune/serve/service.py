@@ -220,20 +220,23 @@ class Service:
         return all(d.name in self.warm for d in self.cfg.deployments)
 
     async def _warm_up(self, deployment: str) -> None:
-        """One token plain, then one under each grammar its adapters are served with: the engine
-        compiles a grammar once, and that compile is not the first client's to pay."""
-        entries = [e for e in self.catalog.values() if e.deployment == deployment]
+        """One token from each adapter, then one under each grammar its adapters are served with (the engine
+        compiles a grammar once, and that compile is not the first client's to pay), then the engine's
+        ``warm_up_batches``: bursts across the adapters, for kernels compiled per batch shape."""
+        engine, entries = self.engines[deployment], [e for e in self.catalog.values() if e.deployment == deployment]
         constrained = {self.tasks[e.name].grammar(): e for e in entries if e.constrained}
-        await self.engines[deployment].generate(WARM_UP, entries[0], Sampling(max_tokens=1))
+        for entry in entries:
+            await engine.generate(WARM_UP, entry, Sampling(max_tokens=1))
         for grammar, entry in constrained.items():
-            await self.engines[deployment].generate(WARM_UP, entry, Sampling(max_tokens=1, grammar=grammar))
+            await engine.generate(WARM_UP, entry, Sampling(max_tokens=1, grammar=grammar))
+        for size in getattr(engine, "warm_up_batches", ()):
+            await asyncio.gather(*(engine.generate(WARM_UP, entries[i % len(entries)], Sampling(max_tokens=4))
+                                   for i in range(size)))
 
     async def warm_up(self, retry: bool = False) -> None:
-        """One token from each deployment, so the first client does not pay for lazy set-up.
-
-        ``retry``: keep asking a deployment that fails (an ingress waits for LLM replicas that
-        are still starting); without it the first failure is raised (``--local``: start-up fails).
-        """
+        """Warm each deployment, so the first client does not pay for lazy set-up. ``retry``: keep asking
+        a deployment that fails (an ingress waits for LLM replicas that are still starting); without it
+        the first failure is raised (``--local``: start-up fails)."""
         for entry in self.catalog.values():
             self._tokenizer(entry.base)  # the prompt check's tokenizer, so no request loads it
         for deployment in self.cfg.deployments:
@@ -384,8 +387,7 @@ def _timed_out(entry: ServedModel, timeout: float) -> ApiError:
 
 
 def _failed(entry: ServedModel) -> ApiError:
-    return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to answer; retry, or see the "
-                    "server log")
+    return ApiError(503, "engine_error", f"deployment {entry.deployment!r} failed to answer; retry, or see the log")
 
 
 def parse(task: Task, text: str) -> tuple[Parsed | None, str | None]:

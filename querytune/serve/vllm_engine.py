@@ -42,6 +42,7 @@ class VLLMEngine(engines.LoadsOnRequest):
         self.loras = loras  # served name -> LoRARequest
         self.gbnf = gbnf or {}  # served name -> its task's GBNF, when the backend is xgrammar
         self.settings = settings or VLLMSettings()
+        self.warm_up_batches = self.settings.warm_up_batches  # read by the service's warm-up
         self._next_id = len(loras) + 1
 
     @classmethod
