@@ -43,7 +43,9 @@ INVALID = ["lang:python async:yes", r'type:commit after:\"1 week ago\"', "foo or
            "type:commit after:1 week ago", "type:diff before:christmas", 'type:commit after:"last decade"',
            "type:commit before:2026-02-30 x", "repo:x rev:at.time(soon) y",
            # regex escapes Python's re refuses (the model wrote the first under the grammar on the GPU)
-           r"/^\d{40} \ghp_\d+/", r"lang:go /(a) \1/", r"/a b\x4/ x"]
+           r"/^\d{40} \ghp_\d+/", r"lang:go /(a) \1/", r"/a b\x4/ x",
+           # commit filters without type:commit|diff (the model wrote such queries under the grammar on the GPU)
+           "author:alice fix", 'lang:go after:"1 week ago" x', "type:repo message:fix", "type:commit foo OR author:bob"]
 
 #: valid per the parser, left out of the grammar on purpose (see constrain's docstring): an
 #: unclosed "(" that starts a term is read as a group's "(" by the grammar
@@ -52,7 +54,9 @@ NARROWER = ["(a", "(a b", "foo (bar",
             # wrote unknown name:value words waiting for a patterntype:regexp until max_tokens cut it
             r"lang:yaml version:\s*\d+ patterntype:regexp",
             # a run in a word's parens that starts with letters and ":" (the parser stops only at field names)
-            "f(x key:y)"]
+            "f(x key:y)",
+            # commit filters under a top-level OR, each branch typed
+            "(type:commit author:a) OR (type:diff author:b)"]
 
 
 def real_queries() -> list[str]:
@@ -157,6 +161,16 @@ def test_every_grammar_sample_passes_the_validator_up_to_named_checks(seed):
     left = [p for p in problems_of(query)
             if p.reason not in constrain.UNCHECKED and not _artifact_after_paren(p, query)]
     assert left == [], query
+    if query.count("(") == query.count(")"):  # commit filters go unchecked only before an unclosed "("
+        assert "needs_commit_type" not in {p.reason for p in problems_of(query)}, query
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1))
+def test_commit_filters_in_grammar_samples_always_have_their_type(seed):
+    """The grammar's typed queries: commit filters anywhere, type:commit|diff at the top level."""
+    query = grammars.sample(constrain.rules(), random.Random(seed), start="typed_query")
+    assert "needs_commit_type" not in {p.reason for p in problems_of(query)}, query
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

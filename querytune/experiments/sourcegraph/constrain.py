@@ -12,9 +12,8 @@ escaping artifacts. It is emitted as GBNF for xgrammar and as Lark for llguidanc
 What a grammar cannot check, and the validator still does (:data:`UNCHECKED` holds
 their reason codes):
 
-- once-only fields used twice, and every rule about a whole basic query (the grammar
-  sees no set of filters): ``author:``/``message:``/``before:``/``after:`` need
-  ``type:commit``/``type:diff``, ``select:commit.diff.*`` needs ``type:diff``,
+- once-only fields used twice, and the other rules about a whole basic query (the grammar
+  sees no set of filters): ``select:commit.diff.*`` needs ``type:diff``,
   ``rev:`` needs a ``repo:`` and no ``@rev``, ``repohasfile:`` with ``type:symbol``,
   structural search with ``type:`` or negated patterns, more than 256 basic queries;
 - RE2 validity of regex values and patterns (and of every word in regexp mode), beyond the
@@ -23,6 +22,12 @@ their reason codes):
 
 Dates (``before:``/``after:`` values and ``at.time``) are checked, in a narrower form (``_date``):
 on the GPU an unchecked date let the model write ``after:1 week ago`` and ``before:christmas``.
+
+Commit filters (``author:``, ``committer:``, ``message:``, ``before:``, ``after:``) need
+``type:commit`` or ``type:diff``, which the grammar states one way: that term stands at the top level
+of a query with no top-level OR (anywhere in it: ``after:yesterday type:commit`` too), so every basic
+query has it; the filters may then sit in groups (``type:commit (author:a OR author:b)``). Before an
+unclosed ``(`` (``type:diff after:"2 weeks ago" eval(``) the rule is left to the validator.
 
 Narrower than the validator, on purpose or for simplicity: no outer whitespace (answers
 are stripped); enumerated values quoted only when they hold a space; backslash runs of
@@ -35,7 +40,8 @@ parser then reads parens as text [spec 8]) only inside a word that does not star
 ``(`` (``fmt.Println(``, not ``(a``), after terms without groups and before terms without
 ``)``; and
 values spelled like a known predicate, which the grammar reads as a regex while the
-parser reads the predicate and checks its arguments (``repo:has.file(x:y)``).
+parser reads the predicate and checks its arguments (``repo:has.file(x:y)``); commit filters under a
+top-level OR (``(type:commit author:a) OR (type:diff author:b)``), in regexp mode or after an unclosed ``(``.
 """
 from __future__ import annotations
 
@@ -49,7 +55,7 @@ from querytune.experiments.sourcegraph import values as v
 from querytune.experiments.sourcegraph.grammar import FIELD_ALIASES, FIELDS, PREDICATES
 from querytune.experiments.sourcegraph.languages import ALIASES
 from querytune.experiments.sourcegraph.rewrites import countable, unquoted, without_close, without_open
-from querytune.experiments.sourcegraph.validate import DATE_FIELDS, NEGATABLE, UNNEGATABLE_PREDICATES
+from querytune.experiments.sourcegraph.validate import COMMIT_FIELDS, DATE_FIELDS, NEGATABLE, UNNEGATABLE_PREDICATES
 
 #: validator reason codes the grammar leaves to the validator (see the module docstring)
 UNCHECKED = frozenset({"duplicate_field", "needs_commit_type", "needs_diff_type", "rev_without_repo",
@@ -132,8 +138,13 @@ def _structure(pending: bool) -> dict[str, object]:
     if not pending:
         return {"root": Ref("expr"), **_expression("", ())}
     join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_OR"), Ref("SEP")), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
-    return {"root": alt(Ref("expr"), Ref("regexp_query"), Ref("literal_query")),
+    and_join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
+    return {"root": alt(Ref("expr"), Ref("typed_query"), Ref("regexp_query"), Ref("literal_query")),
             **_expression("", (Ref("group_word"),)),
+            # commit filters: type:commit|diff at the top level, where every basic query holds it
+            "typed_query": seq(star(seq(Ref("unary_c"), and_join)), Ref("COMMIT_TYPE"),
+                               star(seq(and_join, Ref("unary_c")))),
+            **_expression("_c", (Ref("group_word"),), param="PARAM_C", negatable="NEGATABLE_C"),
             **_expression("_re", (Ref("group_word"), Ref("UNKNOWN")), param="PARAM_RE"),
             # a word that starts with a group (``(get|set)Value``): three lexemes, not one, since a
             # lexeme that starts with "(" would swallow a group's "(" (llguidance's lexer never backtracks)
@@ -145,11 +156,11 @@ def _structure(pending: bool) -> dict[str, object]:
             # an unclosed "(" (``fmt.Println(``): the parser re-reads the query with parens as text [spec 8];
             # terms without groups, then OPEN_TAIL (one lexeme to the end, so no ``)`` may follow)
             "literal_query": seq(star(seq(Ref("literal_term"), join)), Ref("OPEN_TAIL")),
-            "literal_term": alt(Ref("PARAM_LP"), Ref("PATTERN_LIT_LP"),
-                                seq(Ref("KW_NOT"), Ref("SEP"), alt(Ref("NEGATABLE_LP"), Ref("PATTERN_LIT_LP"))))}
+            "literal_term": alt(Ref("PARAM_C_LP"), Ref("PATTERN_LIT_LP"),
+                                seq(Ref("KW_NOT"), Ref("SEP"), alt(Ref("NEGATABLE_C_LP"), Ref("PATTERN_LIT_LP"))))}
 
 
-def _expression(suffix: str, extra: tuple, param: str = "PARAM") -> dict[str, object]:
+def _expression(suffix: str, extra: tuple, param: str = "PARAM", negatable: str = "NEGATABLE") -> dict[str, object]:
     """OR of ANDs of terms, NOT before one term, groups in parens (``query.lark``'s or_expr)."""
     expr, conj, unary = f"expr{suffix}", f"and_expr{suffix}", f"unary{suffix}"
     sep = Ref("SEP")
@@ -157,7 +168,7 @@ def _expression(suffix: str, extra: tuple, param: str = "PARAM") -> dict[str, ob
         expr: seq(Ref(conj), star(seq(sep, Ref("KW_OR"), sep, Ref(conj)))),
         conj: seq(Ref(unary), star(seq(alt(sep, seq(sep, Ref("KW_AND"), sep)), Ref(unary)))),
         unary: alt(Ref(param), Ref("PATTERN"), *extra,
-                   seq(Ref("KW_NOT"), sep, alt(Ref("NEGATABLE"), Ref("PATTERN"), *extra)),
+                   seq(Ref("KW_NOT"), sep, alt(Ref(negatable), Ref("PATTERN"), *extra)),
                    seq("(", opt(sep), Ref(expr), opt(sep), ")")),
     }
 
@@ -172,8 +183,7 @@ def _lexemes(pending: bool) -> dict[str, object]:
     lexemes["GROUP_REST"] = seq(alt(NotChars(WS + "()\\\"'"), seq("\\", NotChars(WS + "\\\"'"))),
                                 star(alt(char, _balanced(char))))
     # the first patterntype: decides the mode, so regexp mode's other terms hold none
-    lexemes["PARAM_RE"] = alt(g.Alt(tuple(_field(f, value) for f, value in _values().items()
-                                          if f not in NEGATABLE and f != "patterntype")),
+    lexemes["PARAM_RE"] = alt(_fields(lambda f: f not in NEGATABLE | COMMIT_FIELDS | {"patterntype"}),
                               *(_field(f, seq(nocase(name), "(", _args(), ")"))
                                 for f, name in sorted(UNNEGATABLE_PREDICATES)),
                               seq(opt("-"), Ref("NEGATABLE")))
@@ -182,7 +192,7 @@ def _lexemes(pending: bool) -> dict[str, object]:
     closed: dict[str, object] = {}
     for name in ("PARAM", "PATTERN", "NEGATABLE"):
         without_close(Ref(name), lexemes, closed)
-    for name in ("PARAM", "PATTERN_LIT", "NEGATABLE"):
+    for name in ("PARAM_C", "PATTERN_LIT", "NEGATABLE_C"):
         countable(Ref(name), lexemes, closed)
     join = alt(Ref("SEP"), seq(Ref("SEP"), Ref("KW_OR"), Ref("SEP")), seq(Ref("SEP"), Ref("KW_AND"), Ref("SEP")))
     after = alt(Ref("PARAM_NC"), Ref("PATTERN_NC"),
@@ -204,10 +214,14 @@ def _base_lexemes(pending: bool) -> dict[str, object]:
         "KW_NOT": nocase("not"),
         "PARAM": alt(Ref("FIXED"), seq(opt("-"), Ref("NEGATABLE"))),
         # what may follow NOT or '-': negatable fields, without the predicates that cannot be negated
-        "NEGATABLE": g.Alt(tuple(_field(f, value) for f, value in _values().items() if f in NEGATABLE)),
-        "FIXED": g.Alt((*(_field(f, value) for f, value in _values().items() if f not in NEGATABLE),
+        "NEGATABLE": _fields(lambda f: f in NEGATABLE and f not in COMMIT_FIELDS),
+        "FIXED": g.Alt((_fields(lambda f: f not in NEGATABLE and f not in COMMIT_FIELDS),
                         *(_field(f, seq(nocase(name), "(", _args(), ")"))
                           for f, name in sorted(UNNEGATABLE_PREDICATES)))),
+        "COMMIT_TYPE": _field("type", g.Alt((nocase("commit"), nocase("diff")))),
+        "NEGATABLE_C": alt(Ref("NEGATABLE"), _fields(lambda f: f in NEGATABLE and f in COMMIT_FIELDS)),
+        "PARAM_C": alt(Ref("PARAM"), _fields(lambda f: f in COMMIT_FIELDS and f not in NEGATABLE),
+                       seq(opt("-"), _fields(lambda f: f in NEGATABLE and f in COMMIT_FIELDS))),
         "REPO_REGEX": seq(alt(_unquoted_char("@\"'"), _balanced(_unquoted_char())),
                           star(alt(_unquoted_char("@"), _balanced(_unquoted_char())))),
         "PATTERN": alt(_quoted(nonblank=True), Ref("REGEX"), Ref("WORD")),
@@ -241,6 +255,11 @@ def _slashed_regex(excluded: str = ""):
     escaped = alt(NotChars("\n\r\"'\\" + LETTERS + DIGITS + excluded), Chars(RE_ESCAPE_LETTERS),
                   seq("x", hexdigit, hexdigit), "0")
     return seq("/", plus(alt(NotChars("/\\\n\r" + excluded), seq("\\", escaped))), "/")
+
+
+def _fields(keep):
+    """``field:value`` for each field ``keep(field)`` admits."""
+    return g.Alt(tuple(_field(f, value) for f, value in _values().items() if keep(f)))
 
 
 def _field_names() -> set[str]:
