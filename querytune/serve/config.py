@@ -116,7 +116,7 @@ class VLLMSettings(Strict):
     ngram: Ngram | None = Field(None, description="n-gram speculative decoding; None = off")
     seed: int = Field(0, description="sampling seed of the engine")
     warm_up_batches: list[int] = Field(
-        [16, 64], description="concurrent warm-up requests across the deployment's adapters before ready, one "
+        [16, 64], description="concurrent warm-up requests across the replica's adapters as it starts, one "
         "burst per size: the LoRA kernels compile per batch shape (vLLM logged _lora_shrink_kernel JIT under load)")
 
     @model_validator(mode="after")

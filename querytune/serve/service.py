@@ -220,18 +220,14 @@ class Service:
         return all(d.name in self.warm for d in self.cfg.deployments)
 
     async def _warm_up(self, deployment: str) -> None:
-        """One token from each adapter, then one under each grammar its adapters are served with (the engine
-        compiles a grammar once, and that compile is not the first client's to pay), then the engine's
-        ``warm_up_batches``: bursts across the adapters, for kernels compiled per batch shape."""
+        """One token from each adapter, then one under each grammar its adapters are served with: the engine
+        compiles a grammar once, and that compile is not the first client's to pay."""
         engine, entries = self.engines[deployment], [e for e in self.catalog.values() if e.deployment == deployment]
         constrained = {self.tasks[e.name].grammar(): e for e in entries if e.constrained}
         for entry in entries:
             await engine.generate(WARM_UP, entry, Sampling(max_tokens=1))
         for grammar, entry in constrained.items():
             await engine.generate(WARM_UP, entry, Sampling(max_tokens=1, grammar=grammar))
-        for size in getattr(engine, "warm_up_batches", ()):
-            await asyncio.gather(*(engine.generate(WARM_UP, entries[i % len(entries)], Sampling(max_tokens=4))
-                                   for i in range(size)))
 
     async def warm_up(self, retry: bool = False) -> None:
         """Warm each deployment, so the first client does not pay for lazy set-up. ``retry``: keep asking

@@ -42,7 +42,6 @@ class VLLMEngine(engines.LoadsOnRequest):
         self.loras = loras  # served name -> LoRARequest
         self.gbnf = gbnf or {}  # served name -> its task's GBNF, when the backend is xgrammar
         self.settings = settings or VLLMSettings()
-        self.warm_up_batches = self.settings.warm_up_batches  # read by the service's warm-up
         self._next_id = len(loras) + 1
 
     @classmethod
@@ -63,8 +62,18 @@ class VLLMEngine(engines.LoadsOnRequest):
                  for i, (name, folder) in enumerate(lora_dirs.items(), start=1)}
         for lora in loras.values():  # load now, so no first request pays for it
             await llm.add_lora(lora)
-        return cls(llm, models.load_tokenizer(base_dir), loras, _gbnf_grammars(served, settings), settings,
-                   runtime_limit)
+        engine = cls(llm, models.load_tokenizer(base_dir), loras, _gbnf_grammars(served, settings), settings,
+                     runtime_limit)
+        await engine.warm_up_shapes(served)
+        return engine
+
+    async def warm_up_shapes(self, served: list[ServedModel]) -> None:
+        """Bursts of ``settings.warm_up_batches`` concurrent requests across the adapters, in the replica's
+        start: vLLM compiles its LoRA kernels per batch shape (it logged ``_lora_shrink_kernel`` JIT under
+        load), and an autoscaled replica starts without the ingress's warm-up."""
+        for size in self.settings.warm_up_batches:
+            await asyncio.gather(*(self.generate("warm-up", served[i % len(served)], engines.Sampling(max_tokens=4))
+                                   for i in range(size)))
 
     async def generate(self, prompt: engines.Prompt, model: ServedModel,
                        sampling: engines.Sampling) -> engines.Generation:

@@ -13,7 +13,7 @@ from querytune.serve.catalog import resolve_catalog
 from querytune.serve.config import Batching, TransformersSettings, VLLMSettings
 from querytune.serve.engines import Delta, EngineError, Generation, Sampling
 from querytune.serve.transformers_engine import TransformersEngine
-from querytune.serve.vllm_engine import _lora_dirs
+from querytune.serve.vllm_engine import VLLMEngine, _lora_dirs
 from tests.serve.conftest import tiny_serve_config
 
 ASK = [{"role": "user", "content": "find Python files with async functions"}]
@@ -118,3 +118,16 @@ def test_vllm_refuses_an_adapter_above_its_rank_limit_before_starting(served):
         _lora_dirs(list(served.values()), VLLMSettings(max_lora_rank=1).max_lora_rank)
     base_dir, folders = _lora_dirs(list(served.values()), 16)
     assert set(folders) == {"sg-tiny", "qmd-tiny"} and (base_dir / "config.json").is_file()
+
+
+def test_a_vllm_replica_warms_each_batch_shape_across_its_adapters_as_it_starts(served):
+    """vLLM compiles LoRA kernels per batch shape: a burst of each warm-up size, so no client pays for it."""
+    class Recording(VLLMEngine):
+        async def generate(self, prompt, model, sampling):
+            calls.append((model.name, sampling))
+
+    calls: list = []
+    engine = Recording(None, None, {}, settings=VLLMSettings(warm_up_batches=[3, 8]))
+    asyncio.run(engine.warm_up_shapes(list(served.values())))
+    assert len(calls) == 11 and {name for name, _ in calls[:3]} == {"sg-tiny", "qmd-tiny"}
+    assert all(sampling.grammar is None for _, sampling in calls)

@@ -156,13 +156,3 @@ def test_warm_up_compiles_each_served_grammar_before_the_first_client_does():
     assert [(call["adapter"], call["grammar"] is not None) for call in engine.calls] == [
         ("sg", False), ("qmd", False), ("sg", True), ("qmd", True)]  # each adapter plain, then each grammar
     assert len({call["grammar"] for call in engine.calls}) == 3
-
-
-def test_warm_up_sends_the_engines_bursts_across_every_adapter():
-    """vLLM compiles LoRA kernels per batch shape: a burst of each warm-up size, so no client pays for it."""
-    engine = ScriptedEngine(["x"] * (4 + 3 + 8))
-    engine.warm_up_batches = [3, 8]
-    asyncio.run(service(engine).warm_up())
-    bursts = engine.calls[4:]
-    assert len(bursts) == 11 and {call["adapter"] for call in bursts[:3]} == {"sg", "qmd"}
-    assert all(call["grammar"] is None for call in bursts)
