@@ -52,7 +52,7 @@ from functools import lru_cache
 from querytune.experiments import grammars as g
 from querytune.experiments.grammars import Chars, Lit, NotChars, Ref, alt, nocase, opt, plus, seq, star
 from querytune.experiments.sourcegraph import values as v
-from querytune.experiments.sourcegraph.grammar import FIELD_ALIASES, FIELDS, PREDICATES
+from querytune.experiments.sourcegraph.grammar import FIELD_ALIASES, FIELDS, PREDICATES, RESERVED_WORDS
 from querytune.experiments.sourcegraph.languages import ALIASES
 from querytune.experiments.sourcegraph.rewrites import countable, unquoted, without_close, without_open
 from querytune.experiments.sourcegraph.validate import COMMIT_FIELDS, DATE_FIELDS, NEGATABLE, UNNEGATABLE_PREDICATES
@@ -284,7 +284,7 @@ def _word(pending: bool):
     non_letter = alt(NotChars(WS + "()\\\"':" + LETTERS), escape, group)
     return alt(
         seq("-", star(Chars(LETTERS))),
-        g.words_except({"and", "or", "not"}, LETTERS),
+        g.words_except(RESERVED_WORDS, LETTERS),
         seq(opt("-"), letters, non_letter, rest),
         seq(opt("-"), alt(NotChars(WS + "()\\\"'-" + LETTERS), escape), rest),
         seq("--", rest),
@@ -308,9 +308,9 @@ def _spaced_group():
     def then(excluded: str):  # a non-letter item (minus ``excluded``), then the rest of the run
         return seq(alt(_unquoted_char(LETTERS + excluded, pending=True), nested), rest)
 
-    bare = g.Alt(tuple(nocase(k) for k in ("and", "or", "not")))
+    bare = g.Alt(tuple(nocase(k) for k in sorted(RESERVED_WORDS)))
     run = alt(seq(opt("-"), plus(Chars(LETTERS)), then(":")),
-              seq(opt("-"), g.words_except({"and", "or", "not"}, LETTERS)),
+              seq(opt("-"), g.words_except(RESERVED_WORDS, LETTERS)),
               seq("-", opt(alt(bare, then("")))),
               then("-"))
     spaces = plus(SPACE)
